@@ -1,0 +1,60 @@
+using StdDaq.Shared.Detectors;
+
+namespace StdDaq.Shared.Config;
+
+/// <summary>
+/// The std-daq detector config: one JSON file per detector, shared by all services. Key names are
+/// std-daq's (snake_case); the properties below are named after them. Load with
+/// <see cref="DetectorConfigLoader"/>, which validates strictly.
+/// </summary>
+public sealed record DetectorConfig
+{
+    public required string DetectorName { get; init; }
+    public required string DetectorType { get; init; }
+    public required int NModules { get; init; }
+    public required int BitDepth { get; init; }
+    public required int ImagePixelHeight { get; init; }
+    public required int ImagePixelWidth { get; init; }
+    public required int StartUdpPort { get; init; }
+    public required IReadOnlyList<ModulePosition> ModulePositions { get; init; }
+
+    public string LogLevel { get; init; } = "info";
+    public double StatsCollectionPeriod { get; init; } = 10;
+    public double? RamBufferGb { get; init; }
+    public int? ModuleSyncQueueSize { get; init; }
+    public int? NumberOfWriters { get; init; }
+    public string? GainsAndPedestals { get; init; }
+
+    // Our additions (documented in the README with these defaults).
+
+    /// <summary>Slots of each module's FrameBuffer (frame_buffer_slots).</summary>
+    public int FrameBufferSlots { get; init; } = 1000;
+    /// <summary>Requested SO_RCVBUF of each receiver socket (udp_receive_buffer_bytes).</summary>
+    public long UdpReceiveBufferBytes { get; init; } = 256L << 20;
+    /// <summary>A frame with missing packets is closed this long after its last packet (udp_frame_timeout_ms).</summary>
+    public double UdpFrameTimeoutMs { get; init; } = 50;
+    /// <summary>Datagrams per recvmmsg call (udp_batch_size).</summary>
+    public int UdpBatchSize { get; init; } = 64;
+    /// <summary>JUNGFRAU image id: "bunch_id" (falls back to frame number when 0) or "frame_number".</summary>
+    public string JungfrauImageId { get; init; } = "bunch_id";
+
+    public DetectorKind Kind => ModuleGeometry.ParseKind(DetectorType);
+
+    /// <summary>The geometry of one module's UDP stream.</summary>
+    public ModuleGeometry Module => Kind switch
+    {
+        DetectorKind.JungfrauRaw => ModuleGeometry.Jungfrau(converted: false),
+        DetectorKind.JungfrauConverted => ModuleGeometry.Jungfrau(converted: true),
+        DetectorKind.Eiger => ModuleGeometry.Eiger(BitDepth),
+        DetectorKind.Gigafrost => ModuleGeometry.Gigafrost(ImagePixelWidth, ImagePixelHeight),
+        _ => throw new InvalidOperationException(DetectorType),
+    };
+
+    public int UdpPort(int moduleId) => StartUdpPort + moduleId;
+
+    /// <summary>Shared-memory name of module m's FrameBuffer.</summary>
+    public string FrameBufferName(int moduleId) => $"{DetectorName}-{moduleId}";
+
+    /// <summary>ZMQ endpoint of module m's ModuleFrame notices.</summary>
+    public string ModuleFrameEndpoint(int moduleId) => $"ipc:///tmp/{DetectorName}-{moduleId}";
+}

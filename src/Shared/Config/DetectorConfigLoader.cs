@@ -1,0 +1,288 @@
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using StdDaq.Shared.Detectors;
+
+namespace StdDaq.Shared.Config;
+
+/// <summary>
+/// Loads and strictly validates a std-daq detector config. Every problem is a
+/// <see cref="ConfigException"/> with one line naming the key; unknown keys are warnings.
+/// </summary>
+public static partial class DetectorConfigLoader
+{
+    private static readonly string[] KnownKeys =
+    [
+        "detector_name", "detector_type", "n_modules", "bit_depth", "image_pixel_height", "image_pixel_width",
+        "start_udp_port", "module_positions", "log_level", "stats_collection_period", "ram_buffer_gb",
+        "module_sync_queue_size", "number_of_writers", "gains_and_pedestals",
+        "frame_buffer_slots", "udp_receive_buffer_bytes", "udp_frame_timeout_ms", "udp_batch_size",
+        "jungfrau_image_id",
+    ];
+
+    private static readonly string[] LogLevels = ["trace", "debug", "info", "warning", "error", "critical"];
+
+    [GeneratedRegex("^[A-Za-z0-9_.-]{1,64}$")]
+    private static partial Regex NameRegex();
+
+    public static DetectorConfig Load(string path, Action<string>? warn = null)
+    {
+        string text;
+        try
+        {
+            text = File.ReadAllText(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new ConfigException($"config '{path}': cannot read: {e.Message}");
+        }
+        try
+        {
+            return Parse(text, warn);
+        }
+        catch (ConfigException e)
+        {
+            throw new ConfigException($"config '{path}': {e.Message}");
+        }
+    }
+
+    public static DetectorConfig Parse(string json, Action<string>? warn = null)
+    {
+        JsonDocument doc;
+        try
+        {
+            doc = JsonDocument.Parse(json, new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip });
+        }
+        catch (JsonException e)
+        {
+            throw new ConfigException($"not valid JSON: {e.Message}");
+        }
+        using (doc)
+        {
+            var root = doc.RootElement;
+            if (root.ValueKind != JsonValueKind.Object)
+                throw new ConfigException("the config must be a JSON object");
+            foreach (var p in root.EnumerateObject())
+                if (Array.IndexOf(KnownKeys, p.Name) < 0)
+                    warn?.Invoke($"config: unknown key '{p.Name}' ignored");
+            return Build(root);
+        }
+    }
+
+    private static DetectorConfig Build(JsonElement root)
+    {
+        string name = RequiredString(root, "detector_name");
+        if (!NameRegex().IsMatch(name))
+            throw Bad("detector_name", $"'{name}' must be 1-64 characters of A-Z a-z 0-9 _ . - (it names shared memory and sockets)");
+        string type = RequiredString(root, "detector_type");
+        DetectorKind kind;
+        try
+        {
+            kind = ModuleGeometry.ParseKind(type);
+        }
+        catch (ArgumentException)
+        {
+            throw Bad("detector_type", $"'{type}' is not one of jungfrau-raw, jungfrau-converted, eiger, gigafrost");
+        }
+        int nModules = RequiredInt(root, "n_modules", 1, 1024);
+        int bitDepth = RequiredInt(root, "bit_depth", 1, 64);
+        int[] allowedDepths = kind switch
+        {
+            DetectorKind.JungfrauRaw => [16],
+            DetectorKind.JungfrauConverted => [16, 32],
+            DetectorKind.Eiger => [8, 16, 32],
+            _ => [12, 16],
+        };
+        if (Array.IndexOf(allowedDepths, bitDepth) < 0)
+            throw Bad("bit_depth", $"{bitDepth} is not valid for {type} (allowed: {string.Join(", ", allowedDepths)})");
+        int height = RequiredInt(root, "image_pixel_height", 1, 1 << 16);
+        int width = RequiredInt(root, "image_pixel_width", 1, 1 << 16);
+        int port = RequiredInt(root, "start_udp_port", 1, 65535);
+        if (port + nModules - 1 > 65535)
+            throw Bad("start_udp_port", $"{port} + {nModules} modules runs past port 65535");
+
+        ModuleGeometry geometry;
+        if (kind == DetectorKind.Gigafrost)
+        {
+            if (nModules != ModuleGeometry.GigafrostStreams)
+                throw Bad("n_modules", $"gigafrost sends {ModuleGeometry.GigafrostStreams} UDP streams (4 quadrants x 2 links), got {nModules}");
+            try
+            {
+                geometry = ModuleGeometry.Gigafrost(width, height);
+            }
+            catch (ArgumentOutOfRangeException e)
+            {
+                throw Bad("image_pixel_width", e.Message.Split(" (Parameter")[0]);
+            }
+        }
+        else
+        {
+            geometry = kind == DetectorKind.Eiger ? ModuleGeometry.Eiger(bitDepth) : ModuleGeometry.Jungfrau(kind == DetectorKind.JungfrauConverted);
+        }
+
+        var positions = ModulePositions(root, kind, nModules, width, height, geometry);
+
+        var cfg = new DetectorConfig
+        {
+            DetectorName = name,
+            DetectorType = type,
+            NModules = nModules,
+            BitDepth = bitDepth,
+            ImagePixelHeight = height,
+            ImagePixelWidth = width,
+            StartUdpPort = port,
+            ModulePositions = positions,
+        };
+        if (OptionalString(root, "log_level") is { } level)
+        {
+            if (Array.IndexOf(LogLevels, level.ToLowerInvariant()) < 0)
+                throw Bad("log_level", $"'{level}' is not one of {string.Join(", ", LogLevels)}");
+            cfg = cfg with { LogLevel = level.ToLowerInvariant() };
+        }
+        if (OptionalNumber(root, "stats_collection_period", 0.01, 86400) is { } period)
+            cfg = cfg with { StatsCollectionPeriod = period };
+        if (OptionalNumber(root, "ram_buffer_gb", 0.001, 1 << 20) is { } gb)
+            cfg = cfg with { RamBufferGb = gb };
+        if (OptionalInt(root, "module_sync_queue_size", 1, 1 << 20) is { } q)
+            cfg = cfg with { ModuleSyncQueueSize = q };
+        if (OptionalInt(root, "number_of_writers", 1, 1024) is { } nw)
+            cfg = cfg with { NumberOfWriters = nw };
+        if (OptionalString(root, "gains_and_pedestals") is { } gp)
+            cfg = cfg with { GainsAndPedestals = gp };
+        if (OptionalInt(root, "frame_buffer_slots", 2, 1 << 20) is { } slots)
+            cfg = cfg with { FrameBufferSlots = slots };
+        if (OptionalNumber(root, "udp_receive_buffer_bytes", 4096, 1L << 34) is { } rcvbuf)
+            cfg = cfg with { UdpReceiveBufferBytes = (long)rcvbuf };
+        if (OptionalNumber(root, "udp_frame_timeout_ms", 0.1, 60_000) is { } timeout)
+            cfg = cfg with { UdpFrameTimeoutMs = timeout };
+        if (OptionalInt(root, "udp_batch_size", 1, 1024) is { } batch)
+            cfg = cfg with { UdpBatchSize = batch };
+        if (OptionalString(root, "jungfrau_image_id") is { } idSource)
+        {
+            if (idSource is not ("bunch_id" or "frame_number"))
+                throw Bad("jungfrau_image_id", $"'{idSource}' is not one of bunch_id, frame_number");
+            cfg = cfg with { JungfrauImageId = idSource };
+        }
+        return cfg;
+    }
+
+    private static List<ModulePosition> ModulePositions(JsonElement root, DetectorKind kind, int nModules,
+        int width, int height, ModuleGeometry geometry)
+    {
+        const string key = "module_positions";
+        var positions = new List<ModulePosition>(nModules);
+        if (!root.TryGetProperty(key, out var mp))
+        {
+            if (kind != DetectorKind.Gigafrost)
+                throw Missing(key);
+            // GigaFRoST's layout is fixed: stream m covers quadrant m / 2 (links share a quadrant).
+            int qw = width / 2, qh = height / 2;
+            for (int m = 0; m < nModules; m++)
+            {
+                int q = m / 2;
+                int x0 = (q % 2) * qw, y0 = (q / 2) * qh;
+                positions.Add(new ModulePosition(x0, y0, x0 + qw - 1, y0 + qh - 1));
+            }
+            return positions;
+        }
+        if (mp.ValueKind != JsonValueKind.Object)
+            throw Bad(key, $"must be an object {{\"<module_id>\": [x0, y0, x1, y1]}}, got {Kind(mp)}");
+        var byId = new Dictionary<int, ModulePosition>();
+        foreach (var p in mp.EnumerateObject())
+        {
+            string k = $"{key}.{p.Name}";
+            if (!int.TryParse(p.Name, out int id) || id < 0 || id >= nModules || id.ToString() != p.Name)
+                throw Bad(k, $"'{p.Name}' is not a module id in 0..{nModules - 1}");
+            var v = p.Value;
+            if (v.ValueKind != JsonValueKind.Array || v.GetArrayLength() != 4)
+                throw Bad(k, $"must be an array of 4 integers [x0, y0, x1, y1], got {Kind(v)}");
+            var c = new int[4];
+            int i = 0;
+            foreach (var e in v.EnumerateArray())
+            {
+                if (e.ValueKind != JsonValueKind.Number || !e.TryGetInt32(out c[i]))
+                    throw Bad(k, $"must be an array of 4 integers [x0, y0, x1, y1], element {i} is {Kind(e)}");
+                i++;
+            }
+            byId[id] = new ModulePosition(c[0], c[1], c[2], c[3]);
+        }
+        for (int m = 0; m < nModules; m++)
+        {
+            if (!byId.TryGetValue(m, out var pos))
+                throw Bad(key, $"module {m} has no position (n_modules is {nModules})");
+            string k = $"{key}.{m}";
+            if (pos.X1 < pos.X0)
+                throw Bad(k, $"{pos}: x1 must not be less than x0 (only vertical flips, y1 < y0, are supported)");
+            if (pos.Left < 0 || pos.Top < 0 || pos.Right >= width || pos.Bottom >= height)
+                throw Bad(k, $"{pos} lies outside the {width}x{height} image");
+            if (pos.Width != geometry.PlacedWidth || pos.Height != geometry.PlacedHeight)
+                throw Bad(k, $"{pos} is {pos.Width}x{pos.Height} pixels but a {DisplayName(kind)} module is {geometry.PlacedWidth}x{geometry.PlacedHeight}");
+            for (int o = 0; o < m; o++)
+            {
+                bool sameQuadrant = kind == DetectorKind.Gigafrost && o / 2 == m / 2;
+                if (!sameQuadrant && positions[o].Overlaps(pos))
+                    throw Bad(k, $"{pos} overlaps module {o} at {positions[o]}");
+            }
+            positions.Add(pos);
+        }
+        return positions;
+    }
+
+    private static string DisplayName(DetectorKind kind) => kind switch
+    {
+        DetectorKind.Eiger => "eiger (one port, with the 2-pixel chip gap)",
+        DetectorKind.Gigafrost => "gigafrost quadrant",
+        _ => "jungfrau",
+    };
+
+    private static ConfigException Missing(string key) => new($"key '{key}': missing (required)");
+
+    private static ConfigException Bad(string key, string problem) => new($"key '{key}': {problem}");
+
+    private static string Kind(JsonElement e) => e.ValueKind switch
+    {
+        JsonValueKind.String => $"the string \"{e.GetString()}\"",
+        JsonValueKind.Number => $"the number {e.GetRawText()}",
+        JsonValueKind.True or JsonValueKind.False => $"the boolean {e.GetRawText()}",
+        JsonValueKind.Null => "null",
+        JsonValueKind.Array => "an array",
+        _ => "an object",
+    };
+
+    private static string RequiredString(JsonElement root, string key) =>
+        OptionalString(root, key) ?? throw Missing(key);
+
+    private static string? OptionalString(JsonElement root, string key)
+    {
+        if (!root.TryGetProperty(key, out var v))
+            return null;
+        if (v.ValueKind != JsonValueKind.String)
+            throw Bad(key, $"must be a string, got {Kind(v)}");
+        return v.GetString()!;
+    }
+
+    private static int RequiredInt(JsonElement root, string key, int min, int max) =>
+        OptionalInt(root, key, min, max) ?? throw Missing(key);
+
+    private static int? OptionalInt(JsonElement root, string key, int min, int max)
+    {
+        if (!root.TryGetProperty(key, out var v))
+            return null;
+        if (v.ValueKind != JsonValueKind.Number || !v.TryGetInt32(out int i))
+            throw Bad(key, $"must be an integer, got {Kind(v)}");
+        if (i < min || i > max)
+            throw Bad(key, $"{i} is out of range {min}..{max}");
+        return i;
+    }
+
+    private static double? OptionalNumber(JsonElement root, string key, double min, double max)
+    {
+        if (!root.TryGetProperty(key, out var v))
+            return null;
+        if (v.ValueKind != JsonValueKind.Number)
+            throw Bad(key, $"must be a number, got {Kind(v)}");
+        double d = v.GetDouble();
+        if (!(d >= min && d <= max))
+            throw Bad(key, $"{v.GetRawText()} is out of range {min}..{max}");
+        return d;
+    }
+}

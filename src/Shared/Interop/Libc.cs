@@ -1,0 +1,205 @@
+using System.Runtime.InteropServices;
+
+namespace StdDaq.Shared.Interop;
+
+/// <summary>
+/// The libc calls the data path needs, with their C names so the man pages apply.
+/// Structs are the x86_64/aarch64 Linux LP64 layouts.
+/// </summary>
+public static unsafe partial class Libc
+{
+    private const string Lib = "libc";
+
+    public static class O
+    {
+        public const int RDONLY = 0x0;
+        public const int RDWR = 0x2;
+        public const int CREAT = 0x40;
+        public const int EXCL = 0x80;
+    }
+
+    public static class Prot
+    {
+        public const int READ = 0x1;
+        public const int WRITE = 0x2;
+    }
+
+    public static class Map
+    {
+        public const int SHARED = 0x01;
+        public const int POPULATE = 0x8000;
+    }
+
+    public static class Af
+    {
+        public const int INET = 2;
+    }
+
+    public static class Sock
+    {
+        public const int DGRAM = 2;
+        public const int NONBLOCK = 0x800;
+        public const int CLOEXEC = 0x80000;
+    }
+
+    public static class Sol
+    {
+        public const int SOCKET = 1;
+    }
+
+    public static class So
+    {
+        public const int REUSEADDR = 2;
+        public const int SNDBUF = 7;
+        public const int RCVBUF = 8;
+        public const int RCVTIMEO = 20;
+        public const int RCVBUFFORCE = 33;
+        public const int SNDBUFFORCE = 32;
+        public const int RXQ_OVFL = 40;
+    }
+
+    public static class Msg
+    {
+        public const int DONTWAIT = 0x40;
+        public const int TRUNC = 0x20;
+        public const int WAITFORONE = 0x10000;
+    }
+
+    public static class Errno
+    {
+        public const int EINTR = 4;
+        public const int EAGAIN = 11;
+        public const int ENOENT = 2;
+        public const int EEXIST = 17;
+        public const int ENOSPC = 28;
+        public const int ECONNREFUSED = 111;
+    }
+
+    public const int CLOCK_REALTIME = 0;
+    public const int CLOCK_MONOTONIC = 1;
+
+    [StructLayout(LayoutKind.Sequential)]
+    public struct Iovec
+    {
+        public void* iov_base;
+        public nuint iov_len;
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    public struct Msghdr
+    {
+        public void* msg_name;
+        public uint msg_namelen;
+        public Iovec* msg_iov;
+        public nuint msg_iovlen;
+        public void* msg_control;
+        public nuint msg_controllen;
+        public int msg_flags;
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    public struct Mmsghdr
+    {
+        public Msghdr msg_hdr;
+        public uint msg_len;
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    public struct Cmsghdr
+    {
+        public nuint cmsg_len;
+        public int cmsg_level;
+        public int cmsg_type;
+    }
+
+    /// <summary>struct sockaddr_in; port and address in network byte order.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct SockaddrIn
+    {
+        public ushort sin_family;
+        public ushort sin_port;
+        public uint sin_addr;
+        public ulong sin_zero;
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    public struct Timeval
+    {
+        public long tv_sec;
+        public long tv_usec;
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    public struct Timespec
+    {
+        public long tv_sec;
+        public long tv_nsec;
+    }
+
+    [LibraryImport(Lib, EntryPoint = "shm_open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int shm_open(string name, int oflag, uint mode);
+
+    [LibraryImport(Lib, EntryPoint = "shm_unlink", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int shm_unlink(string name);
+
+    [LibraryImport(Lib, EntryPoint = "ftruncate", SetLastError = true)]
+    public static partial int ftruncate(int fd, long length);
+
+    [LibraryImport(Lib, EntryPoint = "posix_fallocate")]
+    public static partial int posix_fallocate(int fd, long offset, long len);
+
+    [LibraryImport(Lib, EntryPoint = "mmap", SetLastError = true)]
+    public static partial void* mmap(void* addr, nuint length, int prot, int flags, int fd, long offset);
+
+    [LibraryImport(Lib, EntryPoint = "munmap", SetLastError = true)]
+    public static partial int munmap(void* addr, nuint length);
+
+    [LibraryImport(Lib, EntryPoint = "close", SetLastError = true)]
+    public static partial int close(int fd);
+
+    [LibraryImport(Lib, EntryPoint = "socket", SetLastError = true)]
+    public static partial int socket(int domain, int type, int protocol);
+
+    [LibraryImport(Lib, EntryPoint = "bind", SetLastError = true)]
+    public static partial int bind(int sockfd, SockaddrIn* addr, uint addrlen);
+
+    [LibraryImport(Lib, EntryPoint = "setsockopt", SetLastError = true)]
+    public static partial int setsockopt(int sockfd, int level, int optname, void* optval, uint optlen);
+
+    [LibraryImport(Lib, EntryPoint = "getsockopt", SetLastError = true)]
+    public static partial int getsockopt(int sockfd, int level, int optname, void* optval, uint* optlen);
+
+    [LibraryImport(Lib, EntryPoint = "recvmmsg", SetLastError = true)]
+    public static partial int recvmmsg(int sockfd, Mmsghdr* msgvec, uint vlen, int flags, Timespec* timeout);
+
+    [LibraryImport(Lib, EntryPoint = "sendmmsg", SetLastError = true)]
+    public static partial int sendmmsg(int sockfd, Mmsghdr* msgvec, uint vlen, int flags);
+
+    [LibraryImport(Lib, EntryPoint = "clock_gettime")]
+    public static partial int clock_gettime(int clockid, Timespec* tp);
+
+    [LibraryImport(Lib, EntryPoint = "strerror")]
+    private static partial nint strerror_native(int errnum);
+
+    [LibraryImport(Lib, EntryPoint = "getpid")]
+    public static partial int getpid();
+
+    [LibraryImport(Lib, EntryPoint = "kill", SetLastError = true)]
+    public static partial int kill(int pid, int sig);
+
+    public static string strerror(int errnum) =>
+        Marshal.PtrToStringUTF8(strerror_native(errnum)) ?? $"errno {errnum}";
+
+    /// <summary>An <see cref="IOException"/> naming the call, its arguments and errno text.</summary>
+    public static IOException Error(string call, int errno) =>
+        new($"{call} failed: {strerror(errno)} (errno {errno})");
+
+    public static long RealtimeNs()
+    {
+        Timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return ts.tv_sec * 1_000_000_000L + ts.tv_nsec;
+    }
+
+    public static ushort Htons(ushort v) => (ushort)((v << 8) | (v >> 8));
+}

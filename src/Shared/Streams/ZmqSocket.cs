@@ -1,0 +1,135 @@
+using StdDaq.Shared.Interop;
+
+namespace StdDaq.Shared.Streams;
+
+/// <summary>
+/// One libzmq socket. Like every zmq socket it belongs to one thread at a time. The context is
+/// process-wide and lives as long as the process.
+/// </summary>
+public sealed unsafe class ZmqSocket : IDisposable
+{
+    private static readonly Lazy<nint> SharedContext = new(() =>
+    {
+        nint ctx;
+        try
+        {
+            ctx = Zmq.zmq_ctx_new();
+        }
+        catch (DllNotFoundException e)
+        {
+            throw new IOException("libzmq.so.5 is not installed (Debian: apt-get install libzmq5): " + e.Message, e);
+        }
+        return ctx != 0 ? ctx : throw Zmq.Error("zmq_ctx_new");
+    });
+
+    private nint _socket;
+
+    public string Endpoint { get; private set; } = "";
+
+    private ZmqSocket(int type)
+    {
+        _socket = Zmq.zmq_socket(SharedContext.Value, type);
+        if (_socket == 0)
+            throw Zmq.Error("zmq_socket");
+        SetInt(Zmq.LINGER, 0);
+    }
+
+    /// <summary>A PUB socket bound to <paramref name="endpoint"/>.</summary>
+    public static ZmqSocket Publisher(string endpoint, int sendHwm = 10_000)
+    {
+        var s = new ZmqSocket(Zmq.PUB);
+        try
+        {
+            s.SetInt(Zmq.SNDHWM, sendHwm);
+            s.Bind(endpoint);
+            return s;
+        }
+        catch
+        {
+            s.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>A SUB socket connected to <paramref name="endpoint"/>, subscribed to everything.</summary>
+    public static ZmqSocket Subscriber(string endpoint, int receiveHwm = 10_000, int receiveTimeoutMs = 100)
+    {
+        var s = new ZmqSocket(Zmq.SUB);
+        try
+        {
+            s.SetInt(Zmq.RCVHWM, receiveHwm);
+            s.SetInt(Zmq.RCVTIMEO, receiveTimeoutMs);
+            if (Zmq.zmq_setsockopt(s._socket, Zmq.SUBSCRIBE, null, 0) != 0)
+                throw Zmq.Error("zmq_setsockopt(ZMQ_SUBSCRIBE)");
+            s.Connect(endpoint);
+            return s;
+        }
+        catch
+        {
+            s.Dispose();
+            throw;
+        }
+    }
+
+    public void SetInt(int option, int value)
+    {
+        if (Zmq.zmq_setsockopt(_socket, option, &value, sizeof(int)) != 0)
+            throw Zmq.Error($"zmq_setsockopt({option}, {value})");
+    }
+
+    public void Bind(string endpoint)
+    {
+        if (Zmq.zmq_bind(_socket, endpoint) != 0)
+            throw Zmq.Error($"zmq_bind({endpoint})");
+        Endpoint = endpoint;
+    }
+
+    public void Connect(string endpoint)
+    {
+        if (Zmq.zmq_connect(_socket, endpoint) != 0)
+            throw Zmq.Error($"zmq_connect({endpoint})");
+        Endpoint = endpoint;
+    }
+
+    /// <summary>Sends one message without blocking. False if it could not be queued (HWM).</summary>
+    public bool TrySend(ReadOnlySpan<byte> message, bool more = false)
+    {
+        fixed (byte* p = message)
+        {
+            int flags = Zmq.DONTWAIT | (more ? Zmq.SNDMORE : 0);
+            if (Zmq.zmq_send(_socket, p, (nuint)message.Length, flags) >= 0)
+                return true;
+        }
+        int errno = Zmq.zmq_errno();
+        return errno == Zmq.EAGAIN ? false : throw new IOException($"zmq_send({Endpoint}) failed: {Zmq.zmq_strerror(errno)}");
+    }
+
+    /// <summary>
+    /// Receives one message into <paramref name="buffer"/>, waiting up to the socket's receive
+    /// timeout. Returns the message's full length (may exceed the buffer: truncated), or -1 on timeout.
+    /// </summary>
+    public int Receive(Span<byte> buffer)
+    {
+        while (true)
+        {
+            fixed (byte* p = buffer)
+            {
+                int n = Zmq.zmq_recv(_socket, p, (nuint)buffer.Length, 0);
+                if (n >= 0)
+                    return n;
+            }
+            int errno = Zmq.zmq_errno();
+            if (errno == Zmq.EAGAIN)
+                return -1;
+            if (errno != Zmq.EINTR)
+                throw new IOException($"zmq_recv({Endpoint}) failed: {Zmq.zmq_strerror(errno)}");
+        }
+    }
+
+    public void Dispose()
+    {
+        nint s = Interlocked.Exchange(ref _socket, 0);
+        if (s != 0)
+            Zmq.zmq_close(s);
+    }
+}

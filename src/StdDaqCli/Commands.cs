@@ -1,0 +1,17 @@
+namespace StdDaq.Cli;
+
+internal static class Commands
+{
+    public static int Usage(int code = 2)
+    {
+        (code == 0 ? Console.Out : Console.Error).WriteLine("""
+            usage: std-daq <command> ...
+              sim <config.json> [options]   send simulated detector UDP packets (see std-daq sim --help)
+              up <config.json> [options]    run the pipeline locally (receivers for every module) with live counters
+              shm info <name>               describe a shared-memory ring (/dev/shm/<name>)
+              shm seqlock-check <name> [--seconds S]
+                                            read slot 0 of a ring under its sequence lock and report torn reads
+            """);
+        return code;
+    }
+}

@@ -1,0 +1,11 @@
+using StdDaq.Cli;
+
+// std-daq <command> ...: the detector simulator, the local pipeline and tools.
+return args.Length == 0 ? Commands.Usage() : args[0] switch
+{
+    "sim" => SimCommand.Run(args[1..]),
+    "up" => UpCommand.Run(args[1..]),
+    "shm" => ShmCommand.Run(args[1..]),
+    "--help" or "-h" or "help" => Commands.Usage(0),
+    _ => Commands.Usage(),
+};

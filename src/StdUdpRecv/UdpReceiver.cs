@@ -1,0 +1,173 @@
+using System.Diagnostics;
+using System.Net;
+using Microsoft.Extensions.Logging;
+using StdDaq.Shared.Config;
+using StdDaq.Shared.Detectors;
+using StdDaq.Shared.Interop;
+using StdDaq.Shared.Memory;
+using StdDaq.Shared.Streams;
+
+namespace StdDaq.UdpRecv;
+
+/// <summary>
+/// StdUdpRecv for one module: binds start_udp_port + module_id, receives datagrams in batches with
+/// one recvmmsg call per batch, validates each, copies its payload once into its place in the
+/// module's FrameBuffer slot and publishes a ModuleFrame notice per closed frame.
+/// </summary>
+public sealed partial class UdpReceiver : IDisposable
+{
+    /// <summary>Extra bytes per receive buffer, so a datagram slightly too long is seen as too long.</summary>
+    private const int Slack = 64;
+
+    private readonly DetectorConfig _config;
+    private readonly ModuleGeometry _geometry;
+    private readonly ILogger _logger;
+    private readonly UdpSocket _socket;
+    private readonly ShmRing _ring;
+    private readonly ZmqSocket? _publisher;
+    private readonly PacketParser _parser;
+    private readonly FrameTracker _tracker;
+    private readonly RecvBatch _batch;
+    private readonly byte[] _noticeBytes = new byte[ModuleFrameNotice.Size];
+    private uint _lastKernelDrops;
+
+    public int ModuleId { get; }
+    public int Port { get; }
+    public ReceiverCounters Counters { get; } = new();
+    /// <summary>The socket receive buffer granted (bytes, in the units of the request).</summary>
+    public long GrantedReceiveBuffer { get; }
+    public ShmRing Ring => _ring;
+
+    public UdpReceiver(DetectorConfig config, int moduleId, ILogger logger, IPAddress? bindAddress = null, bool publish = true)
+    {
+        if (moduleId < 0 || moduleId >= config.NModules)
+            throw new ArgumentOutOfRangeException(nameof(moduleId), $"module_id {moduleId} is not in 0..{config.NModules - 1}");
+        _config = config;
+        _geometry = config.Module;
+        _logger = logger;
+        ModuleId = moduleId;
+        Port = config.UdpPort(moduleId);
+        _parser = new PacketParser(_geometry, config.JungfrauImageId == "bunch_id");
+        try
+        {
+            _socket = UdpSocket.Bind(bindAddress ?? IPAddress.Any, Port);
+            _socket.SetInt(Libc.Sol.SOCKET, Libc.So.RXQ_OVFL, 1, "SO_RXQ_OVFL");
+            _socket.SetReceiveTimeout(TimeSpan.FromMilliseconds(Math.Clamp(config.UdpFrameTimeoutMs / 2, 1, 100)));
+            GrantedReceiveBuffer = _socket.RequestReceiveBuffer(config.UdpReceiveBufferBytes);
+            if (GrantedReceiveBuffer < config.UdpReceiveBufferBytes)
+                LogSmallBuffer(config.UdpReceiveBufferBytes, GrantedReceiveBuffer, UdpSocket.RmemMax());
+            _ring = ShmRing.CreateOrAttach(config.FrameBufferName(moduleId), RingKind.FrameBuffer, _geometry.FrameBytes, config.FrameBufferSlots);
+            _publisher = publish ? ZmqSocket.Publisher(config.ModuleFrameEndpoint(moduleId)) : null;
+        }
+        catch
+        {
+            _socket?.Dispose();
+            _ring?.Dispose();
+            throw;
+        }
+        _tracker = new FrameTracker(_ring, _geometry, moduleId, Counters, Publish);
+        _batch = new RecvBatch(config.UdpBatchSize, _geometry.PacketBytes + Slack);
+    }
+
+    public Task RunAsync(CancellationToken ct) =>
+        Task.Factory.StartNew(() => Run(ct), ct, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+
+    /// <summary>The receive loop; returns when <paramref name="ct"/> is cancelled.</summary>
+    public void Run(CancellationToken ct)
+    {
+        LogStarted(_config.DetectorName, ModuleId, Port, _ring.Name, _ring.SlotCount, _geometry.PacketsPerFrame, _batch.Capacity, GrantedReceiveBuffer);
+        long timeoutTicks = (long)(_config.UdpFrameTimeoutMs * Stopwatch.Frequency / 1000);
+        long statsTicks = (long)(_config.StatsCollectionPeriod * Stopwatch.Frequency);
+        long nextStats = Stopwatch.GetTimestamp() + statsTicks;
+        var lastStats = Counters.Read();
+        long lastStatsTime = Stopwatch.GetTimestamp();
+        while (!ct.IsCancellationRequested)
+        {
+            int n = ReceiveBatch();
+            long now = Stopwatch.GetTimestamp();
+            if (n > 0)
+                ProcessBatch(n, now);
+            _tracker.OnIdle(now, timeoutTicks);
+            if (now >= nextStats)
+            {
+                var snap = Counters.Read();
+                LogStats(_config.DetectorName, ModuleId, (snap - lastStats).Format((now - lastStatsTime) / (double)Stopwatch.Frequency));
+                lastStats = snap;
+                lastStatsTime = now;
+                nextStats = now + statsTicks;
+            }
+        }
+        _tracker.Flush();
+        LogStopped(_config.DetectorName, ModuleId, Counters.Read().Format(0));
+    }
+
+    private int ReceiveBatch()
+    {
+        try
+        {
+            return _batch.Receive(_socket);
+        }
+        catch (IOException e)
+        {
+            throw new IOException($"udp port {Port}: {e.Message}", e);
+        }
+    }
+
+    private void ProcessBatch(int n, long now)
+    {
+        for (int i = 0; i < n; i++)
+        {
+            var datagram = _batch.Datagram(i);
+            PacketInfo info = default;
+            PacketVerdict verdict = _batch.Truncated(i) ? PacketVerdict.WrongSize : _parser.Parse(datagram, out info);
+            switch (verdict)
+            {
+                case PacketVerdict.Ok:
+                    _tracker.OnPacket(in info, datagram[_geometry.HeaderBytes..], now);
+                    break;
+                case PacketVerdict.WrongSize:
+                    Counters.MalformedSize++;
+                    break;
+                case PacketVerdict.BadPacketNumber:
+                    Counters.MalformedPacketNumber++;
+                    break;
+                default:
+                    Counters.MalformedProtocol++;
+                    break;
+            }
+        }
+        if (_batch.TryGetDropCounter(n - 1, out uint drops))
+        {
+            Counters.KernelDrops += drops - _lastKernelDrops;
+            _lastKernelDrops = drops;
+        }
+    }
+
+    private bool Publish(ModuleFrameNotice notice)
+    {
+        if (_publisher == null)
+            return true;
+        notice.Write(_noticeBytes);
+        return _publisher.TrySend(_noticeBytes);
+    }
+
+    public void Dispose()
+    {
+        _publisher?.Dispose();
+        _socket.Dispose();
+        _ring.Dispose();
+        _batch.Dispose();
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "asked for a {Requested}-byte UDP receive buffer, the kernel gave {Granted} (net.core.rmem_max = {RmemMax}); bursts may be dropped. Raise it: sysctl -w net.core.rmem_max={Requested}")]
+    private partial void LogSmallBuffer(long requested, long granted, long rmemMax);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "StdUdpRecv {Detector} module {Module}: udp port {Port} -> /dev/shm/{Ring} ({Slots} slots), {Packets} packets/frame, batch {Batch}, receive buffer {Buffer} bytes")]
+    private partial void LogStarted(string detector, int module, int port, string ring, int slots, int packets, int batch, long buffer);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "stats {Detector} module {Module}: {Line}")]
+    private partial void LogStats(string detector, int module, string line);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "StdUdpRecv {Detector} module {Module} stopped; totals: {Line}")]
+    private partial void LogStopped(string detector, int module, string line);
+}
