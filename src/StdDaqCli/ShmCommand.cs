@@ -34,26 +34,27 @@ internal static class ShmCommand
     /// <summary>
     /// Copies slot 0 again and again under its sequence lock while another process rewrites it
     /// with a uniform byte per version. A copy the lock accepts must be uniform; prints
-    /// "accepted=N rejected=N bad_accepted=N" (bad_accepted must be 0).
+    /// "accepted=N busy=N torn=N bad_accepted=N" (busy: found mid-write; torn: overwritten during the copy) (bad_accepted must be 0).
     /// </summary>
     private static int SeqlockCheck(string name, double seconds, CancellationToken ct)
     {
         using var ring = ShmRing.Attach(name);
         var copy = new byte[ring.SlotBytes];
-        long accepted = 0, rejected = 0, bad = 0;
+        long accepted = 0, busy = 0, torn = 0, bad = 0;
         var sw = Stopwatch.StartNew();
         while (sw.Elapsed.TotalSeconds < seconds && !ct.IsCancellationRequested)
         {
             ulong s = ring.ReadSequence(0);
             if ((s & 1) != 0 || s == 0)
             {
-                rejected++;
+                busy++;
+                Thread.SpinWait(10);
                 continue;
             }
             ring.SlotSpan(0).CopyTo(copy);
             if (!ring.Validate(0, s))
             {
-                rejected++;
+                torn++;
                 continue;
             }
             accepted++;
@@ -61,7 +62,7 @@ internal static class ShmCommand
             if (copy.AsSpan().IndexOfAnyExcept(first) >= 0)
                 bad++;
         }
-        Console.WriteLine($"accepted={accepted} rejected={rejected} bad_accepted={bad}");
+        Console.WriteLine($"accepted={accepted} busy={busy} torn={torn} bad_accepted={bad}");
         return bad == 0 ? 0 : 1;
     }
 }

@@ -1,0 +1,134 @@
+using System.Text.Json.Nodes;
+using StdDaq.Shared.Config;
+using StdDaq.Shared.Detectors;
+using StdDaq.Tests.Support;
+
+namespace StdDaq.Tests.Shared;
+
+public class DetectorConfigTests
+{
+    private const string Jungfrau = """
+        {"detector_name":"JF02T02V01","detector_type":"jungfrau-raw","n_modules":2,"bit_depth":16,
+         "image_pixel_height":1024,"image_pixel_width":1024,"start_udp_port":50100,
+         "module_positions":{"0":[0,1023,1023,512],"1":[0,511,1023,0]}}
+        """;
+
+    private static string With(string json, string key, JsonNode? value)
+    {
+        var o = JsonNode.Parse(json)!.AsObject();
+        if (value == null)
+            o.Remove(key);
+        else
+            o[key] = value;
+        return o.ToJsonString();
+    }
+
+    private static string ErrorOf(string json) => Assert.Throws<ConfigException>(() => DetectorConfigLoader.Parse(json)).Message;
+
+    [Fact]
+    public void Parse_ValidJungfrau_ReadsEveryKey()
+    {
+        var c = DetectorConfigLoader.Parse(Jungfrau);
+        Assert.Equal("JF02T02V01", c.DetectorName);
+        Assert.Equal(DetectorKind.JungfrauRaw, c.Kind);
+        Assert.Equal(2, c.NModules);
+        Assert.Equal(50101, c.UdpPort(1));
+        Assert.True(c.ModulePositions[0].FlippedVertically);
+        Assert.Equal(10, c.StatsCollectionPeriod);
+        Assert.Equal("JF02T02V01-1", c.FrameBufferName(1));
+        Assert.Equal("ipc:///tmp/JF02T02V01-1", c.ModuleFrameEndpoint(1));
+        Assert.Equal(1 << 20, c.Module.FrameBytes);
+    }
+
+    [Fact]
+    public void Load_RealEigerConfig_HasFourPortsOf128Packets()
+    {
+        var c = DetectorConfigLoader.Load(Path.Combine(TestEnv.SharedData, "eiger-500k-32bit", "detector.json"));
+        Assert.Equal(DetectorKind.Eiger, c.Kind);
+        Assert.Equal(4, c.NModules);
+        Assert.Equal(128, c.Module.PacketsPerFrame);
+        Assert.Equal(512 * 256 * 4, c.Module.FrameBytes);
+        Assert.True(c.ModulePositions[2].FlippedVertically);
+    }
+
+    [Fact]
+    public void Parse_Gigafrost_DerivesQuadrantsWithoutPositions()
+    {
+        var c = DetectorConfigLoader.Parse("""
+            {"detector_name":"GF2","detector_type":"gigafrost","n_modules":8,"bit_depth":16,
+             "image_pixel_height":2016,"image_pixel_width":2016,"start_udp_port":2000}
+            """);
+        Assert.Equal(8, c.ModulePositions.Count);
+        Assert.Equal(1008, c.ModulePositions[7].X0);
+        Assert.Equal(4, c.Module.RowsPerPacket);
+        Assert.Equal(504 * 1008 * 3 / 2, c.Module.FrameBytes);
+    }
+
+    [Theory]
+    [InlineData("detector_name", null, "key 'detector_name': missing")]
+    [InlineData("detector_name", "\"a b\"", "key 'detector_name'")]
+    [InlineData("detector_type", "\"pilatus\"", "key 'detector_type': 'pilatus' is not one of")]
+    [InlineData("n_modules", "\"2\"", "key 'n_modules': must be an integer, got the string \"2\"")]
+    [InlineData("n_modules", "0", "key 'n_modules': 0 is out of range")]
+    [InlineData("bit_depth", "32", "key 'bit_depth': 32 is not valid for jungfrau-raw")]
+    [InlineData("image_pixel_width", null, "key 'image_pixel_width': missing")]
+    [InlineData("start_udp_port", "70000", "key 'start_udp_port'")]
+    [InlineData("module_positions", null, "key 'module_positions': missing")]
+    [InlineData("module_positions", "[1,2]", "key 'module_positions': must be an object")]
+    [InlineData("module_positions", "{\"0\":[0,1023,1023,512]}", "key 'module_positions': module 1 has no position")]
+    [InlineData("module_positions", "{\"0\":[0,1023,1023,512],\"1\":[0,511,1023,\"x\"]}", "key 'module_positions.1': must be an array of 4 integers")]
+    [InlineData("module_positions", "{\"0\":[0,1023,1023,512],\"1\":[1,511,1024,0]}", "key 'module_positions.1': [1, 511, 1024, 0] lies outside the 1024x1024 image")]
+    [InlineData("module_positions", "{\"0\":[0,1023,1023,512],\"1\":[0,600,1023,89]}", "key 'module_positions.1': [0, 600, 1023, 89] overlaps module 0")]
+    [InlineData("module_positions", "{\"0\":[0,1023,1023,512],\"1\":[0,510,1023,0]}", "key 'module_positions.1': [0, 510, 1023, 0] is 1024x511 pixels but a jungfrau module is 1024x512")]
+    [InlineData("module_positions", "{\"0\":[0,1023,1023,512],\"1\":[0,511,1023,0],\"2\":[0,0,1,1]}", "key 'module_positions.2': '2' is not a module id")]
+    [InlineData("stats_collection_period", "-1", "key 'stats_collection_period'")]
+    [InlineData("log_level", "\"loud\"", "key 'log_level': 'loud' is not one of")]
+    [InlineData("frame_buffer_slots", "1", "key 'frame_buffer_slots': 1 is out of range")]
+    public void Parse_BadKey_NamesTheKeyAndTheProblem(string key, string? valueJson, string expected)
+    {
+        string json = With(Jungfrau, key, valueJson == null ? null : JsonNode.Parse(valueJson));
+        var message = ErrorOf(json);
+        Assert.Contains(expected, message);
+        Assert.DoesNotContain('\n', message);
+    }
+
+    [Fact]
+    public void Parse_EigerWrongModuleSize_SaysTheExpectedSize()
+    {
+        var json = File.ReadAllText(Path.Combine(TestEnv.SharedData, "eiger-500k-32bit", "detector.json"))
+            .Replace("[516, 0, 1029, 255]", "[518, 0, 1029, 255]");
+        Assert.Contains("key 'module_positions.1': [518, 0, 1029, 255] is 512x256 pixels but a eiger (one port, with the 2-pixel chip gap) module is 514x256", ErrorOf(json));
+    }
+
+    [Fact]
+    public void Parse_NotJson_SaysSo() => Assert.StartsWith("not valid JSON", ErrorOf("{\"detector_name\": "));
+
+    [Fact]
+    public void Parse_UnknownKey_WarnsAndLoads()
+    {
+        var warnings = new List<string>();
+        var c = DetectorConfigLoader.Parse(With(Jungfrau, "detector_colour", "blue"), warnings.Add);
+        Assert.Equal("JF02T02V01", c.DetectorName);
+        Assert.Equal(["config: unknown key 'detector_colour' ignored"], warnings);
+    }
+
+    [Fact]
+    public void StdUdpRecv_BadConfig_ExitsWithCode2AndOneLine()
+    {
+        using var env = new TestEnv();
+        string path = Path.Combine(env.Dir, "bad.json");
+        File.WriteAllText(path, With(Jungfrau, "n_modules", "two"));
+        var r = Programs.Run("StdUdpRecv", [path, "0"]);
+        Assert.Equal(2, r.ExitCode);
+        var line = Assert.Single(r.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Contains("key 'n_modules': must be an integer, got the string \"two\"", line);
+    }
+
+    [Fact]
+    public void StdUdpRecv_MissingConfigFile_ExitsNonZeroWithMessage()
+    {
+        var r = Programs.Run("StdUdpRecv", ["/nonexistent/config.json", "0"]);
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains("cannot read", r.Stderr);
+    }
+}

@@ -1,0 +1,108 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using StdDaq.Shared.Memory;
+using StdDaq.Shared.Packets;
+using StdDaq.Shared.Streams;
+
+namespace StdDaq.Tests.Shared;
+
+public class WireFormatTests
+{
+    [Fact]
+    public void Sizes_MatchTheWireFormats()
+    {
+        Assert.Equal(SlsHeader.Size, Unsafe.SizeOf<SlsHeader>());
+        Assert.Equal(48, SlsHeader.Size);
+        Assert.Equal(GigafrostHeader.Size, Unsafe.SizeOf<GigafrostHeader>());
+        Assert.Equal(32, GigafrostHeader.Size);
+        Assert.Equal(ModuleFrameNotice.Size, Unsafe.SizeOf<ModuleFrameNotice>());
+        Assert.Equal(64, ModuleFrameNotice.Size);
+        Assert.Equal(RingHeader.Size, Unsafe.SizeOf<RingHeader>());
+        Assert.Equal(SlotHeader.Size, Unsafe.SizeOf<SlotHeader>());
+    }
+
+    [Theory]
+    [InlineData(nameof(SlsHeader.FrameNumber), 0)]
+    [InlineData(nameof(SlsHeader.ExpLength), 8)]
+    [InlineData(nameof(SlsHeader.PacketNumber), 12)]
+    [InlineData(nameof(SlsHeader.DetSpec1), 16)]
+    [InlineData(nameof(SlsHeader.Timestamp), 24)]
+    [InlineData(nameof(SlsHeader.ModuleId), 32)]
+    [InlineData(nameof(SlsHeader.Row), 34)]
+    [InlineData(nameof(SlsHeader.Column), 36)]
+    [InlineData(nameof(SlsHeader.DetSpec2), 38)]
+    [InlineData(nameof(SlsHeader.DetSpec3), 40)]
+    [InlineData(nameof(SlsHeader.RoundRobin), 44)]
+    [InlineData(nameof(SlsHeader.DetectorType), 46)]
+    [InlineData(nameof(SlsHeader.HeaderVersion), 47)]
+    public void SlsHeader_FieldOffsets(string field, int offset) =>
+        Assert.Equal(offset, (int)Marshal.OffsetOf<SlsHeader>(field));
+
+    [Theory]
+    [InlineData(nameof(GigafrostHeader.ProtocolId), 0)]
+    [InlineData(nameof(GigafrostHeader.ScanId), 4)]
+    [InlineData(nameof(GigafrostHeader.FrameIndex), 8)]
+    [InlineData(nameof(GigafrostHeader.ImageStatusFlags), 12)]
+    [InlineData(nameof(GigafrostHeader.PacketStartingRow), 14)]
+    [InlineData(nameof(GigafrostHeader.ImageTiming), 16)]
+    [InlineData(nameof(GigafrostHeader.SyncTime), 24)]
+    [InlineData(nameof(GigafrostHeader.ScanTime), 28)]
+    public void GigafrostHeader_FieldOffsets(string field, int offset) =>
+        Assert.Equal(offset, (int)Marshal.OffsetOf<GigafrostHeader>(field));
+
+    [Theory]
+    [InlineData(nameof(ModuleFrameNotice.ImageId), 0)]
+    [InlineData(nameof(ModuleFrameNotice.NMissingPackets), 8)]
+    [InlineData(nameof(ModuleFrameNotice.ModuleId), 16)]
+    [InlineData(nameof(ModuleFrameNotice.BitDepth), 18)]
+    [InlineData(nameof(ModuleFrameNotice.NReceivedPackets), 20)]
+    [InlineData(nameof(ModuleFrameNotice.FrameIndex), 24)]
+    [InlineData(nameof(ModuleFrameNotice.Detector1), 32)]
+    [InlineData(nameof(ModuleFrameNotice.Detector2), 40)]
+    [InlineData(nameof(ModuleFrameNotice.SlotSequence), 48)]
+    [InlineData(nameof(ModuleFrameNotice.ReceiveTimeNs), 56)]
+    public void ModuleFrameNotice_FieldOffsets(string field, int offset) =>
+        Assert.Equal(offset, (int)Marshal.OffsetOf<ModuleFrameNotice>(field));
+
+    [Fact]
+    public void SlsHeader_ReadsTheRealEigerCapture()
+    {
+        var bytes = File.ReadAllBytes(Path.Combine(Support.TestEnv.SharedData, "eiger-500k-32bit", "50022.dat"));
+        var h = MemoryMarshal.Read<SlsHeader>(bytes.AsSpan(8));
+        Assert.Equal(29512UL, h.FrameNumber);
+        Assert.Equal(0U, h.PacketNumber);
+        Assert.Equal((ushort)103, h.ModuleId);
+        Assert.Equal((ushort)1, h.Row);
+        Assert.Equal((byte)1, h.DetectorType);
+        Assert.Equal((byte)2, h.HeaderVersion);
+    }
+
+    [Fact]
+    public void GigafrostHeader_PacksAndUnpacksBitFields()
+    {
+        var h = new GigafrostHeader(quadrant: 3, link: 1, quadrantRows: 504, rowLengthInBlocks: 84, scanId: 7,
+            frameIndex: 99, packetStartingRow: 12, frameTimestamp: 0x12_3456_789A, exposure: 0xABCDEF);
+        var bytes = new byte[GigafrostHeader.Size];
+        MemoryMarshal.Write(bytes, in h);
+        var r = MemoryMarshal.Read<GigafrostHeader>(bytes);
+        Assert.Equal(0xCB, bytes[0]);
+        Assert.Equal(3, r.Quadrant);
+        Assert.Equal(1, r.Link);
+        Assert.Equal(504, r.QuadrantRows);
+        Assert.Equal(0x12_3456_789AUL, r.FrameTimestamp);
+        Assert.Equal(0xABCDEFU, r.Exposure);
+        Assert.Equal(99U, r.FrameIndex);
+    }
+
+    [Fact]
+    public void ModuleFrameNotice_RoundTrips()
+    {
+        var n = new ModuleFrameNotice(42, 3, 5, 16, 125, 41, 7, 8, 10, 123456789);
+        var bytes = new byte[ModuleFrameNotice.Size];
+        n.Write(bytes);
+        Assert.Equal(42UL, BitConverter.ToUInt64(bytes, 0));
+        Assert.Equal((ushort)5, BitConverter.ToUInt16(bytes, 16));
+        Assert.Equal(125U, BitConverter.ToUInt32(bytes, 20));
+        Assert.Equal(n, ModuleFrameNotice.Read(bytes));
+    }
+}
