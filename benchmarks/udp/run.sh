@@ -121,15 +121,22 @@ json_num() { # key file -> the number of "key": in a compact JSON file
     grep -oE "\"$1\":-?[0-9.eE+]+" "$2" | head -n1 | cut -d: -f2 || true
 }
 
+net_drops() { # -> "udp_in_errors udp_rcvbuf_errors softnet_dropped", system-wide (this network namespace)
+    local udp sd=0 line
+    udp=$(awk '/^Udp:/ { if (!h) { for (i = 2; i <= NF; i++) n[i] = $i; h = 1 } else { for (i = 2; i <= NF; i++) { if (n[i] == "InErrors") e = $i; if (n[i] == "RcvbufErrors") r = $i } } } END { print e + 0, r + 0 }' /proc/net/snmp)
+    while read -r -a line; do sd=$((sd + 16#${line[1]})); done </proc/net/softnet_stat
+    echo "$udp $sd"
+}
+
 port_bound() { ss -Hlun "sport = :$1" 2>/dev/null | grep -q .; }
 
 PORT_NEXT=$((40000 + ($$ % 1000) * 20))
-next_port() {
+next_port() { # sets PORT to a port nobody has bound (not in a subshell: it advances PORT_NEXT)
     local p=$PORT_NEXT
+    if ((p > 60000)); then p=$((40000 + (p % 1000))); fi
     while port_bound "$p"; do p=$((p + 1)); done
-    ((p > 60000)) && p=$((40000 + (p % 1000)))
     PORT_NEXT=$((p + 1))
-    echo "$p"
+    PORT=$p
 }
 
 RUN_INDEX=0
@@ -139,7 +146,8 @@ run_trial() {
     local kind=$1 rate=$2
     RUN_INDEX=$((RUN_INDEX + 1))
     local port name cfg rlog slog rep pid spid
-    port=$(next_port)
+    next_port
+    port=$PORT
     name="bench-udp-$$-$RUN_INDEX"
     cfg=$WORK/$name.json rlog=$WORK/$name.$kind.log slog=$WORK/$name.sim.log rep=$WORK/$name.sim.json
     cat >"$cfg" <<EOF
@@ -176,7 +184,8 @@ EOF
     fi
     T_BUF=$(grep -oE "receive buffer [0-9]+ bytes" "$rlog" | head -n1 | grep -oE "[0-9]+" || true)
 
-    local cpu0 cpu1
+    local cpu0 cpu1 net0 net1
+    net0=$(net_drops)
     cpu0=$(cpu_ticks "$pid")
     timeout --kill-after=5 $((DURATION + 60)) \
         dotnet "$SIM_DLL" sim "$cfg" --rate "$rate" --seconds "$DURATION" --modules 0 --report "$rep" >"$slog" 2>&1 &
@@ -188,6 +197,13 @@ EOF
     sleep "$DRAIN_SECONDS"
     cpu1=$(cpu_ticks "$pid" 2>/dev/null || echo "$cpu0")
     T_TICKS=$((cpu1 - cpu0))
+    net1=$(net_drops)
+    local -a a b
+    read -r -a a <<<"$net0"
+    read -r -a b <<<"$net1"
+    if ((b[0] - a[0] || b[1] - a[1] || b[2] - a[2])); then
+        T_NOTE+="system-wide during run: udp InErrors +$((b[0] - a[0])) RcvbufErrors +$((b[1] - a[1])) softnet dropped +$((b[2] - a[2])); "
+    fi
 
     # Stop the receiver: SIGTERM, bounded wait, SIGKILL if it hangs.
     kill -TERM "$pid" 2>/dev/null || true
@@ -217,7 +233,7 @@ EOF
     local elapsed refused
     elapsed=$(json_num elapsed_seconds "$rep")
     refused=$(json_num refused "$rep")
-    T_ACHIEVED=$(awk -v f="$T_TX_FRAMES" -v s="$elapsed" 'BEGIN { printf "%.1f", s > 0 ? f / s : 0 }')
+    T_ACHIEVED=$(awk -v f="$T_TX_FRAMES" -v s="$elapsed" 'BEGIN { printf "%.1f", (s > 0 ? f / s : 0) }')
     [[ ${refused:-0} != 0 ]] && T_NOTE+="sender: $refused datagrams refused; "
 
     local line
@@ -230,14 +246,16 @@ EOF
         fi
         T_RX_PACKETS=$(kv packets "$line")
         T_DROPS=$(kv kernel_drops "$line")
-        local fc fi mp
-        fc=$(kv frames_complete "$line") fi=$(kv frames_incomplete "$line") mp=$(kv missing_packets "$line")
-        T_RX_FRAMES=$((fc + fi))
+        local fc nfi mp
+        fc=$(kv frames_complete "$line") nfi=$(kv frames_incomplete "$line") mp=$(kv missing_packets "$line")
+        T_RX_FRAMES=$((fc + nfi))
         local mal
         mal=$(( $(kv malformed_size "$line") + $(kv malformed_packet_number "$line") + $(kv malformed_protocol "$line") ))
-        ((fi > 0 || mp > 0)) && T_NOTE+="frames_incomplete=$fi missing_packets=$mp; "
+        local late
+        late=$(kv late_packets "$line")
+        ((nfi > 0 || mp > 0 || late > 0)) && T_NOTE+="frames_incomplete=$nfi missing_packets=$mp late_packets=$late; "
         ((mal > 0)) && T_NOTE+="malformed=$mal; "
-        if [[ $T_RX_PACKETS == "$T_TX_PACKETS" && $T_DROPS == 0 ]] && ((fi > 0 || mp > 0)); then
+        if [[ $T_RX_PACKETS == "$T_TX_PACKETS" && $T_DROPS == 0 ]] && ((nfi > 0 || mp > 0)); then
             T_NOTE+="ODD: all packets counted but frames incomplete; "
         fi
     else
@@ -351,7 +369,7 @@ for ((r = 1; r <= CPU_REPEATS; r++)); do
         CPU_ACH[$kind]+="${CPU_ACH[$kind]:+, }$T_ACHIEVED"
         [[ $T_OK == 1 ]] || CPU_NOTE[$kind]+="run $r lost packets (rx ${T_RX_PACKETS:--} of $T_TX_PACKETS, drops ${T_DROPS:--}); "
         [[ -n $T_NOTE ]] && CPU_NOTE[$kind]+="run $r: ${T_NOTE%; }; "
-        us=$(awk -v t="$T_TICKS" -v h="$CLK_TCK" -v f="${T_RX_FRAMES:-0}" 'BEGIN { printf "%.1f", f > 0 ? t / h * 1e6 / f : 0 }')
+        us=$(awk -v t="$T_TICKS" -v h="$CLK_TCK" -v f="${T_RX_FRAMES:-0}" 'BEGIN { printf "%.1f", (f > 0 ? t / h * 1e6 / f : 0) }')
         log "  $(label "$kind") run $r: sender achieved $T_ACHIEVED frames/s, received ${T_RX_FRAMES:-0} frames, CPU $T_TICKS ticks (CLK_TCK=$CLK_TCK) -> $us us/frame ${T_NOTE:+[$T_NOTE]}"
     done
 done

@@ -27,7 +27,8 @@ public sealed class PacketParser(ModuleGeometry geometry, bool jungfrauBunchIdAs
     {
         info = default;
         var g = Geometry;
-        if (datagram.Length < g.HeaderBytes)
+        // Size first: a datagram of no size this detector sends is not parsed any further.
+        if (datagram.Length != g.PacketBytes && datagram.Length != g.HeaderBytes + g.LastPayloadBytes)
             return PacketVerdict.WrongSize;
         if (g.Format == PacketFormat.Sls)
         {
