@@ -14,6 +14,11 @@
 #   CPU_REPEATS=1            CPU runs per receiver (interleaved; ticks and frames are summed)
 #   RECEIVERS="ours c"       which receivers to run
 #   RCVBUF=268435456         socket receive buffer both receivers ask for; also the sysctl value
+#   FRAME_TIMEOUT_MS=1000    StdUdpRecv's udp_frame_timeout_ms (its default is 50). The sender is
+#                            one dotnet thread on a shared 2-core machine and was seen to stall up
+#                            to ~100 ms mid-frame; with 50 ms StdUdpRecv then closes the frame early
+#                            and the rest of its packets count as late (not received), which is
+#                            sender jitter, not receiver capacity. Set 50 to test with the default.
 #   CONFIRM_LOSS=1           rerun a lossy rate once; the sweep stops only if the rerun loses too
 #   STOP_AT_SENDER_LIMIT=1   end a sweep once the sender cannot reach the requested rate
 #                            (it then sends flat out; higher requests would test the same load)
@@ -31,6 +36,7 @@ CPU_RATE=${CPU_RATE:-1000}
 CPU_REPEATS=${CPU_REPEATS:-1}
 RECEIVERS=${RECEIVERS:-"ours c"}
 RCVBUF=${RCVBUF:-268435456}
+FRAME_TIMEOUT_MS=${FRAME_TIMEOUT_MS:-1000}
 CONFIRM_LOSS=${CONFIRM_LOSS:-1}
 STOP_AT_SENDER_LIMIT=${STOP_AT_SENDER_LIMIT:-1}
 MAX_SECONDS=${MAX_SECONDS:-2400}
@@ -151,7 +157,7 @@ run_trial() {
     name="bench-udp-$$-$RUN_INDEX"
     cfg=$WORK/$name.json rlog=$WORK/$name.$kind.log slog=$WORK/$name.sim.log rep=$WORK/$name.sim.json
     cat >"$cfg" <<EOF
-{"detector_name":"$name","detector_type":"jungfrau-raw","n_modules":1,"bit_depth":16,"image_pixel_height":512,"image_pixel_width":1024,"start_udp_port":$port,"module_positions":{"0":[0,0,1023,511]},"frame_buffer_slots":256,"stats_collection_period":1,"udp_receive_buffer_bytes":$RCVBUF}
+{"detector_name":"$name","detector_type":"jungfrau-raw","n_modules":1,"bit_depth":16,"image_pixel_height":512,"image_pixel_width":1024,"start_udp_port":$port,"module_positions":{"0":[0,0,1023,511]},"frame_buffer_slots":256,"stats_collection_period":1,"udp_receive_buffer_bytes":$RCVBUF,"udp_frame_timeout_ms":$FRAME_TIMEOUT_MS}
 EOF
     T_OK=0 T_NOTE="" T_TX_FRAMES=0 T_TX_PACKETS=0 T_ACHIEVED=0 T_RX_PACKETS="" T_RX_FRAMES="" T_DROPS="" T_TICKS=0 T_BUF=""
     SHM_NAMES+=("$name")
@@ -285,7 +291,7 @@ label() { [[ $1 == ours ]] && echo "StdUdpRecv (ours)" || echo "C recvmmsg count
 
 log "== UDP receiver benchmark: StdUdpRecv vs C recvmmsg counter"
 log "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), kernel $(uname -r)"
-log "DURATION=$DURATION s, RATES=\"$RATES\", CPU_RATE=$CPU_RATE Hz, CPU_REPEATS=$CPU_REPEATS, RCVBUF=$RCVBUF, logs in $WORK"
+log "DURATION=$DURATION s, RATES=\"$RATES\", CPU_RATE=$CPU_RATE Hz, CPU_REPEATS=$CPU_REPEATS, RCVBUF=$RCVBUF, FRAME_TIMEOUT_MS=$FRAME_TIMEOUT_MS, logs in $WORK"
 
 if [[ $BUILD == 1 ]]; then
     log "building Release (dotnet build -c Release src/StdDaqCli) ..."

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs what StdDaq needs on a Debian machine (dotnet itself is assumed present) and, when
+# run as root, raises the kernel's UDP receive-buffer limit. Sourced by demo.sh and test.sh.
+set -euo pipefail
+
+if ! command -v dotnet >/dev/null 2>&1; then
+  echo "error: the .NET SDK (dotnet, version 10) is not on PATH; install it first: https://dot.net" >&2
+  exit 1
+fi
+
+need=()
+[ -e /usr/lib/x86_64-linux-gnu/libzmq.so.5 ] || [ -e /usr/lib/aarch64-linux-gnu/libzmq.so.5 ] || need+=(libzmq5)
+command -v cc >/dev/null 2>&1 || need+=(gcc)
+if [ "${#need[@]}" -gt 0 ]; then
+  if [ "$(id -u)" -eq 0 ]; then
+    echo "setup: installing ${need[*]} (apt-get)"
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+  else
+    echo "error: missing Debian packages: ${need[*]}; run: sudo apt-get install ${need[*]}" >&2
+    exit 1
+  fi
+fi
+
+# Loopback bursts of 8 KB datagrams overflow the default 4 MiB socket buffer.
+want=268435456
+have=$(cat /proc/sys/net/core/rmem_max 2>/dev/null || echo 0)
+if [ "$have" -lt "$want" ]; then
+  if [ "$(id -u)" -eq 0 ] && sysctl -q -w net.core.rmem_max=$want net.core.rmem_default=$want 2>/dev/null; then
+    echo "setup: raised net.core.rmem_max and rmem_default from $have to $want (root)"
+  else
+    echo "setup: net.core.rmem_max is $have (not root, or sysctl refused); receivers as root use SO_RCVBUFFORCE, others may drop bursts"
+  fi
+fi
