@@ -4,6 +4,8 @@ using StdDaq.Tests.Support;
 
 namespace StdDaq.Tests.Shared;
 
+// Serial with the UDP tests: the sequence-lock check keeps both cores busy for 2 s.
+[Collection("serial")]
 public class ShmRingTests
 {
     [Fact]

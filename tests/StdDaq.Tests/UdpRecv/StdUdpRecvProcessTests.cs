@@ -6,7 +6,7 @@ using StdDaq.Tests.Support;
 
 namespace StdDaq.Tests.UdpRecv;
 
-[Collection("udp")]
+[Collection("serial")]
 public class StdUdpRecvProcessTests
 {
     private static string WriteConfig(TestEnv env, int port)

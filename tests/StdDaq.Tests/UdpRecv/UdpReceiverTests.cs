@@ -9,7 +9,7 @@ using StdDaq.Tests.Support;
 
 namespace StdDaq.Tests.UdpRecv;
 
-[Collection("udp")]
+[Collection("serial")]
 public class UdpReceiverTests
 {
     private static SimReport Send(DetectorConfig config, SimOptions options)
