@@ -1,7 +1,7 @@
 /*
  * count_recvmmsg: the minimal UDP receiver the StdUdpRecv benchmark compares against.
  *
- *   count_recvmmsg <port> [rcvbuf_bytes (default 268435456)]
+ *   count_recvmmsg <port> [rcvbuf_bytes (default 268435456)] [--copy]
  *
  * Binds 0.0.0.0:<port>, asks for a large receive buffer (SO_RCVBUFFORCE as root, else
  * SO_RCVBUF, which the kernel caps at net.core.rmem_max), enables SO_RXQ_OVFL and loops on
@@ -9,6 +9,12 @@
  * and the socket's kernel drop counter, until SIGINT/SIGTERM. It then prints one line:
  *
  *   packets=N bytes=N kernel_drops=N
+ *
+ * --copy (optional, not part of the default baseline): additionally copy each datagram's 8192
+ * payload bytes to its place in a 256 x 1 MiB frame ring in shared memory (slot = SLS frame
+ * number mod 256, offset = packet number * 8192; SLS header of 48 bytes), i.e. the one payload
+ * copy any frame-assembling receiver must make. It shows how much of StdUdpRecv's extra CPU over
+ * the pure counter is that copy.
  *
  * Build: cc -O2 -o count_recvmmsg count_recvmmsg.c
  */
@@ -21,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -34,6 +41,10 @@
 
 #define BATCH 64
 #define DGRAM_BYTES 9216 /* more than any jumbo datagram */
+#define SLS_HEADER 48
+#define PAYLOAD 8192
+#define PACKETS_PER_FRAME 128
+#define RING_SLOTS 256
 
 static volatile sig_atomic_t stop;
 
@@ -41,8 +52,11 @@ static void on_signal(int sig) { (void)sig; stop = 1; }
 
 int main(int argc, char **argv)
 {
+    int copy = argc > 1 && strcmp(argv[argc - 1], "--copy") == 0;
+    if (copy)
+        argc--;
     if (argc < 2 || argc > 3) {
-        fprintf(stderr, "usage: %s <port> [rcvbuf_bytes]\n", argv[0]);
+        fprintf(stderr, "usage: %s <port> [rcvbuf_bytes] [--copy]\n", argv[0]);
         return 2;
     }
     int port = atoi(argv[1]);
@@ -100,6 +114,13 @@ int main(int argc, char **argv)
         msgs[i].msg_hdr.msg_control = control[i];
     }
 
+    char *ring = NULL;
+    if (copy) {
+        ring = mmap(NULL, (size_t)RING_SLOTS * PACKETS_PER_FRAME * PAYLOAD, PROT_READ | PROT_WRITE,
+                    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        if (ring == MAP_FAILED) { perror("mmap"); return 1; }
+    }
+
     unsigned long long packets = 0, bytes = 0;
     uint32_t drops = 0; /* the kernel's cumulative counter, from the last datagram's cmsg */
     int rc = 0;
@@ -114,8 +135,18 @@ int main(int argc, char **argv)
             rc = 1;
             break;
         }
-        for (int i = 0; i < n; i++)
+        for (int i = 0; i < n; i++) {
             bytes += msgs[i].msg_len;
+            if (copy && msgs[i].msg_len == SLS_HEADER + PAYLOAD) {
+                uint64_t frame;
+                uint32_t packet;
+                memcpy(&frame, buffers[i], sizeof frame);
+                memcpy(&packet, buffers[i] + 12, sizeof packet);
+                if (packet < PACKETS_PER_FRAME)
+                    memcpy(ring + ((frame % RING_SLOTS) * PACKETS_PER_FRAME + packet) * PAYLOAD,
+                           buffers[i] + SLS_HEADER, PAYLOAD);
+            }
+        }
         packets += (unsigned)n;
         struct msghdr *h = &msgs[n - 1].msg_hdr;
         for (struct cmsghdr *c = CMSG_FIRSTHDR(h); c; c = CMSG_NXTHDR(h, c))
