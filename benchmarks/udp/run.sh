@@ -28,7 +28,7 @@
 #   MAX_SECONDS=2400         overall time budget; the sweeps stop early when it is used up
 #   BUILD=1                  build Release first (0: use the existing binaries)
 #   KEEP_LOGS=0              keep the per-run logs (they are always kept when something failed)
-set -euo pipefail
+set -Eeuo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -69,6 +69,7 @@ warn() { printf 'WARNING: %s\n' "$*" >&2; }
 cleanup() {
     local rc=$?
     set +e
+    trap - ERR
     local pid
     for pid in "${LIVE_PIDS[@]}"; do
         [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null && kill -TERM "$pid" 2>/dev/null
@@ -91,8 +92,10 @@ cleanup() {
     exit "$rc"
 }
 trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+trap 'echo "run.sh: interrupted by SIGINT" >&2; exit 130' INT
+trap 'echo "run.sh: interrupted by SIGTERM" >&2; exit 143' TERM
+trap 'echo "run.sh: interrupted by SIGHUP" >&2; exit 129' HUP
+trap 'echo "run.sh: line $LINENO: command failed (exit $?): $BASH_COMMAND" >&2' ERR
 
 # ---- helpers ---------------------------------------------------------------------------------
 
