@@ -112,13 +112,13 @@ is_zombie() { # pid: true if it has exited but is not reaped yet (or is gone)
     [[ ${line%% *} == Z ]]
 }
 
-cpu_ticks() { # pid -> utime+stime (clock ticks) of all its threads: /proc/<pid>/stat fields 14, 15
+cpu_ticks() { # pid -> "utime stime" (clock ticks) of all its threads: /proc/<pid>/stat fields 14, 15
     local line
     line=$(cat "/proc/$1/stat")
     line=${line##*) }          # fields from 3 (state) on; comm may contain spaces
     local -a f
     read -r -a f <<<"$line"
-    echo $((f[11] + f[12]))    # field 14 = f[11], field 15 = f[12]
+    echo "${f[11]} ${f[12]}"   # field 14 = f[11], field 15 = f[12]
 }
 
 kv() { # key text -> the number after "key=" (whole word), or empty
@@ -161,7 +161,7 @@ run_trial() {
     cat >"$cfg" <<EOF
 {"detector_name":"$name","detector_type":"jungfrau-raw","n_modules":1,"bit_depth":16,"image_pixel_height":512,"image_pixel_width":1024,"start_udp_port":$port,"module_positions":{"0":[0,0,1023,511]},"frame_buffer_slots":256,"stats_collection_period":1,"udp_receive_buffer_bytes":$RCVBUF,"udp_frame_timeout_ms":$FRAME_TIMEOUT_MS}
 EOF
-    T_OK=0 T_NOTE="" T_TX_FRAMES=0 T_TX_PACKETS=0 T_ACHIEVED=0 T_RX_PACKETS="" T_RX_FRAMES="" T_DROPS="" T_TICKS=0 T_BUF=""
+    T_OK=0 T_NOTE="" T_TX_FRAMES=0 T_TX_PACKETS=0 T_ACHIEVED=0 T_RX_PACKETS="" T_RX_FRAMES="" T_DROPS="" T_TICKS=0 T_UTICKS=0 T_STICKS=0 T_BUF=""
     SHM_NAMES+=("$name")
     case $kind in
         ours) dotnet "$RECV_DLL" "$cfg" 0 >"$rlog" 2>&1 & ;;
@@ -205,7 +205,11 @@ EOF
     forget_pid "$spid"
     sleep "$DRAIN_SECONDS"
     cpu1=$(cpu_ticks "$pid" 2>/dev/null || echo "$cpu0")
-    T_TICKS=$((cpu1 - cpu0))
+    local -a c0 c1
+    read -r -a c0 <<<"$cpu0"
+    read -r -a c1 <<<"$cpu1"
+    T_UTICKS=$((c1[0] - c0[0])) T_STICKS=$((c1[1] - c0[1]))
+    T_TICKS=$((T_UTICKS + T_STICKS))
     net1=$(net_drops)
     local -a a b
     read -r -a a <<<"$net0"
@@ -323,11 +327,11 @@ log "compiled $HERE/count_recvmmsg.c with cc -O2"
 for key in net.core.rmem_max net.core.rmem_default; do
     cur=$(sysctl -n "$key")
     if [[ $(id -u) == 0 ]]; then
-        if [[ $cur != "$RCVBUF" ]]; then
+        if ((cur < RCVBUF)); then
             sysctl -q -w "$key=$RCVBUF" >/dev/null
             log "root: raised $key from $cur to $(sysctl -n "$key") with sysctl (left raised, as scripts/setup.sh does)"
         else
-            log "root: $key is already $cur"
+            log "root: $key is already $cur (>= $RCVBUF), not changed"
         fi
     else
         log "not root: cannot raise $key with sysctl; it is $cur (receivers fall back to SO_RCVBUF, capped by net.core.rmem_max)"
@@ -375,21 +379,23 @@ done
 
 # ---- CPU per frame at CPU_RATE ---------------------------------------------------------------
 
-declare -A CPU_TICKS CPU_FRAMES CPU_ACH CPU_NOTE CPU_RUNS
-for kind in $RECEIVERS; do CPU_TICKS[$kind]=0 CPU_FRAMES[$kind]=0 CPU_ACH[$kind]="" CPU_NOTE[$kind]="" CPU_RUNS[$kind]=""; done
+declare -A CPU_TICKS CPU_UTICKS CPU_FRAMES CPU_ACH CPU_NOTE CPU_RUNS
+for kind in $RECEIVERS; do CPU_TICKS[$kind]=0 CPU_UTICKS[$kind]=0 CPU_FRAMES[$kind]=0 CPU_ACH[$kind]="" CPU_NOTE[$kind]="" CPU_RUNS[$kind]=""; done
 log ""
 log "== CPU per frame at $CPU_RATE Hz, $DURATION s ($CPU_REPEATS run(s) per receiver)"
 for ((r = 1; r <= CPU_REPEATS; r++)); do
     for kind in $RECEIVERS; do
         run_trial "$kind" "$CPU_RATE"
         CPU_TICKS[$kind]=$((CPU_TICKS[$kind] + T_TICKS))
+        CPU_UTICKS[$kind]=$((CPU_UTICKS[$kind] + T_UTICKS))
+        [[ -n $T_BUF ]] && BUFS[$kind]=$T_BUF
         CPU_FRAMES[$kind]=$((CPU_FRAMES[$kind] + ${T_RX_FRAMES:-0}))
         CPU_ACH[$kind]+="${CPU_ACH[$kind]:+, }$T_ACHIEVED"
         [[ $T_OK == 1 ]] || CPU_NOTE[$kind]+="run $r lost packets (rx ${T_RX_PACKETS:--} of $T_TX_PACKETS, drops ${T_DROPS:--}); "
         [[ -n $T_NOTE ]] && CPU_NOTE[$kind]+="run $r: ${T_NOTE%; }; "
         us=$(awk -v t="$T_TICKS" -v h="$CLK_TCK" -v f="${T_RX_FRAMES:-0}" 'BEGIN { printf "%.1f", (f > 0 ? t / h * 1e6 / f : 0) }')
         CPU_RUNS[$kind]+="${CPU_RUNS[$kind]:+, }$us"
-        log "  $(label "$kind") run $r: sender achieved $T_ACHIEVED frames/s, received ${T_RX_FRAMES:-0} frames, CPU $T_TICKS ticks (CLK_TCK=$CLK_TCK) -> $us us/frame ${T_NOTE:+[$T_NOTE]}"
+        log "  $(label "$kind") run $r: sender achieved $T_ACHIEVED frames/s, received ${T_RX_FRAMES:-0} frames, CPU $T_TICKS ticks (user $T_UTICKS, sys $T_STICKS; CLK_TCK=$CLK_TCK) -> $us us/frame ${T_NOTE:+[$T_NOTE]}"
     done
 done
 
@@ -401,18 +407,20 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%
 log ""
 log "== Results (JUNGFRAU 1 module, 1 MiB frames = $PACKETS_PER_FRAME x 8240-byte packets, loopback, $DURATION s per run)"
 log ""
-log "Zero-loss sweep:"
-log ""
-log "| receiver | requested Hz | sender achieved frames/s | sent packets | received packets | kernel drops | result | notes |"
-log "|---|---:|---:|---:|---:|---:|---|---|"
-for row in "${SWEEP_ROWS[@]}"; do log "$row"; done
-log ""
+if [[ $SWEEP == 1 ]]; then
+    log "Zero-loss sweep:"
+    log ""
+    log "| receiver | requested Hz | sender achieved frames/s | sent packets | received packets | kernel drops | result | notes |"
+    log "|---|---:|---:|---:|---:|---:|---|---|"
+    for row in "${SWEEP_ROWS[@]}"; do log "$row"; done
+    log ""
+fi
 log "Summary:"
 log ""
-log "| receiver | receive buffer (bytes) | highest zero-loss rate, requested Hz | highest zero-loss rate actually sent, frames/s | sweep ended by | CPU at $CPU_RATE Hz: sender achieved frames/s | frames received | CPU s | CPU us/frame (per run) | CPU us/frame | notes |"
+log "| receiver | receive buffer (bytes) | highest zero-loss rate, requested Hz | highest zero-loss rate actually sent, frames/s | sweep ended by | CPU at $CPU_RATE Hz: sender achieved frames/s | frames received | CPU s (user + sys) | CPU us/frame (per run) | CPU us/frame | notes |"
 log "|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---|"
 for kind in $RECEIVERS; do
-    cpu_s=$(awk -v t="${CPU_TICKS[$kind]}" -v h="$CLK_TCK" 'BEGIN { printf "%.2f", t / h }')
+    cpu_s=$(awk -v t="${CPU_TICKS[$kind]}" -v u="${CPU_UTICKS[$kind]}" -v h="$CLK_TCK" 'BEGIN { printf "%.2f (%.2f + %.2f)", t / h, u / h, (t - u) / h }')
     n=${CPU_NOTE[$kind]}
     log "| $(label "$kind") | ${BUFS[$kind]:-?} | ${BEST_REQ[$kind]} | ${BEST_ACH[$kind]} | ${END_REASON[$kind]} | ${CPU_ACH[$kind]} | ${CPU_FRAMES[$kind]} | $cpu_s | ${CPU_RUNS[$kind]} | $(us_per_frame "$kind") | ${n%; } |"
 done
@@ -423,7 +431,7 @@ if [[ " $RECEIVERS " == *" ours "* && " $RECEIVERS " == *" c "* ]]; then
     verdict() { awk -v x="$1" -v t="$2" -v op="$3" 'BEGIN { if (x == "n/a") print "n/a"; else if ((op == ">=" && x >= t) || (op == "<=" && x <= t)) print "meets target"; else print "MISSES target" }'; }
     log ""
     log "Ratios:"
-    log "- zero-loss rate ours/C: $ra on rates actually sent (${BEST_ACH[ours]} / ${BEST_ACH[c]} frames/s; target >= 0.95: $(verdict "$ra" 0.95 ">=")), $rr on requested rates (${BEST_REQ[ours]} / ${BEST_REQ[c]} Hz)"
+    [[ $SWEEP == 1 ]] && log "- zero-loss rate ours/C: $ra on rates actually sent (${BEST_ACH[ours]} / ${BEST_ACH[c]} frames/s; target >= 0.95: $(verdict "$ra" 0.95 ">=")), $rr on requested rates (${BEST_REQ[ours]} / ${BEST_REQ[c]} Hz)"
     log "- CPU per frame ours/C: $rc ($(us_per_frame ours) / $(us_per_frame c) us/frame); target <= 1.2: $(verdict "$rc" 1.2 "<=")"
     if [[ ${END_REASON[ours]} == sender* || ${END_REASON[c]} == sender* ]]; then
         log "- note: a sweep that ended at the sender's limit found no receiver limit: the sender (one thread, which on loopback also pays the kernel's delivery work) shares the 2 cores with the receiver, so its top rate also drops when the receiver uses more CPU."
