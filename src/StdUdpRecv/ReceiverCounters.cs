@@ -39,6 +39,8 @@ public sealed class ReceiverCounters
         public long Malformed => MalformedSize + MalformedPacketNumber + MalformedProtocol;
         public long Frames => FramesComplete + FramesIncomplete;
 
+        public static Snapshot operator +(Snapshot a, Snapshot b) => a - (default(Snapshot) - b);
+
         public static Snapshot operator -(Snapshot a, Snapshot b) => new(
             a.Packets - b.Packets, a.Bytes - b.Bytes, a.FramesComplete - b.FramesComplete,
             a.FramesIncomplete - b.FramesIncomplete, a.MissingPackets - b.MissingPackets,

@@ -72,15 +72,7 @@ public sealed class ReceiverHarness : IDisposable
     {
         var t = default(ReceiverCounters.Snapshot);
         foreach (var r in Receivers)
-        {
-            var c = r.Counters.Read();
-            t = new(t.Packets + c.Packets, t.Bytes + c.Bytes, t.FramesComplete + c.FramesComplete,
-                t.FramesIncomplete + c.FramesIncomplete, t.MissingPackets + c.MissingPackets,
-                t.DuplicatePackets + c.DuplicatePackets, t.OutOfOrderPackets + c.OutOfOrderPackets,
-                t.LatePackets + c.LatePackets, t.MalformedSize + c.MalformedSize,
-                t.MalformedPacketNumber + c.MalformedPacketNumber, t.MalformedProtocol + c.MalformedProtocol,
-                t.KernelDrops + c.KernelDrops, t.NoticesDropped + c.NoticesDropped, t.FrameIdResets + c.FrameIdResets);
-        }
+            t += r.Counters.Read();
         return t;
     }
 
