@@ -15,12 +15,31 @@ namespace StdDaq.UdpRecv;
 /// packets' bytes are zeroed (never stale data), the slot header is filled, the slot is published
 /// (even sequence) and a <see cref="ModuleFrameNotice"/> goes out.
 /// </summary>
-public sealed class FrameTracker
+/// <remarks>
+/// <para><b>Receiving in place.</b> Before each recvmmsg, <see cref="AimBatch"/> aims the batch's
+/// payload buffers at the places the next packets will most likely take: the open frame's packets
+/// after the highest one received (skipping those already in), then the next frame's packets from
+/// 0. The next frame's slot is opened for writing (odd sequence) before anything is aimed into it;
+/// until its first packet arrives it is "tentative", and if a different frame comes instead (or
+/// nothing comes for the timeout) it is given up: restored untouched if nothing landed in it, else
+/// zeroed and published as <see cref="SlotStatus.Empty"/>. Only places whose packet is not yet
+/// received are aimed at, so a datagram that lands in the wrong place only ever overwrites bytes
+/// that are still to come or to be zeroed.</para>
+/// <para>A datagram that landed where its header says it belongs needs no copy. Any other is
+/// first rescued into its scratch buffer and copied into place from there. Before anything writes
+/// into a slot (a copy, zeroing lost packets, opening a slot for an unexpected frame), the batch's
+/// datagrams not yet processed that landed there are rescued the same way, so nothing is
+/// overwritten before it is looked at. Packets are processed in arrival order either way, so the
+/// counts and frames do not depend on where datagrams landed.</para>
+/// </remarks>
+public sealed unsafe class FrameTracker
 {
     private readonly ShmRing _ring;
     private readonly ModuleGeometry _g;
     private readonly ReceiverCounters _counters;
     private readonly Func<ModuleFrameNotice, bool> _publish;
+    private readonly RecvBatch _batch;
+    private readonly bool _aim;
     private readonly ushort _moduleId;
     private readonly int _nPackets;
 
@@ -36,34 +55,139 @@ public sealed class FrameTracker
     private ulong _lastClosedId;
     private int _lastClosedSlot;
 
+    // The next frame's slot, opened for writing before its first packet (see remarks).
+    private bool _tentative;
+    private ulong _tentId;
+    private int _tentSlot;
+    private ulong _tentPreviousSequence;
+    private bool _tentDirty;
+
+    // Where each datagram of the current batch was aimed (slot -1: its scratch buffer).
+    private readonly int[] _aimSlot;
+    private readonly ulong[] _aimId;
+    private readonly int[] _aimPacket;
+    private int _batchCount;
+    private int _current;
+
+    // The id step between the last frames opened, and whether the step before was the same.
+    private ulong _step;
+    private bool _stepSeenTwice;
+
+    /// <param name="batch">The receive batch whose datagrams <see cref="OnPacket"/> places.</param>
+    /// <param name="receiveInPlace">Aim receives at the packets' places in the slots (else every packet is copied once).</param>
     public FrameTracker(ShmRing ring, ModuleGeometry geometry, int moduleId, ReceiverCounters counters,
-        Func<ModuleFrameNotice, bool> publish)
+        Func<ModuleFrameNotice, bool> publish, RecvBatch batch, bool receiveInPlace = true)
     {
         if (geometry.PacketsPerFrame > ModuleGeometry.MaxPacketsPerFrame)
             throw new ArgumentException($"{geometry.PacketsPerFrame} packets per frame exceed the slot bitmap ({ModuleGeometry.MaxPacketsPerFrame})");
         if (ring.SlotBytes < geometry.FrameBytes)
             throw new ArgumentException($"ring '{ring.Name}' slots of {ring.SlotBytes} bytes cannot hold a {geometry.FrameBytes}-byte frame");
+        if (batch.HeaderBytes != geometry.HeaderBytes || batch.MaxPayloadBytes < geometry.PayloadBytes)
+            throw new ArgumentException("the receive batch does not fit the module's packets");
         _ring = ring;
         _g = geometry;
         _moduleId = (ushort)moduleId;
         _counters = counters;
         _publish = publish;
+        _batch = batch;
+        // In place needs the next frame's slot to differ from the open one's.
+        _aim = receiveInPlace && ring.SlotCount >= 2;
         _nPackets = geometry.PacketsPerFrame;
+        _aimSlot = new int[batch.Capacity];
+        _aimId = new ulong[batch.Capacity];
+        _aimPacket = new int[batch.Capacity];
+        AimAllAtScratch(0);
     }
 
     public bool HasOpenFrame => _open;
     public ulong OpenImageId => _id;
 
-    /// <summary>Places one validated packet. <paramref name="payload"/> is its data after the header.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void OnPacket(in PacketInfo p, ReadOnlySpan<byte> payload, long nowTicks)
+    /// <summary>
+    /// Aims the batch's buffers before a receive (see remarks). The next frame is only prepared
+    /// while packets keep coming (the last one less than <paramref name="timeoutTicks"/> ago).
+    /// </summary>
+    public void AimBatch(long nowTicks, long timeoutTicks)
     {
+        int i = 0;
+        if (_aim)
+        {
+            if (_open)
+                i = AimFrame(_slot, _id, _highest + 1, i, skipReceived: true);
+            // The next frame is predictable when the last two frames came the same step apart
+            // (1 for frame numbers; JUNGFRAU bunch ids may step by more).
+            bool predictable = _stepSeenTwice && (_open || _hasClosed) && nowTicks - _lastPacketTicks < timeoutTicks;
+            if (i < _batch.Capacity && predictable)
+            {
+                ulong next = (_open ? _id : _lastClosedId) + _step;
+                if (_tentative && _tentId != next)
+                    GiveUpTentative();
+                if (!_tentative)
+                    OpenTentative(next);
+                i = AimFrame(_tentSlot, next, 0, i, skipReceived: false);
+            }
+        }
+        AimAllAtScratch(i);
+    }
+
+    private void AimAllAtScratch(int from)
+    {
+        for (int i = from; i < _batch.Capacity; i++)
+        {
+            _batch.AimAtScratch(i);
+            _aimSlot[i] = -1;
+        }
+    }
+
+    private int AimFrame(int slot, ulong id, int fromPacket, int i, bool skipReceived)
+    {
+        byte* data = _ring.SlotData(slot);
+        ref SlotHeader h = ref _ring.Slot(slot);
+        for (int k = fromPacket; k < _nPackets && i < _batch.Capacity; k++)
+        {
+            if (skipReceived && h.HasPacket(k))
+                continue;
+            _batch.Aim(i, data + (long)k * _g.PayloadBytes, _g.PayloadBytesOf(k));
+            _aimSlot[i] = slot;
+            _aimId[i] = id;
+            _aimPacket[i] = k;
+            i++;
+        }
+        return i;
+    }
+
+    /// <summary>After a receive of <paramref name="count"/> datagrams, before they are processed.</summary>
+    public void BeginBatch(int count)
+    {
+        _batchCount = count;
+        _current = 0;
+        if (_tentative)
+        {
+            for (int i = 0; i < count; i++)
+                if (_aimSlot[i] == _tentSlot)
+                    _tentDirty = true;
+        }
+    }
+
+    /// <summary>After the batch's datagrams were processed.</summary>
+    public void EndBatch()
+    {
+        _batchCount = 0;
+        _current = 0;
+    }
+
+    /// <summary>Places the batch's datagram <paramref name="index"/>, a valid packet described by <paramref name="p"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void OnPacket(in PacketInfo p, int index, long nowTicks)
+    {
+        _current = index;
+        int k = p.PacketNumber;
+        if (_aimSlot[index] >= 0 && (_aimId[index] != p.ImageId || _aimPacket[index] != k))
+            _batch.Rescue(index); // landed elsewhere: keep it safe from what happens to that place
         if (!_open || p.ImageId != _id)
         {
             if (!NewFrameFor(in p))
                 return;
         }
-        int k = p.PacketNumber;
         ref SlotHeader header = ref _ring.Slot(_slot);
         if (header.HasPacket(k))
         {
@@ -74,27 +198,41 @@ public sealed class FrameTracker
             _counters.OutOfOrderPackets++;
         else
             _highest = k;
-        payload.CopyTo(_ring.SlotSpan(_slot).Slice(k * _g.PayloadBytes));
+        if (_batch.InScratch(index))
+        {
+            RescueLandedAt(_slot, k);
+            _batch.Payload(index).CopyTo(new Span<byte>(_ring.SlotData(_slot) + (long)k * _g.PayloadBytes, _g.PayloadBytesOf(k)));
+            _counters.CopiedPackets++;
+        }
         header.MarkPacket(k);
         _counters.Packets++;
-        _counters.Bytes += payload.Length + _g.HeaderBytes;
+        _counters.Bytes += _g.HeaderBytes + _g.PayloadBytesOf(k);
         _lastPacketTicks = nowTicks;
         if (++_received == _nPackets)
             Close();
     }
 
-    /// <summary>Closes the open frame if no packet came for <paramref name="timeoutTicks"/>.</summary>
+    /// <summary>
+    /// Closes the open frame if no packet came for <paramref name="timeoutTicks"/>, and gives up
+    /// the prepared next frame then too.
+    /// </summary>
     public void OnIdle(long nowTicks, long timeoutTicks)
     {
-        if (_open && nowTicks - _lastPacketTicks >= timeoutTicks)
+        if (nowTicks - _lastPacketTicks < timeoutTicks)
+            return;
+        if (_open)
             Close();
+        if (_tentative)
+            GiveUpTentative();
     }
 
-    /// <summary>Closes the open frame (e.g. at shutdown).</summary>
+    /// <summary>Closes the open frame and gives up the prepared one (e.g. at shutdown).</summary>
     public void Flush()
     {
         if (_open)
             Close();
+        if (_tentative)
+            GiveUpTentative();
     }
 
     /// <summary>
@@ -130,9 +268,29 @@ public sealed class FrameTracker
 
     private void Open(in PacketInfo p)
     {
+        if (_open || _hasClosed)
+        {
+            ulong previous = _open ? _id : _lastClosedId;
+            ulong step = p.ImageId - previous;
+            bool usable = p.ImageId > previous && step < (ulong)_ring.SlotCount;
+            _stepSeenTwice = usable && step == _step;
+            _step = usable ? step : 0;
+        }
         _id = p.ImageId;
-        _slot = _ring.SlotOf(p.ImageId);
-        _ring.BeginWrite(_slot);
+        if (_tentative && _tentId == p.ImageId)
+        {
+            // The expected next frame: its slot is open already and may hold its packets.
+            _slot = _tentSlot;
+            _tentative = false;
+        }
+        else
+        {
+            if (_tentative)
+                GiveUpTentative();
+            _slot = _ring.SlotOf(p.ImageId);
+            RescueLandedIn(_slot);
+            _ring.BeginWrite(_slot);
+        }
         ((Span<byte>)_ring.Slot(_slot).ReceivedBitmap).Clear();
         _received = 0;
         _highest = -1;
@@ -140,11 +298,67 @@ public sealed class FrameTracker
         _open = true;
     }
 
+    private void OpenTentative(ulong id)
+    {
+        _tentId = id;
+        _tentSlot = _ring.SlotOf(id);
+        _tentPreviousSequence = _ring.ReadSequence(_tentSlot);
+        _tentDirty = false;
+        _ring.BeginWrite(_tentSlot);
+        _tentative = true;
+    }
+
+    /// <summary>
+    /// The prepared next frame did not come. If nothing landed in its slot, the slot is restored as
+    /// it was; otherwise it is zeroed and published as <see cref="SlotStatus.Empty"/>.
+    /// </summary>
+    private void GiveUpTentative()
+    {
+        _tentative = false;
+        if (!_tentDirty && _ring.CancelWrite(_tentSlot, _tentPreviousSequence))
+            return;
+        RescueLandedIn(_tentSlot);
+        new Span<byte>(_ring.SlotData(_tentSlot), checked((int)_g.FrameBytes)).Clear();
+        ref SlotHeader h = ref _ring.Slot(_tentSlot);
+        h.ImageId = 0;
+        h.FrameIndex = 0;
+        h.NReceivedPackets = 0;
+        h.NMissingPackets = 0;
+        h.Detector1 = 0;
+        h.Detector2 = 0;
+        h.ReceiveTimeNs = Libc.RealtimeNs();
+        h.ModuleId = _moduleId;
+        h.BitDepth = (ushort)_g.BitDepth;
+        h.Status = SlotStatus.Empty;
+        h.MissingModules = 0;
+        ((Span<byte>)h.ReceivedBitmap).Clear();
+        _ring.EndWrite(_tentSlot);
+    }
+
+    /// <summary>Rescues the batch's unprocessed datagrams that landed in <paramref name="slot"/>.</summary>
+    private void RescueLandedIn(int slot)
+    {
+        for (int j = _current; j < _batchCount; j++)
+            if (_aimSlot[j] == slot)
+                _batch.Rescue(j);
+    }
+
+    /// <summary>Rescues the batch's unprocessed datagrams that landed at packet <paramref name="k"/>'s place in <paramref name="slot"/>.</summary>
+    private void RescueLandedAt(int slot, int k)
+    {
+        for (int j = _current; j < _batchCount; j++)
+            if (_aimSlot[j] == slot && _aimPacket[j] == k)
+                _batch.Rescue(j);
+    }
+
     private void Close()
     {
         int missing = _nPackets - _received;
         if (missing > 0)
+        {
+            RescueLandedIn(_slot);
             ZeroMissing();
+        }
         ref SlotHeader h = ref _ring.Slot(_slot);
         h.ImageId = _id;
         h.FrameIndex = _first.FrameIndex;
@@ -156,7 +370,7 @@ public sealed class FrameTracker
         h.ReceiveTimeNs = now;
         h.ModuleId = _moduleId;
         h.BitDepth = (ushort)_g.BitDepth;
-        h.Status = missing == 0 ? 0u : 1u;
+        h.Status = missing == 0 ? SlotStatus.Good : SlotStatus.Incomplete;
         h.MissingModules = 0;
         ulong seq = _ring.EndWrite(_slot);
         _open = false;
@@ -179,7 +393,7 @@ public sealed class FrameTracker
     private void ZeroMissing()
     {
         var words = MemoryMarshal.Cast<byte, ulong>(_ring.Slot(_slot).ReceivedBitmap);
-        var data = _ring.SlotSpan(_slot);
+        byte* data = _ring.SlotData(_slot);
         for (int word = 0; word * 64 < _nPackets; word++)
         {
             ulong bits = ~words[word];
@@ -189,7 +403,7 @@ public sealed class FrameTracker
                 bits &= bits - 1;
                 if (k >= _nPackets)
                     break;
-                data.Slice(k * _g.PayloadBytes, _g.PayloadBytesOf(k)).Clear();
+                new Span<byte>(data + (long)k * _g.PayloadBytes, _g.PayloadBytesOf(k)).Clear();
             }
         }
     }

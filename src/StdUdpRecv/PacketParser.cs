@@ -23,22 +23,26 @@ public sealed class PacketParser(ModuleGeometry geometry, bool jungfrauBunchIdAs
 {
     public ModuleGeometry Geometry { get; } = geometry;
 
-    public PacketVerdict Parse(ReadOnlySpan<byte> datagram, out PacketInfo info)
+    public PacketVerdict Parse(ReadOnlySpan<byte> datagram, out PacketInfo info) =>
+        Parse(datagram, datagram.Length, out info);
+
+    /// <summary>Validates a datagram of <paramref name="length"/> bytes that starts with <paramref name="header"/>.</summary>
+    public PacketVerdict Parse(ReadOnlySpan<byte> header, int length, out PacketInfo info)
     {
         info = default;
         var g = Geometry;
         // Size first: a datagram of no size this detector sends is not parsed any further.
-        if (datagram.Length != g.PacketBytes && datagram.Length != g.HeaderBytes + g.LastPayloadBytes)
+        if (length != g.PacketBytes && length != g.HeaderBytes + g.LastPayloadBytes)
             return PacketVerdict.WrongSize;
         if (g.Format == PacketFormat.Sls)
         {
-            var h = MemoryMarshal.Read<SlsHeader>(datagram);
+            var h = MemoryMarshal.Read<SlsHeader>(header);
             if (h.DetectorType != 0 && h.DetectorType != g.SlsDetectorType)
                 return PacketVerdict.WrongProtocol;
             if (h.PacketNumber >= (uint)g.PacketsPerFrame)
                 return PacketVerdict.BadPacketNumber;
             int k = (int)h.PacketNumber;
-            if (datagram.Length != g.HeaderBytes + g.PayloadBytesOf(k))
+            if (length != g.HeaderBytes + g.PayloadBytesOf(k))
                 return PacketVerdict.WrongSize;
             ulong id = h.FrameNumber;
             ulong det1 = 0;
@@ -54,14 +58,14 @@ public sealed class PacketParser(ModuleGeometry geometry, bool jungfrauBunchIdAs
         }
         else
         {
-            var h = MemoryMarshal.Read<GigafrostHeader>(datagram);
+            var h = MemoryMarshal.Read<GigafrostHeader>(header);
             if (h.ProtocolId != GigafrostHeader.ProtocolIdValue)
                 return PacketVerdict.WrongProtocol;
             int row = h.PacketStartingRow;
             if (row % g.RowsPerPacket != 0 || row / g.RowsPerPacket >= g.PacketsPerFrame)
                 return PacketVerdict.BadPacketNumber;
             int k = row / g.RowsPerPacket;
-            if (datagram.Length != g.HeaderBytes + g.PayloadBytesOf(k))
+            if (length != g.HeaderBytes + g.PayloadBytesOf(k))
                 return PacketVerdict.WrongSize;
             info = new PacketInfo(h.FrameIndex, k, h.FrameIndex, h.ScanId, h.FrameTimestamp);
             return PacketVerdict.Ok;

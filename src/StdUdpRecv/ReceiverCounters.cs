@@ -22,19 +22,24 @@ public sealed class ReceiverCounters
     internal long KernelDrops;
     internal long NoticesDropped;
     internal long FrameIdResets;
+    internal long CopiedPackets;
 
     public Snapshot Read() => new(
         Volatile.Read(ref Packets), Volatile.Read(ref Bytes), Volatile.Read(ref FramesComplete),
         Volatile.Read(ref FramesIncomplete), Volatile.Read(ref MissingPackets), Volatile.Read(ref DuplicatePackets),
         Volatile.Read(ref OutOfOrderPackets), Volatile.Read(ref LatePackets), Volatile.Read(ref MalformedSize),
         Volatile.Read(ref MalformedPacketNumber), Volatile.Read(ref MalformedProtocol), Volatile.Read(ref KernelDrops),
-        Volatile.Read(ref NoticesDropped), Volatile.Read(ref FrameIdResets));
+        Volatile.Read(ref NoticesDropped), Volatile.Read(ref FrameIdResets), Volatile.Read(ref CopiedPackets));
 
-    /// <summary>Counter values at one moment. Packets counts valid, placed packets only.</summary>
+    /// <summary>
+    /// Counter values at one moment. Packets counts valid, placed packets only; CopiedPackets
+    /// counts those of them that did not land in their place directly and were copied there.
+    /// </summary>
     public readonly record struct Snapshot(
         long Packets, long Bytes, long FramesComplete, long FramesIncomplete, long MissingPackets,
         long DuplicatePackets, long OutOfOrderPackets, long LatePackets, long MalformedSize,
-        long MalformedPacketNumber, long MalformedProtocol, long KernelDrops, long NoticesDropped, long FrameIdResets)
+        long MalformedPacketNumber, long MalformedProtocol, long KernelDrops, long NoticesDropped, long FrameIdResets,
+        long CopiedPackets)
     {
         public long Malformed => MalformedSize + MalformedPacketNumber + MalformedProtocol;
         public long Frames => FramesComplete + FramesIncomplete;
@@ -47,7 +52,8 @@ public sealed class ReceiverCounters
             a.DuplicatePackets - b.DuplicatePackets, a.OutOfOrderPackets - b.OutOfOrderPackets,
             a.LatePackets - b.LatePackets, a.MalformedSize - b.MalformedSize,
             a.MalformedPacketNumber - b.MalformedPacketNumber, a.MalformedProtocol - b.MalformedProtocol,
-            a.KernelDrops - b.KernelDrops, a.NoticesDropped - b.NoticesDropped, a.FrameIdResets - b.FrameIdResets);
+            a.KernelDrops - b.KernelDrops, a.NoticesDropped - b.NoticesDropped, a.FrameIdResets - b.FrameIdResets,
+            a.CopiedPackets - b.CopiedPackets);
 
         /// <summary>The stats line: key=value pairs, the period's values for a delta snapshot.</summary>
         public string Format(double seconds)
@@ -59,6 +65,7 @@ public sealed class ReceiverCounters
             sb.Append($" malformed_protocol={MalformedProtocol} kernel_drops={KernelDrops} notices_dropped={NoticesDropped}");
             if (FrameIdResets != 0)
                 sb.Append($" frame_id_resets={FrameIdResets}");
+            sb.Append($" copied_packets={CopiedPackets}");
             if (seconds > 0)
                 sb.Append($" frame_rate_hz={Frames / seconds:F1} gbit_s={Bytes * 8 / seconds / 1e9:F3}");
             return sb.ToString();

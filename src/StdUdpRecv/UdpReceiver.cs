@@ -11,8 +11,9 @@ namespace StdDaq.UdpRecv;
 
 /// <summary>
 /// StdUdpRecv for one module: binds start_udp_port + module_id, receives datagrams in batches with
-/// one recvmmsg call per batch, validates each, copies its payload once into its place in the
-/// module's FrameBuffer slot and publishes a ModuleFrame notice per closed frame.
+/// one recvmmsg call per batch, aimed at the packets' predicted places in the module's FrameBuffer
+/// slots (a payload that lands elsewhere is copied once into its place), validates each datagram,
+/// and publishes a ModuleFrame notice per closed frame.
 /// </summary>
 public sealed partial class UdpReceiver : IDisposable
 {
@@ -65,8 +66,8 @@ public sealed partial class UdpReceiver : IDisposable
             _ring?.Dispose();
             throw;
         }
-        _tracker = new FrameTracker(_ring, _geometry, moduleId, Counters, Publish);
-        _batch = new RecvBatch(config.UdpBatchSize, _geometry.PacketBytes + Slack);
+        _batch = new RecvBatch(config.UdpBatchSize, _geometry.HeaderBytes, _geometry.PayloadBytes + Slack);
+        _tracker = new FrameTracker(_ring, _geometry, moduleId, Counters, Publish, _batch, config.UdpReceiveInPlace);
     }
 
     public Task RunAsync(CancellationToken ct) =>
@@ -83,6 +84,7 @@ public sealed partial class UdpReceiver : IDisposable
         long lastStatsTime = Stopwatch.GetTimestamp();
         while (!ct.IsCancellationRequested)
         {
+            _tracker.AimBatch(Stopwatch.GetTimestamp(), timeoutTicks);
             int n = ReceiveBatch();
             long now = Stopwatch.GetTimestamp();
             if (n > 0)
@@ -115,15 +117,15 @@ public sealed partial class UdpReceiver : IDisposable
 
     private void ProcessBatch(int n, long now)
     {
+        _tracker.BeginBatch(n);
         for (int i = 0; i < n; i++)
         {
-            var datagram = _batch.Datagram(i);
             PacketInfo info = default;
-            PacketVerdict verdict = _batch.Truncated(i) ? PacketVerdict.WrongSize : _parser.Parse(datagram, out info);
+            PacketVerdict verdict = _batch.Truncated(i) ? PacketVerdict.WrongSize : _parser.Parse(_batch.Header(i), _batch.Length(i), out info);
             switch (verdict)
             {
                 case PacketVerdict.Ok:
-                    _tracker.OnPacket(in info, datagram[_geometry.HeaderBytes..], now);
+                    _tracker.OnPacket(in info, i, now);
                     break;
                 case PacketVerdict.WrongSize:
                     Counters.MalformedSize++;
@@ -136,6 +138,7 @@ public sealed partial class UdpReceiver : IDisposable
                     break;
             }
         }
+        _tracker.EndBatch();
         if (_batch.TryGetDropCounter(n - 1, out uint drops))
         {
             Counters.KernelDrops += drops - _lastKernelDrops;

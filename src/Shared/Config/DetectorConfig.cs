@@ -35,6 +35,11 @@ public sealed record DetectorConfig
     public double UdpFrameTimeoutMs { get; init; } = 50;
     /// <summary>Datagrams per recvmmsg call (udp_batch_size).</summary>
     public int UdpBatchSize { get; init; } = 64;
+    /// <summary>
+    /// Receive each datagram straight into its predicted place in the frame slot, copying only the
+    /// ones that land elsewhere (udp_receive_in_place); false copies every payload once.
+    /// </summary>
+    public bool UdpReceiveInPlace { get; init; } = true;
     /// <summary>JUNGFRAU image id: "bunch_id" (falls back to frame number when 0) or "frame_number".</summary>
     public string JungfrauImageId { get; init; } = "bunch_id";
 

@@ -16,7 +16,7 @@ public static partial class DetectorConfigLoader
         "start_udp_port", "module_positions", "log_level", "stats_collection_period", "ram_buffer_gb",
         "module_sync_queue_size", "number_of_writers", "gains_and_pedestals",
         "frame_buffer_slots", "udp_receive_buffer_bytes", "udp_frame_timeout_ms", "udp_batch_size",
-        "jungfrau_image_id",
+        "jungfrau_image_id", "udp_receive_in_place",
     ];
 
     private static readonly string[] LogLevels = ["trace", "debug", "info", "warning", "error", "critical"];
@@ -156,6 +156,8 @@ public static partial class DetectorConfigLoader
             cfg = cfg with { UdpFrameTimeoutMs = timeout };
         if (OptionalInt(root, "udp_batch_size", 1, 1024) is { } batch)
             cfg = cfg with { UdpBatchSize = batch };
+        if (OptionalBool(root, "udp_receive_in_place") is { } inPlace)
+            cfg = cfg with { UdpReceiveInPlace = inPlace };
         if (OptionalString(root, "jungfrau_image_id") is { } idSource)
         {
             if (idSource is not ("bunch_id" or "frame_number"))
@@ -258,6 +260,18 @@ public static partial class DetectorConfigLoader
         if (v.ValueKind != JsonValueKind.String)
             throw Bad(key, $"must be a string, got {Kind(v)}");
         return v.GetString()!;
+    }
+
+    private static bool? OptionalBool(JsonElement root, string key)
+    {
+        if (!root.TryGetProperty(key, out var v))
+            return null;
+        return v.ValueKind switch
+        {
+            JsonValueKind.True => true,
+            JsonValueKind.False => false,
+            _ => throw Bad(key, $"must be true or false, got {Kind(v)}"),
+        };
     }
 
     private static int RequiredInt(JsonElement root, string key, int min, int max) =>

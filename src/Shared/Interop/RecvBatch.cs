@@ -3,42 +3,92 @@ using System.Runtime.InteropServices;
 namespace StdDaq.Shared.Interop;
 
 /// <summary>
-/// Native buffers for receiving up to <see cref="Capacity"/> datagrams with one recvmmsg call,
-/// plus each datagram's SO_RXQ_OVFL control message.
+/// Receives up to <see cref="Capacity"/> datagrams with one recvmmsg call, each scattered over
+/// three iovecs: its header into a small header buffer, its payload into a target (by default the
+/// message's own scratch buffer, or a place the caller aims it at, e.g. the predicted packet's place
+/// in a frame slot), and whatever does not fit the target into the rest of the scratch buffer.
+/// Each datagram's SO_RXQ_OVFL control message is kept too.
 /// </summary>
 public sealed unsafe class RecvBatch : IDisposable
 {
     private const int ControlBytes = 32;
+    private const int IovsPerMessage = 3;
 
-    private readonly int _stride;
-    private readonly byte* _buffers;
+    private readonly int _headerStride;
+    private readonly int _scratchStride;
+    private readonly byte* _headers;
+    private readonly byte* _scratch;
     private readonly Libc.Mmsghdr* _msgs;
     private readonly Libc.Iovec* _iovs;
     private readonly byte* _control;
+    private readonly bool[] _inScratch;
     private bool _disposed;
 
     public int Capacity { get; }
-    public int MaxDatagramBytes { get; }
+    public int HeaderBytes { get; }
+    /// <summary>Payload bytes a message can hold; a longer datagram is reported truncated.</summary>
+    public int MaxPayloadBytes { get; }
 
     /// <param name="capacity">Datagrams per call.</param>
-    /// <param name="maxDatagramBytes">Buffer per datagram; a longer datagram is reported truncated.</param>
-    public RecvBatch(int capacity, int maxDatagramBytes)
+    /// <param name="headerBytes">Bytes of each datagram that go to its header buffer.</param>
+    /// <param name="maxPayloadBytes">Payload bytes per datagram; a longer datagram is reported truncated.</param>
+    public RecvBatch(int capacity, int headerBytes, int maxPayloadBytes)
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(capacity, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(headerBytes, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxPayloadBytes, 1);
         Capacity = capacity;
-        MaxDatagramBytes = maxDatagramBytes;
-        _stride = (maxDatagramBytes + 63) & ~63;
-        _buffers = (byte*)NativeMemory.AlignedAlloc((nuint)((long)_stride * capacity), 4096);
+        HeaderBytes = headerBytes;
+        MaxPayloadBytes = maxPayloadBytes;
+        _headerStride = (headerBytes + 63) & ~63;
+        _scratchStride = (maxPayloadBytes + 63) & ~63;
+        _headers = (byte*)NativeMemory.AlignedAlloc((nuint)((long)_headerStride * capacity), 64);
+        _scratch = (byte*)NativeMemory.AlignedAlloc((nuint)((long)_scratchStride * capacity), 4096);
         _msgs = (Libc.Mmsghdr*)NativeMemory.AllocZeroed((nuint)(sizeof(Libc.Mmsghdr) * capacity));
-        _iovs = (Libc.Iovec*)NativeMemory.AllocZeroed((nuint)(sizeof(Libc.Iovec) * capacity));
+        _iovs = (Libc.Iovec*)NativeMemory.AllocZeroed((nuint)(sizeof(Libc.Iovec) * IovsPerMessage * capacity));
         _control = (byte*)NativeMemory.AllocZeroed((nuint)(ControlBytes * capacity));
+        _inScratch = new bool[capacity];
         for (int i = 0; i < capacity; i++)
         {
-            _iovs[i].iov_base = _buffers + (long)i * _stride;
-            _iovs[i].iov_len = (nuint)maxDatagramBytes;
-            _msgs[i].msg_hdr.msg_iov = &_iovs[i];
-            _msgs[i].msg_hdr.msg_iovlen = 1;
+            var iov = Iov(i);
+            iov[0].iov_base = _headers + (long)i * _headerStride;
+            iov[0].iov_len = (nuint)headerBytes;
+            _msgs[i].msg_hdr.msg_iov = iov;
+            _msgs[i].msg_hdr.msg_iovlen = IovsPerMessage;
             _msgs[i].msg_hdr.msg_control = _control + i * ControlBytes;
+            AimAtScratch(i);
         }
+    }
+
+    private Libc.Iovec* Iov(int i) => _iovs + i * IovsPerMessage;
+
+    private byte* Scratch(int i) => _scratch + (long)i * _scratchStride;
+
+    /// <summary>Message i's payload goes to its own scratch buffer.</summary>
+    public void AimAtScratch(int i)
+    {
+        var iov = Iov(i);
+        iov[1].iov_base = Scratch(i);
+        iov[1].iov_len = (nuint)MaxPayloadBytes;
+        iov[2].iov_base = null;
+        iov[2].iov_len = 0;
+        _inScratch[i] = true;
+    }
+
+    /// <summary>
+    /// Message i's first <paramref name="length"/> payload bytes go to <paramref name="target"/>
+    /// (at most <see cref="MaxPayloadBytes"/>); any more go to its scratch buffer at that offset, so
+    /// <see cref="Rescue"/> can make the whole payload contiguous there.
+    /// </summary>
+    public void Aim(int i, byte* target, int length)
+    {
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(length, MaxPayloadBytes);
+        var iov = Iov(i);
+        iov[1].iov_base = target;
+        iov[1].iov_len = (nuint)length;
+        iov[2].iov_base = Scratch(i) + length;
+        iov[2].iov_len = (nuint)(MaxPayloadBytes - length);
+        _inScratch[i] = false;
     }
 
     /// <summary>
@@ -58,9 +108,44 @@ public sealed unsafe class RecvBatch : IDisposable
         throw Libc.Error("recvmmsg", errno);
     }
 
-    public ReadOnlySpan<byte> Datagram(int i) => new(_iovs[i].iov_base, (int)_msgs[i].msg_len);
+    /// <summary>Bytes received in message i (header and payload).</summary>
+    public int Length(int i) => (int)_msgs[i].msg_len;
 
-    /// <summary>The datagram was longer than the buffer (MSG_TRUNC).</summary>
+    /// <summary>The received part of message i's header buffer.</summary>
+    public ReadOnlySpan<byte> Header(int i) => new(Iov(i)[0].iov_base, Math.Min(Length(i), HeaderBytes));
+
+    public int PayloadLength(int i) => Math.Max(0, Length(i) - HeaderBytes);
+
+    /// <summary>Message i's payload is (only) in its scratch buffer.</summary>
+    public bool InScratch(int i) => _inScratch[i];
+
+    /// <summary>Where message i's payload was aimed (its first byte).</summary>
+    public byte* Target(int i) => (byte*)Iov(i)[1].iov_base;
+
+    /// <summary>
+    /// Message i's payload: in its scratch buffer, or, if it was aimed elsewhere and not rescued,
+    /// where it landed (then it fit the target: callers check <see cref="Fits"/> first).
+    /// </summary>
+    public ReadOnlySpan<byte> Payload(int i) =>
+        _inScratch[i] ? new(Scratch(i), PayloadLength(i)) : new(Target(i), PayloadLength(i));
+
+    /// <summary>The payload fit in its target without spilling into the scratch buffer.</summary>
+    public bool Fits(int i) => _inScratch[i] || PayloadLength(i) <= (int)Iov(i)[1].iov_len;
+
+    /// <summary>
+    /// Copies the part of message i's payload that landed in its target into its scratch buffer,
+    /// before the target is overwritten. Afterwards the payload is contiguous in scratch.
+    /// </summary>
+    public void Rescue(int i)
+    {
+        if (_inScratch[i])
+            return;
+        int inTarget = Math.Min(PayloadLength(i), (int)Iov(i)[1].iov_len);
+        new ReadOnlySpan<byte>(Target(i), inTarget).CopyTo(new Span<byte>(Scratch(i), inTarget));
+        _inScratch[i] = true;
+    }
+
+    /// <summary>The datagram was longer than the buffers (MSG_TRUNC).</summary>
     public bool Truncated(int i) => (_msgs[i].msg_hdr.msg_flags & Libc.Msg.TRUNC) != 0;
 
     /// <summary>The socket's cumulative kernel drop count (SO_RXQ_OVFL) as of datagram i, if present.</summary>
@@ -82,7 +167,8 @@ public sealed unsafe class RecvBatch : IDisposable
         if (_disposed)
             return;
         _disposed = true;
-        NativeMemory.AlignedFree(_buffers);
+        NativeMemory.AlignedFree(_headers);
+        NativeMemory.AlignedFree(_scratch);
         NativeMemory.Free(_msgs);
         NativeMemory.Free(_iovs);
         NativeMemory.Free(_control);

@@ -194,6 +194,20 @@ public sealed unsafe class ShmRing : IDisposable
         return even;
     }
 
+    /// <summary>
+    /// Ends a write that changed nothing in the slot (neither data nor header), restoring the
+    /// even sequence <paramref name="previous"/> it had before <see cref="BeginWrite"/>. A reader
+    /// that copied across the odd window still sees one version and the bytes it copied are that
+    /// version's. Returns false, and changes nothing, if <paramref name="previous"/> is not even.
+    /// </summary>
+    public bool CancelWrite(int slot, ulong previous)
+    {
+        if ((previous & 1) != 0)
+            return false;
+        Volatile.Write(ref SlotHeaderAt(slot)->Sequence, previous);
+        return true;
+    }
+
     /// <summary>The slot's sequence value, read with acquire semantics.</summary>
     public ulong ReadSequence(int slot) => Volatile.Read(ref SlotHeaderAt(slot)->Sequence);
 

@@ -25,7 +25,7 @@ public struct SlotHeader
     public long ReceiveTimeNs;       // @48  CLOCK_REALTIME when the frame was closed
     public ushort ModuleId;          // @56
     public ushort BitDepth;          // @58
-    public uint Status;              // @60  0 good, 1 incomplete, 2 id mismatch
+    public uint Status;              // @60  a SlotStatus value
     public ulong MissingModules;     // @64  image buffers: bit m set = module m missing
     public Reserved56 Reserved;      // @72
     public Bitmap1024 ReceivedBitmap; // @128 bit k set = packet k received
@@ -45,4 +45,19 @@ public struct SlotHeader
     {
         private byte _e;
     }
+}
+
+/// <summary>Values of <see cref="SlotHeader.Status"/>.</summary>
+public static class SlotStatus
+{
+    public const uint Good = 0;
+    /// <summary>Missing packets (frame buffers) or modules (image buffers).</summary>
+    public const uint Incomplete = 1;
+    /// <summary>Modules reported different frame numbers for one image id.</summary>
+    public const uint IdMismatch = 2;
+    /// <summary>
+    /// No frame: the slot was prepared for a frame that did not come, and its data is zeroed.
+    /// No notice ever points at such a slot version.
+    /// </summary>
+    public const uint Empty = 3;
 }

@@ -1,0 +1,239 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Numerics;
+using System.Runtime.InteropServices;
+using StdDaq.Shared.Config;
+using StdDaq.Shared.Detectors;
+using StdDaq.Shared.Memory;
+using StdDaq.Shared.Packets;
+using StdDaq.Shared.Streams;
+using StdDaq.Tests.Support;
+
+namespace StdDaq.Tests.UdpRecv;
+
+/// <summary>
+/// Receiving in place (datagrams aimed at their predicted place in the slot) against receiving
+/// with one copy per packet: the same hostile datagram stream goes to two receivers, one in each
+/// mode. Every frame of each must hold exactly the pattern of the packets its bitmap says arrived,
+/// zeros elsewhere, and both must publish the same frames and counts.
+/// </summary>
+[Collection("serial")]
+public class ReceiveInPlaceTests
+{
+    private const int Slots = 16;
+
+    public static TheoryData<string, int, int, int> Detectors => new()
+    {
+        // type, bit depth, width, height (one module / port)
+        { "jungfrau-raw", 16, 1024, 512 },   // 128 packets per frame, batch 64: spans 2 frames
+        { "eiger", 8, 514, 256 },            // 32 packets per frame: a batch spans 3 frames
+    };
+
+    [Theory]
+    [MemberData(nameof(Detectors))]
+    public async Task InPlaceAndCopy_HostileStream_SameFramesAndCountsAndEveryPixelRight(string type, int depth, int width, int height)
+    {
+        using var envInPlace = new TestEnv();
+        using var envCopy = new TestEnv();
+        var positions = new Dictionary<int, int[]> { [0] = [0, 0, width - 1, height - 1] };
+        var inPlace = envInPlace.Config(type, 1, depth, width, height, positions, slots: Slots, timeoutMs: 2000);
+        var copy = envCopy.Config(type, 1, depth, width, height, positions, slots: Slots, timeoutMs: 2000) with { UdpReceiveInPlace = false };
+        var g = inPlace.Module;
+
+        var stream = HostileStream(g, seed: 11, frames: 400, out int malformed);
+        using var harness = new ReceiverHarness([(inPlace, 0), (copy, 0)]);
+        int checkedFrames = 0;
+        var failures = new List<string>();
+        var sender = Task.Run(() => Send(stream, inPlace.StartUdpPort, copy.StartUdpPort));
+        harness.Collect(int.MaxValue, TimeSpan.FromSeconds(60), (i, n, frame, bitmap) =>
+        {
+            int bits = 0;
+            foreach (byte b in bitmap)
+                bits += BitOperations.PopCount(b);
+            if (bits != n.NReceivedPackets && failures.Count < 5)
+                failures.Add($"receiver {i} frame {n.ImageId}: bitmap has {bits} packets, notice says {n.NReceivedPackets}");
+            var expected = new byte[g.FrameBytes];
+            PixelPattern.Fill(g, n.ImageId, 0, expected);
+            for (int k = 0; k < g.PacketsPerFrame; k++)
+                if ((bitmap[k >> 3] & (1 << (k & 7))) == 0)
+                    expected.AsSpan(k * g.PayloadBytes, g.PayloadBytesOf(k)).Clear();
+            if (!expected.AsSpan().SequenceEqual(frame) && failures.Count < 5)
+            {
+                int at = expected.AsSpan().CommonPrefixLength(frame);
+                failures.Add($"receiver {i} frame {n.ImageId}: bytes differ from packet {at / g.PayloadBytes} on");
+            }
+            checkedFrames++;
+        }, quiet: TimeSpan.FromSeconds(5));
+        await sender;
+
+        Assert.Empty(failures);
+        var a = harness.Receivers[0].Counters.Read();
+        var b = harness.Receivers[1].Counters.Read();
+        Assert.Equal(0, a.KernelDrops);
+        Assert.Equal(0, b.KernelDrops);
+        Assert.True(b with { CopiedPackets = 0 } == a with { CopiedPackets = 0 }, $"in place: {a.Format(0)}\ncopy:     {b.Format(0)}");
+        var received = harness.NoticesOf.Select(l => l.Select(n => (n.ImageId, n.NReceivedPackets, n.NMissingPackets)).ToList()).ToArray();
+        Assert.Equal(received[1], received[0]);
+        Assert.Equal(malformed, a.Malformed);
+        Assert.True(a.FrameIdResets > 0 && a.DuplicatePackets > 0 && a.OutOfOrderPackets > 0 && a.LatePackets > 0 && a.FramesIncomplete > 0,
+            $"the stream did not exercise every path: {a.Format(0)}");
+        // Frames followed at once by one in the same slot (6% of the jumps) are gone before they
+        // can be checked; all others must have been checked.
+        int published = received[0].Count + received[1].Count;
+        Assert.True(checkedFrames >= published * 85 / 100, $"only {checkedFrames} of {published} frames checked (the rest were overwritten)");
+        // Copy mode copies every packet; in place copies only what landed elsewhere.
+        Assert.Equal(b.Packets, b.CopiedPackets);
+        Assert.True(a.CopiedPackets < a.Packets / 2, $"in place copied {a.CopiedPackets} of {a.Packets} packets");
+    }
+
+    [Fact]
+    public async Task InPlace_CleanStream_CopiesAlmostNothingAndLeavesNoSlotOpen()
+    {
+        using var env = new TestEnv();
+        var config = env.Config("jungfrau-raw", 1, 16, 1024, 512, new() { [0] = [0, 0, 1023, 511] }, slots: Slots, timeoutMs: 200);
+        var g = config.Module;
+        var stream = new List<byte[]>();
+        for (ulong id = 1; id <= 200; id++)
+            for (int k = 0; k < g.PacketsPerFrame; k++)
+                stream.Add(Packet(g, id, k));
+        using var harness = new ReceiverHarness(config);
+        var sender = Task.Run(() => Send(stream, config.StartUdpPort, null));
+        harness.Collect(200, TimeSpan.FromSeconds(30));
+        await sender;
+        var c = harness.Receivers[0].Counters.Read();
+        Assert.Equal(200, c.FramesComplete);
+        Assert.Equal(0, c.KernelDrops);
+        // Only the first batch, before any frame is known, and batches after a pause of more
+        // than the timeout go to scratch buffers.
+        Assert.True(c.CopiedPackets < c.Packets / 10, $"copied {c.CopiedPackets} of {c.Packets} packets");
+
+        // After the timeout the prepared next slot is given back: every slot is even again, and
+        // the one prepared for frame 201 holds frame 201 - 16 as before.
+        var ring = harness.Receivers[0].Ring;
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(5);
+        while (Enumerable.Range(0, ring.SlotCount).Any(s => (ring.ReadSequence(s) & 1) != 0) && DateTime.UtcNow < deadline)
+            Thread.Sleep(20);
+        Assert.All(Enumerable.Range(0, ring.SlotCount), s => Assert.Equal(0ul, ring.ReadSequence(s) & 1));
+        int next = ring.SlotOf(201);
+        Assert.Equal(201ul - Slots, ring.Slot(next).ImageId);
+        Assert.Equal(SlotStatus.Good, ring.Slot(next).Status);
+        var frame = ring.SlotSpan(next)[..(int)g.FrameBytes].ToArray();
+        var expected = new byte[g.FrameBytes];
+        PixelPattern.Fill(g, 201 - Slots, 0, expected);
+        Assert.True(expected.AsSpan().SequenceEqual(frame));
+    }
+
+    /// <summary>
+    /// Frames with lost, duplicated, swapped, late and malformed datagrams, id skips, ids that
+    /// collide in the ring and id resets. Returns the datagrams; <paramref name="malformed"/> is how
+    /// many of them are malformed.
+    /// </summary>
+    private static List<byte[]> HostileStream(ModuleGeometry g, int seed, int frames, out int malformed)
+    {
+        var rnd = new Random(seed);
+        var list = new List<byte[]>();
+        malformed = 0;
+        ulong id = 1;
+        for (int f = 0; f < frames; f++)
+        {
+            int kind = rnd.Next(100);
+            if (f > 0)
+            {
+                id = kind switch
+                {
+                    < 80 => id + 1,
+                    < 88 => id + 2,                       // a frame skipped
+                    < 94 => id + Slots,                   // same slot as the last frame
+                    _ => id > 3 * Slots ? (ulong)rnd.Next(1, 5) : id + 1, // reset
+                };
+            }
+            for (int k = 0; k < g.PacketsPerFrame; k++)
+            {
+                int r = rnd.Next(1000);
+                if (r < 20)
+                    continue; // lost
+                list.Add(Packet(g, id, k));
+                if (r < 35)
+                    list.Add(Packet(g, id, k)); // duplicate
+                else if (r < 45 && id > 2)
+                    list.Add(Packet(g, id - 2, rnd.Next(g.PacketsPerFrame))); // late or duplicate
+                else if (r < 60)
+                {
+                    list.Add(Malformed(g, id, rnd));
+                    malformed++;
+                }
+            }
+        }
+        // Adjacent swaps, also across frames.
+        for (int i = 0; i + 1 < list.Count; i++)
+        {
+            if (rnd.Next(100) < 3)
+            {
+                (list[i], list[i + 1]) = (list[i + 1], list[i]);
+                i++;
+            }
+        }
+        return list;
+    }
+
+    private static readonly Dictionary<(ModuleGeometry, ulong), byte[]> Frames = new();
+
+    private static byte[] Packet(ModuleGeometry g, ulong id, int k)
+    {
+        byte[] frame;
+        lock (Frames)
+        {
+            if (!Frames.TryGetValue((g, id), out frame!))
+            {
+                frame = new byte[g.FrameBytes];
+                PixelPattern.Fill(g, id, 0, frame);
+                Frames[(g, id)] = frame;
+            }
+        }
+        var d = new byte[g.HeaderBytes + g.PayloadBytesOf(k)];
+        Header(g, id, (uint)k).CopyTo(d, 0);
+        frame.AsSpan(k * g.PayloadBytes, g.PayloadBytesOf(k)).CopyTo(d.AsSpan(g.HeaderBytes));
+        return d;
+    }
+
+    private static byte[] Header(ModuleGeometry g, ulong id, uint k)
+    {
+        var h = new SlsHeader(id, k, 0, 0, 0, 0, 0, 0, g.SlsDetectorType);
+        var b = new byte[SlsHeader.Size];
+        MemoryMarshal.Write(b, in h);
+        return b;
+    }
+
+    /// <summary>A datagram with a plausible header that must be rejected; its bytes are not the pattern.</summary>
+    private static byte[] Malformed(ModuleGeometry g, ulong id, Random rnd)
+    {
+        int k = rnd.Next(g.PacketsPerFrame);
+        byte[] d = rnd.Next(4) switch
+        {
+            0 => new byte[g.PacketBytes - 1 - rnd.Next(g.PayloadBytes / 2)],   // truncated
+            1 => new byte[g.PacketBytes + 1 + rnd.Next(32)],                    // too long, but fits the slack
+            2 => new byte[g.PacketBytes + 100 + rnd.Next(2000)],                // too long for the buffers
+            _ => new byte[g.PacketBytes],                                       // wrong detector type
+        };
+        rnd.NextBytes(d);
+        byte type = d.Length == g.PacketBytes ? (byte)(g.SlsDetectorType == 1 ? 3 : 1) : g.SlsDetectorType;
+        var h = new SlsHeader(id, (uint)k, 0, 0, 0, 0, 0, 0, type);
+        MemoryMarshal.Write(d, in h);
+        return d;
+    }
+
+    private static void Send(List<byte[]> stream, int portA, int? portB)
+    {
+        using var udp = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        var a = new IPEndPoint(IPAddress.Loopback, portA);
+        var b = portB is { } p ? new IPEndPoint(IPAddress.Loopback, p) : null;
+        for (int i = 0; i < stream.Count; i++)
+        {
+            udp.SendTo(stream[i], a);
+            if (b != null)
+                udp.SendTo(stream[i], b);
+            if (i % 48 == 47)
+                Thread.Sleep(1); // stay within what the receivers and the checker take on 2 cores
+        }
+    }
+}
