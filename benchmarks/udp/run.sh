@@ -14,6 +14,10 @@
 #   CPU_REPEATS=3            CPU runs per receiver (interleaved; ticks and frames are summed)
 #   RECEIVERS="ours c"       which receivers to run: ours, c, and optionally ccopy (the C counter
 #                            with --copy: it also copies each payload into a 256 MiB frame ring)
+#                            and cring (the C counter with --ring: it receives each payload straight
+#                            into the next place of such a ring, the lower bound for receiving in
+#                            place) and ourscopy (StdUdpRecv with udp_receive_in_place=false: one payload
+#                            copy per packet instead of receiving into the slot)
 #   SWEEP=1                  0: skip the zero-loss sweeps (CPU measurement only)
 #   RCVBUF=268435456         socket receive buffer both receivers ask for; also the sysctl value
 #   FRAME_TIMEOUT_MS=1000    StdUdpRecv's udp_frame_timeout_ms (its default is 50). The sender is
@@ -158,16 +162,19 @@ run_trial() {
     port=$PORT
     name="bench-udp-$$-$RUN_INDEX"
     cfg=$WORK/$name.json rlog=$WORK/$name.$kind.log slog=$WORK/$name.sim.log rep=$WORK/$name.sim.json
+    local in_place=true
+    [[ $kind == ourscopy ]] && in_place=false
     cat >"$cfg" <<EOF
-{"detector_name":"$name","detector_type":"jungfrau-raw","n_modules":1,"bit_depth":16,"image_pixel_height":512,"image_pixel_width":1024,"start_udp_port":$port,"module_positions":{"0":[0,0,1023,511]},"frame_buffer_slots":256,"stats_collection_period":1,"udp_receive_buffer_bytes":$RCVBUF,"udp_frame_timeout_ms":$FRAME_TIMEOUT_MS}
+{"detector_name":"$name","detector_type":"jungfrau-raw","n_modules":1,"bit_depth":16,"image_pixel_height":512,"image_pixel_width":1024,"start_udp_port":$port,"module_positions":{"0":[0,0,1023,511]},"frame_buffer_slots":256,"stats_collection_period":1,"udp_receive_buffer_bytes":$RCVBUF,"udp_frame_timeout_ms":$FRAME_TIMEOUT_MS,"udp_receive_in_place":$in_place}
 EOF
-    T_OK=0 T_NOTE="" T_TX_FRAMES=0 T_TX_PACKETS=0 T_ACHIEVED=0 T_RX_PACKETS="" T_RX_FRAMES="" T_DROPS="" T_TICKS=0 T_UTICKS=0 T_STICKS=0 T_BUF=""
+    T_OK=0 T_NOTE="" T_TX_FRAMES=0 T_TX_PACKETS=0 T_ACHIEVED=0 T_RX_PACKETS="" T_RX_FRAMES="" T_DROPS="" T_TICKS=0 T_UTICKS=0 T_STICKS=0 T_BUF="" T_COPIED=""
     SHM_NAMES+=("$name")
     case $kind in
-        ours) dotnet "$RECV_DLL" "$cfg" 0 >"$rlog" 2>&1 & ;;
+        ours | ourscopy) dotnet "$RECV_DLL" "$cfg" 0 >"$rlog" 2>&1 & ;;
         c) "$CBIN" "$port" "$RCVBUF" >"$rlog" 2>&1 & ;;
         ccopy) "$CBIN" "$port" "$RCVBUF" --copy >"$rlog" 2>&1 & ;;
-        *) echo "unknown receiver '$kind' (ours, c, ccopy)" >&2; exit 2 ;;
+        cring) "$CBIN" "$port" "$RCVBUF" --ring >"$rlog" 2>&1 & ;;
+        *) echo "unknown receiver '$kind' (ours, ourscopy, c, ccopy, cring)" >&2; exit 2 ;;
     esac
     pid=$!
     LIVE_PIDS+=("$pid")
@@ -178,7 +185,7 @@ EOF
     for ((i = 0; i < START_TIMEOUT * 10; i++)); do
         if ! kill -0 "$pid" 2>/dev/null || is_zombie "$pid"; then break; fi
         if port_bound "$port"; then
-            if [[ $kind != ours ]] || grep -q "udp port $port ->" "$rlog"; then ready=1; break; fi
+            if [[ $kind != ours* ]] || grep -q "udp port $port ->" "$rlog"; then ready=1; break; fi
         fi
         sleep 0.1
     done
@@ -250,7 +257,7 @@ EOF
     [[ ${refused:-0} != 0 ]] && T_NOTE+="sender: $refused datagrams refused; "
 
     local line
-    if [[ $kind == ours ]]; then
+    if [[ $kind == ours* ]]; then
         line=$(grep "totals:" "$rlog" | tail -n1 || true)
         if [[ -z $line ]]; then
             T_NOTE+="no totals line from StdUdpRecv (see $rlog); "
@@ -268,6 +275,7 @@ EOF
         late=$(kv late_packets "$line")
         ((nfi > 0 || mp > 0 || late > 0)) && T_NOTE+="frames_incomplete=$nfi missing_packets=$mp late_packets=$late; "
         ((mal > 0)) && T_NOTE+="malformed=$mal; "
+        T_COPIED=$(kv copied_packets "$line")
         if [[ $T_RX_PACKETS == "$T_TX_PACKETS" && $T_DROPS == 0 ]] && ((nfi > 0 || mp > 0)); then
             T_NOTE+="ODD: all packets counted but frames incomplete; "
         fi
@@ -295,6 +303,8 @@ sender_limited() { # requested achieved -> true if the sender fell short
 label() {
     case $1 in
         ours) echo "StdUdpRecv (ours)" ;;
+        ourscopy) echo "StdUdpRecv, copy mode" ;;
+        cring) echo "C counter receiving into a ring" ;;
         c) echo "C recvmmsg counter" ;;
         *) echo "C counter + payload copy" ;;
     esac
@@ -395,7 +405,7 @@ for ((r = 1; r <= CPU_REPEATS; r++)); do
         [[ -n $T_NOTE ]] && CPU_NOTE[$kind]+="run $r: ${T_NOTE%; }; "
         us=$(awk -v t="$T_TICKS" -v h="$CLK_TCK" -v f="${T_RX_FRAMES:-0}" 'BEGIN { printf "%.1f", (f > 0 ? t / h * 1e6 / f : 0) }')
         CPU_RUNS[$kind]+="${CPU_RUNS[$kind]:+, }$us"
-        log "  $(label "$kind") run $r: sender achieved $T_ACHIEVED frames/s, received ${T_RX_FRAMES:-0} frames, CPU $T_TICKS ticks (user $T_UTICKS, sys $T_STICKS; CLK_TCK=$CLK_TCK) -> $us us/frame ${T_NOTE:+[$T_NOTE]}"
+        log "  $(label "$kind") run $r: sender achieved $T_ACHIEVED frames/s, received ${T_RX_FRAMES:-0} frames, CPU $T_TICKS ticks (user $T_UTICKS, sys $T_STICKS; CLK_TCK=$CLK_TCK) -> $us us/frame${T_COPIED:+, packets copied (not received in place): $T_COPIED of ${T_RX_PACKETS:-0}} ${T_NOTE:+[$T_NOTE]}"
     done
 done
 
@@ -439,6 +449,13 @@ if [[ " $RECEIVERS " == *" ours "* && " $RECEIVERS " == *" c "* ]]; then
 fi
 if [[ " $RECEIVERS " == *" ours "* && " $RECEIVERS " == *" ccopy "* ]]; then
     log "- CPU per frame ours/(C counter + payload copy): $(ratio "$(us_per_frame ours)" "$(us_per_frame ccopy)") ($(us_per_frame ours) / $(us_per_frame ccopy) us/frame; not a target, shows how much of the gap is the one payload copy)"
+fi
+if [[ " $RECEIVERS " == *" ours "* && " $RECEIVERS " == *" cring "* ]]; then
+    log "- CPU per frame ours/(C counter receiving into a ring): $(ratio "$(us_per_frame ours)" "$(us_per_frame cring)") ($(us_per_frame ours) / $(us_per_frame cring) us/frame; the C lower bound for receiving in place)"
+    log "- CPU per frame (C counter receiving into a ring)/(C counter): $(ratio "$(us_per_frame cring)" "$(us_per_frame c)") (what writing the frames to ring memory costs by itself)"
+fi
+if [[ " $RECEIVERS " == *" ours "* && " $RECEIVERS " == *" ourscopy "* ]]; then
+    log "- CPU per frame ours/(ours in copy mode): $(ratio "$(us_per_frame ours)" "$(us_per_frame ourscopy)") ($(us_per_frame ours) / $(us_per_frame ourscopy) us/frame; receiving in place against one copy per packet)"
 fi
 if ((FAILED)); then
     log ""

@@ -68,6 +68,8 @@ public sealed unsafe class FrameTracker
     private readonly int[] _aimPacket;
     private int _batchCount;
     private int _current;
+    // Messages 0.._slotAimed-1 are aimed into slots, the rest at their scratch buffers.
+    private int _slotAimed;
 
     // The id step between the last frames opened, and whether the step before was the same.
     private ulong _step;
@@ -96,7 +98,11 @@ public sealed unsafe class FrameTracker
         _aimSlot = new int[batch.Capacity];
         _aimId = new ulong[batch.Capacity];
         _aimPacket = new int[batch.Capacity];
-        AimAllAtScratch(0);
+        for (int i = 0; i < batch.Capacity; i++)
+        {
+            batch.AimAtScratch(i);
+            _aimSlot[i] = -1;
+        }
     }
 
     public bool HasOpenFrame => _open;
@@ -111,38 +117,36 @@ public sealed unsafe class FrameTracker
         int i = 0;
         if (_aim)
         {
+            int limit = _batch.Capacity;
             if (_open)
-                i = AimFrame(_slot, _id, _highest + 1, i, skipReceived: true);
+                i = AimFrame(_slot, _id, _highest + 1, i, limit, skipReceived: true);
             // The next frame is predictable when the last two frames came the same step apart
             // (1 for frame numbers; JUNGFRAU bunch ids may step by more).
             bool predictable = _stepSeenTwice && (_open || _hasClosed) && nowTicks - _lastPacketTicks < timeoutTicks;
-            if (i < _batch.Capacity && predictable)
+            if (i < limit && predictable)
             {
                 ulong next = (_open ? _id : _lastClosedId) + _step;
                 if (_tentative && _tentId != next)
                     GiveUpTentative();
                 if (!_tentative)
                     OpenTentative(next);
-                i = AimFrame(_tentSlot, next, 0, i, skipReceived: false);
+                i = AimFrame(_tentSlot, next, 0, i, limit, skipReceived: false);
             }
         }
-        AimAllAtScratch(i);
-    }
-
-    private void AimAllAtScratch(int from)
-    {
-        for (int i = from; i < _batch.Capacity; i++)
+        // Messages from i on go to scratch; those beyond the ones aimed last time already do.
+        for (int j = i; j < _slotAimed; j++)
         {
-            _batch.AimAtScratch(i);
-            _aimSlot[i] = -1;
+            _batch.AimAtScratch(j);
+            _aimSlot[j] = -1;
         }
+        _slotAimed = i;
     }
 
-    private int AimFrame(int slot, ulong id, int fromPacket, int i, bool skipReceived)
+    private int AimFrame(int slot, ulong id, int fromPacket, int i, int limit, bool skipReceived)
     {
         byte* data = _ring.SlotData(slot);
         ref SlotHeader h = ref _ring.Slot(slot);
-        for (int k = fromPacket; k < _nPackets && i < _batch.Capacity; k++)
+        for (int k = fromPacket; k < _nPackets && i < limit; k++)
         {
             if (skipReceived && h.HasPacket(k))
                 continue;

@@ -22,6 +22,7 @@ public sealed unsafe class RecvBatch : IDisposable
     private readonly Libc.Iovec* _iovs;
     private readonly byte* _control;
     private readonly bool[] _inScratch;
+    private int _lastCount;
     private bool _disposed;
 
     public int Capacity { get; }
@@ -56,6 +57,7 @@ public sealed unsafe class RecvBatch : IDisposable
             _msgs[i].msg_hdr.msg_iov = iov;
             _msgs[i].msg_hdr.msg_iovlen = IovsPerMessage;
             _msgs[i].msg_hdr.msg_control = _control + i * ControlBytes;
+            _msgs[i].msg_hdr.msg_controllen = ControlBytes;
             AimAtScratch(i);
         }
     }
@@ -97,11 +99,16 @@ public sealed unsafe class RecvBatch : IDisposable
     /// </summary>
     public int Receive(UdpSocket socket)
     {
-        for (int i = 0; i < Capacity; i++)
+        // Only the messages the last call filled had their control length changed.
+        for (int i = 0; i < _lastCount; i++)
             _msgs[i].msg_hdr.msg_controllen = ControlBytes;
+        _lastCount = 0;
         int n = Libc.recvmmsg(socket.Fd, _msgs, (uint)Capacity, Libc.Msg.WAITFORONE, null);
         if (n >= 0)
+        {
+            _lastCount = n;
             return n;
+        }
         int errno = Marshal.GetLastPInvokeError();
         if (errno is Libc.Errno.EAGAIN or Libc.Errno.EINTR)
             return 0;
