@@ -11,6 +11,8 @@ fi
 need=()
 [ -e /usr/lib/x86_64-linux-gnu/libzmq.so.5 ] || [ -e /usr/lib/aarch64-linux-gnu/libzmq.so.5 ] || need+=(libzmq5)
 command -v cc >/dev/null 2>&1 || need+=(gcc)
+# The tests decode the assembler's ImageMetadata with pyzmq in a separate process.
+{ [ -x /usr/bin/python3 ] && /usr/bin/python3 -c "import zmq" >/dev/null 2>&1; } || need+=(python3-zmq)
 if [ "${#need[@]}" -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then
     echo "setup: installing ${need[*]} (apt-get)"

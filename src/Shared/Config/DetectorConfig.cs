@@ -40,6 +40,15 @@ public sealed record DetectorConfig
     /// ones that land elsewhere (udp_receive_in_place); false copies every payload once.
     /// </summary>
     public bool UdpReceiveInPlace { get; init; } = true;
+    /// <summary>Slots of the ImageBuffer when ram_buffer_gb is not given (image_buffer_slots).</summary>
+    public int ImageBufferSlots { get; init; } = 128;
+    /// <summary>
+    /// The assembler publishes an image with a module missing this long after its first module
+    /// arrived, if no newer image of the missing module came first (assembler_timeout_ms).
+    /// </summary>
+    public double AssemblerTimeoutMs { get; init; } = 200;
+    /// <summary>Assembler worker threads converting modules in parallel (assembler_workers; 0: automatic).</summary>
+    public int AssemblerWorkers { get; init; }
     /// <summary>JUNGFRAU image id: "bunch_id" (falls back to frame number when 0) or "frame_number".</summary>
     public string JungfrauImageId { get; init; } = "bunch_id";
 
@@ -59,6 +68,22 @@ public sealed record DetectorConfig
 
     /// <summary>Shared-memory name of module m's FrameBuffer.</summary>
     public string FrameBufferName(int moduleId) => $"{DetectorName}-{moduleId}";
+
+    /// <summary>Shared-memory name of the detector's ImageBuffer.</summary>
+    public string ImageBufferName => $"{DetectorName}-image";
+
+    /// <summary>ZMQ endpoint of the assembler's ImageMetadata stream.</summary>
+    public string AssemblerEndpoint => $"ipc:///tmp/std-daq-{DetectorName}-assembler";
+
+    /// <summary>
+    /// Slots of the ImageBuffer: ram_buffer_gb worth of images if given, else image_buffer_slots.
+    /// </summary>
+    public int ImageBufferSlotsFor(long imageBytes)
+    {
+        if (RamBufferGb is { } gb)
+            return (int)Math.Clamp((long)(gb * (1L << 30)) / Math.Max(1, imageBytes), 2, 1 << 20);
+        return ImageBufferSlots;
+    }
 
     /// <summary>ZMQ endpoint of module m's ModuleFrame notices.</summary>
     public string ModuleFrameEndpoint(int moduleId) => $"ipc:///tmp/{DetectorName}-{moduleId}";

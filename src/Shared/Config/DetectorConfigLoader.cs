@@ -16,7 +16,8 @@ public static partial class DetectorConfigLoader
         "start_udp_port", "module_positions", "log_level", "stats_collection_period", "ram_buffer_gb",
         "module_sync_queue_size", "number_of_writers", "gains_and_pedestals",
         "frame_buffer_slots", "udp_receive_buffer_bytes", "udp_frame_timeout_ms", "udp_batch_size",
-        "jungfrau_image_id", "udp_receive_in_place",
+        "jungfrau_image_id", "udp_receive_in_place", "image_buffer_slots", "assembler_timeout_ms",
+        "assembler_workers",
     ];
 
     private static readonly string[] LogLevels = ["trace", "debug", "info", "warning", "error", "critical"];
@@ -156,6 +157,12 @@ public static partial class DetectorConfigLoader
             cfg = cfg with { UdpFrameTimeoutMs = timeout };
         if (OptionalInt(root, "udp_batch_size", 1, 1024) is { } batch)
             cfg = cfg with { UdpBatchSize = batch };
+        if (OptionalInt(root, "image_buffer_slots", 2, 1 << 20) is { } imageSlots)
+            cfg = cfg with { ImageBufferSlots = imageSlots };
+        if (OptionalNumber(root, "assembler_timeout_ms", 1, 600_000) is { } asmTimeout)
+            cfg = cfg with { AssemblerTimeoutMs = asmTimeout };
+        if (OptionalInt(root, "assembler_workers", 0, 256) is { } workers)
+            cfg = cfg with { AssemblerWorkers = workers };
         if (OptionalBool(root, "udp_receive_in_place") is { } inPlace)
             cfg = cfg with { UdpReceiveInPlace = inPlace };
         if (OptionalString(root, "jungfrau_image_id") is { } idSource)

@@ -1,0 +1,379 @@
+using System.Diagnostics;
+using Microsoft.Extensions.Logging;
+using StdDaq.Assembler.Conversions;
+using StdDaq.Shared.Config;
+using StdDaq.Shared.Interop;
+using StdDaq.Shared.Memory;
+using StdDaq.Shared.Streams;
+
+namespace StdDaq.Assembler;
+
+public sealed record AssemblerOptions
+{
+    /// <summary>Drop images with a module missing instead of publishing them as incomplete.</summary>
+    public bool DiscardIncomplete { get; init; }
+    /// <summary>Worker threads converting modules (0: one per module, at most the CPU count).</summary>
+    public int Workers { get; init; }
+    /// <summary>Overrides the config's assembler_timeout_ms.</summary>
+    public double? TimeoutMs { get; init; }
+}
+
+/// <summary>
+/// StdAssembler: subscribes to every module's ModuleFrame notices, synchronizes frames by image id,
+/// converts and places each module's frame into the ImageBuffer slot and publishes the 56-byte
+/// ImageMetadata on ipc:///tmp/std-daq-&lt;det&gt;-assembler, in increasing image-id order.
+/// </summary>
+/// <remarks>
+/// An image is published as soon as all its modules are in. The oldest pending image with a module
+/// missing is published (incomplete, missing modules filled, their bits set in the slot header's
+/// MissingModules) as soon as every missing module has sent a newer image, or when the timeout since
+/// its first module has passed; images behind it wait for it only so long, which keeps the id order.
+/// A frame is read under its slot's sequence lock: if the receiver overwrote it before or while it
+/// was converted, it counts as an overrun and its module as missing, never as good data.
+/// </remarks>
+public sealed partial class Assembler : IDisposable
+{
+    private const int MaxModules = 64;
+
+    private readonly DetectorConfig _config;
+    private readonly ILogger _logger;
+    private readonly AssemblerOptions _options;
+    private readonly ImageLayout _layout;
+    private readonly FrameConverter _converter;
+    private readonly ShmRing[] _frames;
+    private readonly ShmRing _images;
+    private readonly ZmqSocket _subscriber;
+    private readonly ZmqSocket? _publisher;
+    private readonly int _nModules;
+    private readonly ulong _allModules;
+    private readonly int _workers;
+    private readonly long _timeoutTicks;
+    private readonly int _maxPending;
+
+    private readonly SortedDictionary<ulong, Pending> _pending = new();
+    private readonly Stack<Pending> _pool = new();
+    private readonly ulong[] _latestId;
+    private readonly bool[] _seenModule;
+    private bool _hasPublished;
+    private ulong _lastPublished;
+    private readonly byte[] _noticeBuffer = new byte[ModuleFrameNotice.Size + 1];
+    private readonly byte[] _metaBuffer = new byte[ImageMetadata.Size];
+    private readonly ModuleOutcome[] _outcomes;
+    private readonly ParallelOptions _parallel;
+
+    public AssemblerCounters Counters { get; } = new();
+    public ImageLayout Layout => _layout;
+    public ShmRing ImageRing => _images;
+
+    public Assembler(DetectorConfig config, ILogger logger, AssemblerOptions? options = null, bool publish = true)
+    {
+        if (config.NModules > MaxModules)
+            throw new ArgumentException($"n_modules {config.NModules} exceeds the {MaxModules} modules an image slot header can flag");
+        _config = config;
+        _logger = logger;
+        _options = options ?? new AssemblerOptions();
+        _layout = new ImageLayout(config);
+        _converter = FrameConverter.For(config, _layout);
+        _nModules = config.NModules;
+        _allModules = _nModules == 64 ? ulong.MaxValue : (1UL << _nModules) - 1;
+        int workers = _options.Workers > 0 ? _options.Workers : config.AssemblerWorkers;
+        _workers = workers > 0 ? workers : Math.Clamp(Math.Min(_nModules, Environment.ProcessorCount), 1, 64);
+        _timeoutTicks = (long)((_options.TimeoutMs ?? config.AssemblerTimeoutMs) * Stopwatch.Frequency / 1000);
+        _maxPending = config.ModuleSyncQueueSize ?? Math.Max(16, config.FrameBufferSlots / 2);
+        _latestId = new ulong[_nModules];
+        _seenModule = new bool[_nModules];
+        _outcomes = new ModuleOutcome[_nModules];
+        _parallel = new ParallelOptions { MaxDegreeOfParallelism = _workers };
+        _frames = new ShmRing[_nModules];
+        var g = config.Module;
+        try
+        {
+            for (int m = 0; m < _nModules; m++)
+                _frames[m] = ShmRing.CreateOrAttach(config.FrameBufferName(m), RingKind.FrameBuffer, g.FrameBytes, config.FrameBufferSlots);
+            _images = ShmRing.CreateOrAttach(config.ImageBufferName, RingKind.ImageBuffer, _layout.ImageBytes,
+                config.ImageBufferSlotsFor(_layout.ImageBytes));
+            _subscriber = ZmqSocket.Subscriber(config.ModuleFrameEndpoint(0), receiveTimeoutMs: 5);
+            for (int m = 1; m < _nModules; m++)
+                _subscriber.Connect(config.ModuleFrameEndpoint(m));
+            _publisher = publish ? ZmqSocket.Publisher(config.AssemblerEndpoint) : null;
+        }
+        catch
+        {
+            foreach (var r in _frames)
+                r?.Dispose();
+            _images?.Dispose();
+            _subscriber?.Dispose();
+            throw;
+        }
+    }
+
+    public Task RunAsync(CancellationToken ct) =>
+        Task.Factory.StartNew(() => Run(ct), ct, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+
+    public void Run(CancellationToken ct)
+    {
+        LogStarted(_config.DetectorName, _nModules, _layout.Width, _layout.Height, _layout.Dtype.ToString(), _images.Name,
+            _images.SlotCount, _workers, _config.AssemblerEndpoint);
+        long statsTicks = (long)(_config.StatsCollectionPeriod * Stopwatch.Frequency);
+        long nextStats = Stopwatch.GetTimestamp() + statsTicks;
+        var last = Counters.Read();
+        long lastTime = Stopwatch.GetTimestamp();
+        while (!ct.IsCancellationRequested)
+        {
+            int n = _subscriber.Receive(_noticeBuffer);
+            long now = Stopwatch.GetTimestamp();
+            if (n == ModuleFrameNotice.Size)
+                OnNotice(ModuleFrameNotice.Read(_noticeBuffer), now);
+            else if (n >= 0)
+                Counters.NoticesMalformed++;
+            PublishReady(now);
+            if (now >= nextStats)
+            {
+                var snap = Counters.Read();
+                LogStats(_config.DetectorName, (snap - last).Format((now - lastTime) / (double)Stopwatch.Frequency));
+                last = snap;
+                lastTime = now;
+                nextStats = now + statsTicks;
+            }
+        }
+        // Shutting down: what is pending goes out as it is.
+        while (_pending.Count > 0)
+            PublishOldest();
+        LogStopped(_config.DetectorName, Counters.Read().Format(0));
+    }
+
+    private void OnNotice(in ModuleFrameNotice notice, long now)
+    {
+        int m = notice.ModuleId;
+        if (m >= _nModules)
+        {
+            Counters.NoticesMalformed++;
+            return;
+        }
+        ulong id = notice.ImageId;
+        if (_hasPublished && id <= _lastPublished)
+        {
+            if (_lastPublished - id < (ulong)_frames[m].SlotCount)
+            {
+                Counters.FramesLate++;
+                return;
+            }
+            // Far behind what was published: the detector restarted its numbering.
+            Counters.ImageIdResets++;
+            while (_pending.Count > 0)
+                PublishOldest();
+            _hasPublished = false;
+            Array.Clear(_seenModule);
+        }
+        if (!_pending.TryGetValue(id, out var p))
+        {
+            p = _pool.Count > 0 ? _pool.Pop() : new Pending(_nModules);
+            p.Reset(id, now);
+            _pending.Add(id, p);
+        }
+        ulong bit = 1UL << m;
+        if ((p.Present & bit) != 0)
+        {
+            Counters.NoticesDuplicate++;
+            return;
+        }
+        p.Present |= bit;
+        p.Notices[m] = notice;
+        if (!_seenModule[m] || id > _latestId[m])
+            _latestId[m] = id;
+        _seenModule[m] = true;
+        if (_pending.Count > _maxPending)
+            PublishOldest();
+    }
+
+    /// <summary>Publishes pending images in id order while the oldest one is ready.</summary>
+    private void PublishReady(long now)
+    {
+        while (_pending.Count > 0)
+        {
+            var p = Oldest();
+            if (p.Present != _allModules && !MissingModulesMovedOn(p) && now - p.FirstTicks < _timeoutTicks)
+                return;
+            PublishOldest();
+        }
+    }
+
+    /// <summary>Every module missing from <paramref name="p"/> has already sent a newer image.</summary>
+    private bool MissingModulesMovedOn(Pending p)
+    {
+        ulong missing = _allModules & ~p.Present;
+        while (missing != 0)
+        {
+            int m = System.Numerics.BitOperations.TrailingZeroCount(missing);
+            missing &= missing - 1;
+            if (!_seenModule[m] || _latestId[m] <= p.Id)
+                return false;
+        }
+        return true;
+    }
+
+    private Pending Oldest()
+    {
+        using var e = _pending.GetEnumerator();
+        e.MoveNext();
+        return e.Current.Value;
+    }
+
+    private void PublishOldest()
+    {
+        var p = Oldest();
+        _pending.Remove(p.Id);
+        Assemble(p);
+        _hasPublished = true;
+        _lastPublished = p.Id;
+        _pool.Push(p);
+    }
+
+    private enum ModuleOutcome : byte { Good, LostPackets, Missing, Overrun }
+
+    private unsafe void Assemble(Pending p)
+    {
+        bool complete = p.Present == _allModules;
+        if (!complete && _options.DiscardIncomplete)
+        {
+            Counters.ImagesDiscarded++;
+            Counters.ModulesMissing += _nModules - System.Numerics.BitOperations.PopCount(p.Present);
+            return;
+        }
+        int slot = _images.SlotOf(p.Id);
+        _images.BeginWrite(slot);
+        byte* image = _images.SlotData(slot);
+        if (_workers > 1 && _nModules > 1)
+        {
+            nint at = (nint)image;
+            Parallel.For(0, _nModules, _parallel, m => _outcomes[m] = Place(p, m, (byte*)at));
+        }
+        else
+            for (int m = 0; m < _nModules; m++)
+                _outcomes[m] = Place(p, m, image);
+
+        ulong missingModules = 0;
+        bool lostPackets = false, mismatch = false;
+        ulong frameIndex = 0, detector1 = 0, detector2 = 0;
+        uint received = 0;
+        bool first = true;
+        for (int m = 0; m < _nModules; m++)
+        {
+            switch (_outcomes[m])
+            {
+                case ModuleOutcome.Missing:
+                    missingModules |= 1UL << m;
+                    Counters.ModulesMissing++;
+                    continue;
+                case ModuleOutcome.Overrun:
+                    missingModules |= 1UL << m;
+                    Counters.FramesOverrun++;
+                    continue;
+                case ModuleOutcome.LostPackets:
+                    lostPackets = true;
+                    Counters.FramesWithLostPackets++;
+                    break;
+            }
+            ref readonly var n = ref p.Notices[m];
+            received += n.NReceivedPackets;
+            if (first)
+            {
+                frameIndex = n.FrameIndex;
+                detector1 = n.Detector1;
+                detector2 = n.Detector2;
+                first = false;
+            }
+            else if (n.FrameIndex != frameIndex)
+                mismatch = true;
+        }
+        var status = mismatch ? ImageStatus.IdMismatch
+            : missingModules != 0 || lostPackets ? ImageStatus.Incomplete
+            : ImageStatus.Good;
+        ref SlotHeader h = ref _images.Slot(slot);
+        h.ImageId = p.Id;
+        h.FrameIndex = frameIndex;
+        h.NReceivedPackets = received;
+        h.NMissingPackets = (uint)(_nModules * _layout.Module.PacketsPerFrame) - received;
+        h.Detector1 = detector1;
+        h.Detector2 = detector2;
+        h.ReceiveTimeNs = Libc.RealtimeNs();
+        h.ModuleId = 0;
+        h.BitDepth = (ushort)(_layout.BytesPerPixel * 8);
+        h.Status = (uint)status;
+        h.MissingModules = missingModules;
+        _images.EndWrite(slot);
+        switch (status)
+        {
+            case ImageStatus.Good: Counters.ImagesGood++; break;
+            case ImageStatus.Incomplete: Counters.ImagesIncomplete++; break;
+            default: Counters.ImagesIdMismatch++; break;
+        }
+        ulong user1 = _layout.Module.Kind is Shared.Detectors.DetectorKind.JungfrauRaw or Shared.Detectors.DetectorKind.JungfrauConverted
+            ? detector1 : frameIndex;
+        var meta = new ImageMetadata(p.Id, (ulong)_layout.Height, (ulong)_layout.Width, _layout.Dtype, ImageEncoding.Raw,
+            0, status, user1, 0);
+        meta.Write(_metaBuffer);
+        if (_publisher != null && !_publisher.TrySend(_metaBuffer))
+            Counters.MetadataDropped++;
+    }
+
+    /// <summary>Converts module m of image p into the image, or fills its place if it is missing or was overwritten.</summary>
+    private unsafe ModuleOutcome Place(Pending p, int m, byte* image)
+    {
+        var placement = _layout.Placements[m];
+        if ((p.Present & (1UL << m)) == 0)
+        {
+            _converter.Fill(image, placement);
+            return ModuleOutcome.Missing;
+        }
+        ref readonly var n = ref p.Notices[m];
+        var ring = _frames[m];
+        int slot = ring.SlotOf(n.ImageId);
+        ulong seq = n.SlotSequence;
+        if (ring.ReadSequence(slot) != seq || ring.Slot(slot).ImageId != n.ImageId)
+        {
+            _converter.Fill(image, placement);
+            return ModuleOutcome.Overrun;
+        }
+        _converter.Convert(ring.SlotData(slot), image, placement);
+        if (!ring.Validate(slot, seq))
+        {
+            _converter.Fill(image, placement);
+            return ModuleOutcome.Overrun;
+        }
+        return n.NMissingPackets != 0 ? ModuleOutcome.LostPackets : ModuleOutcome.Good;
+    }
+
+    public void Dispose()
+    {
+        _publisher?.Dispose();
+        _subscriber.Dispose();
+        foreach (var r in _frames)
+            r.Dispose();
+        _images.Dispose();
+    }
+
+    private sealed class Pending(int nModules)
+    {
+        public ulong Id;
+        public long FirstTicks;
+        public ulong Present;
+        public readonly ModuleFrameNotice[] Notices = new ModuleFrameNotice[nModules];
+
+        public void Reset(ulong id, long now)
+        {
+            Id = id;
+            FirstTicks = now;
+            Present = 0;
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "StdAssembler {Detector}: {Modules} modules -> {Width}x{Height} {Dtype} images in /dev/shm/{Ring} ({Slots} slots), {Workers} workers, metadata on {Endpoint}")]
+    private partial void LogStarted(string detector, int modules, int width, int height, string dtype, string ring, int slots, int workers, string endpoint);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "stats {Detector} assembler: {Line}")]
+    private partial void LogStats(string detector, string line);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "StdAssembler {Detector} stopped; totals: {Line}")]
+    private partial void LogStopped(string detector, string line);
+}

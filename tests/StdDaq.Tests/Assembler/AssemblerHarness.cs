@@ -1,0 +1,121 @@
+using Microsoft.Extensions.Logging.Abstractions;
+using StdDaq.Assembler;
+using StdDaq.Shared.Config;
+using StdDaq.Shared.Detectors;
+using StdDaq.Shared.Memory;
+using StdDaq.Shared.Streams;
+using StdDaq.Tests.Support;
+using StdDaq.Tests.UdpRecv;
+
+namespace StdDaq.Tests.Assembler;
+
+/// <summary>
+/// Real receivers (loopback UDP) feeding a real assembler (shared memory, zmq), and a subscriber
+/// to its ImageMetadata that copies each image out of the ImageBuffer under the sequence lock.
+/// </summary>
+public sealed class AssemblerHarness : IDisposable
+{
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Task _task;
+    private readonly ZmqSocket _metadata;
+
+    public ReceiverHarness Receivers { get; }
+    public StdDaq.Assembler.Assembler Assembler { get; }
+    public List<(ImageMetadata Meta, long ArrivalTicks)> Images { get; } = new();
+    /// <summary>Images overwritten before they could be copied.</summary>
+    public int Overrun { get; private set; }
+
+    public AssemblerHarness(TestEnv env, DetectorConfig config, AssemblerOptions? options = null, IEnumerable<int>? receiverModules = null)
+    {
+        env.Ring("image");
+        Receivers = new ReceiverHarness(config, receiverModules);
+        Assembler = new StdDaq.Assembler.Assembler(config, NullLogger.Instance, options);
+        _metadata = ZmqSocket.Subscriber(config.AssemblerEndpoint, receiveTimeoutMs: 20);
+        _task = Assembler.RunAsync(_stop.Token);
+        Thread.Sleep(200); // let the subscriptions reach the publishers
+    }
+
+    /// <summary>
+    /// Collects ImageMetadata until <paramref name="expected"/> images arrived, the time is up, or
+    /// none came for <paramref name="quiet"/>; hands each image (copied, sequence lock checked) and
+    /// its slot header to <paramref name="check"/>.
+    /// </summary>
+    public void Collect(int expected, TimeSpan timeout, Action<ImageMetadata, byte[], SlotHeader>? check = null, TimeSpan? quiet = null)
+    {
+        var buffer = new byte[ImageMetadata.Size + 1];
+        var ring = Assembler.ImageRing;
+        var image = new byte[Assembler.Layout.ImageBytes];
+        var deadline = DateTime.UtcNow + timeout;
+        var last = DateTime.UtcNow;
+        while (Images.Count < expected && DateTime.UtcNow < deadline && (quiet == null || DateTime.UtcNow - last < quiet))
+        {
+            int n = _metadata.Receive(buffer);
+            if (n < 0)
+                continue;
+            Assert.Equal(ImageMetadata.Size, n);
+            last = DateTime.UtcNow;
+            var meta = ImageMetadata.Read(buffer);
+            Images.Add((meta, System.Diagnostics.Stopwatch.GetTimestamp()));
+            if (check == null)
+                continue;
+            int slot = ring.SlotOf(meta.Id);
+            ulong seq = ring.ReadSequence(slot);
+            ring.SlotSpan(slot)[..image.Length].CopyTo(image);
+            var header = ring.Slot(slot);
+            if ((seq & 1) != 0 || !ring.Validate(slot, seq) || header.ImageId != meta.Id)
+            {
+                Overrun++;
+                continue;
+            }
+            check(meta, image, header);
+        }
+    }
+
+    /// <summary>
+    /// The expected image, built pixel by pixel from the simulator pattern (an oracle independent
+    /// of the converters): modules in <paramref name="present"/> hold the pattern, others 0.
+    /// </summary>
+    public static byte[] ExpectedImage(DetectorConfig config, ulong imageId, Func<int, bool> present)
+    {
+        var layout = new ImageLayout(config);
+        var g = config.Module;
+        var image = new byte[layout.ImageBytes];
+        int bpp = layout.BytesPerPixel;
+        for (int m = 0; m < config.NModules; m++)
+        {
+            if (!present(m))
+                continue;
+            var pos = config.ModulePositions[m];
+            for (long i = 0; i < PixelPattern.PixelsPerFrame(g); i++)
+            {
+                int r = (int)(i / g.FrameWidth), c = (int)(i % g.FrameWidth);
+                int x, y;
+                if (g.Kind == DetectorKind.Gigafrost)
+                {
+                    int qr = 2 * r + m % 2;
+                    x = pos.Left + c;
+                    y = pos.FlippedVertically ? pos.Y0 - qr : pos.Y0 + qr;
+                }
+                else
+                {
+                    x = pos.Left + c + (g.Kind == DetectorKind.Eiger && c >= g.FrameWidth / 2 ? ModuleGeometry.EigerChipGap : 0);
+                    y = pos.FlippedVertically ? pos.Y0 - r : pos.Y0 + r;
+                }
+                ulong v = PixelPattern.Value(g, imageId, m, i);
+                long at = ((long)y * layout.Width + x) * bpp;
+                for (int b = 0; b < bpp; b++)
+                    image[at + b] = (byte)(v >> (8 * b));
+            }
+        }
+        return image;
+    }
+
+    public void Dispose()
+    {
+        Receivers.Dispose();
+        _stop.Cancel();
+        _task.Wait(TimeSpan.FromSeconds(10));
+        _metadata.Dispose();
+        Assembler.Dispose();
+    }
+}

@@ -1,0 +1,239 @@
+using System.Diagnostics;
+using StdDaq.Assembler;
+using StdDaq.Cli.Sim;
+using StdDaq.Shared.Config;
+using StdDaq.Shared.Memory;
+using StdDaq.Shared.Streams;
+using StdDaq.Tests.Support;
+
+namespace StdDaq.Tests.Assembler;
+
+[Collection("serial")]
+public class AssemblerTests
+{
+    private static SimReport Send(DetectorConfig config, SimOptions options)
+    {
+        using var sim = new DetectorSimulator(config, options);
+        return sim.Run(CancellationToken.None);
+    }
+
+    public static TheoryData<string, int, int, int, int, string> Detectors => new()
+    {
+        // JUNGFRAU 2 modules, the second flipped
+        { "jungfrau-raw", 2, 16, 1024, 1024, "{\"0\":[0,0,1023,511],\"1\":[0,1023,1023,512]}" },
+        // EIGER: two ports side by side with a module gap, two flipped below with a row gap
+        { "eiger", 4, 8, 1030, 514, "{\"0\":[0,0,513,255],\"1\":[516,0,1029,255],\"2\":[0,513,513,258],\"3\":[516,513,1029,258]}" },
+        { "eiger", 4, 16, 1030, 514, "{\"0\":[0,0,513,255],\"1\":[516,0,1029,255],\"2\":[0,513,513,258],\"3\":[516,513,1029,258]}" },
+        { "eiger", 4, 32, 1030, 514, "{\"0\":[0,0,513,255],\"1\":[516,0,1029,255],\"2\":[0,513,513,258],\"3\":[516,513,1029,258]}" },
+        // GigaFRoST: quadrants from the fixed layout
+        { "gigafrost", 8, 16, 480, 480, "" },
+    };
+
+    [Theory]
+    [MemberData(nameof(Detectors))]
+    public void Assemble_SimulatedDetector_EveryPixelInItsPlace(string type, int modules, int depth, int width, int height, string positions)
+    {
+        using var env = new TestEnv();
+        var config = Config(env, type, modules, depth, width, height, positions);
+        using var harness = new AssemblerHarness(env, config);
+        const int frames = 12;
+        var sent = Send(config, new SimOptions { Rate = 100, Frames = frames, StartId = 1 });
+        Assert.Empty(sent.Lost);
+        int good = 0;
+        harness.Collect(frames, TimeSpan.FromSeconds(20), (meta, image, header) =>
+        {
+            Assert.Equal((ushort)ImageStatus.Good, meta.Status);
+            Assert.Equal((ulong)height, meta.Height);
+            Assert.Equal((ulong)width, meta.Width);
+            Assert.Equal(0ul, header.MissingModules);
+            var expected = AssemblerHarness.ExpectedImage(config, meta.Id, _ => true);
+            int at = expected.AsSpan().CommonPrefixLength(image);
+            Assert.True(at == expected.Length, $"image {meta.Id}: first difference at byte {at} (pixel {at / new ImageLayout(config).BytesPerPixel})");
+            good++;
+        });
+        Assert.Equal(Enumerable.Range(1, frames).Select(i => (ulong)i), harness.Images.Select(i => i.Meta.Id));
+        Assert.Equal(frames - harness.Overrun, good);
+        Assert.True(good >= frames - 1, $"only {good} images checked");
+        var dtype = (ImageDtype)harness.Images[0].Meta.Dtype;
+        Assert.Equal(type switch { "eiger" => depth switch { 8 => ImageDtype.UInt8, 16 => ImageDtype.UInt16, _ => ImageDtype.UInt32 }, _ => ImageDtype.UInt16 }, dtype);
+    }
+
+    [Fact]
+    public void Assemble_RealEigerCaptures_514x1030WithGapsAndFlippedBottom()
+    {
+        using var env = new TestEnv();
+        string src = Path.Combine(TestEnv.SharedData, "eiger-500k-32bit");
+        var config = DetectorConfigLoader.Load(Path.Combine(src, "detector.json")) with
+        {
+            DetectorName = env.Name, StartUdpPort = TestEnv.FreeUdpPorts(4), FrameBufferSlots = 16, ImageBufferSlots = 8,
+        };
+        for (int m = 0; m < 4; m++)
+            env.Ring(m.ToString());
+        string dir = Path.Combine(env.Dir, "captures");
+        Directory.CreateDirectory(dir);
+        for (int i = 0; i < 4; i++)
+            File.Copy(Path.Combine(src, $"{50020 + i}.dat"), Path.Combine(dir, $"port{i}.dat"));
+        using var harness = new AssemblerHarness(env, config);
+        new CaptureReplay(config, new SimOptions { Replay = dir, Rate = 20 }).Run(CancellationToken.None);
+        var images = new Dictionary<ulong, byte[]>();
+        harness.Collect(5, TimeSpan.FromSeconds(20), (meta, image, _) =>
+        {
+            Assert.Equal((ushort)ImageStatus.Good, meta.Status);
+            images[meta.Id] = image.ToArray();
+        });
+        Assert.Equal(5, images.Count);
+        var captures = Enumerable.Range(0, 4).Select(m => File.ReadAllBytes(Path.Combine(src, $"{50020 + m}.dat"))).ToArray();
+        for (int f = 0; f < 5; f++)
+        {
+            var image = images[29512UL + (ulong)f];
+            Assert.Equal(514 * 1030 * 4, image.Length);
+            for (int m = 0; m < 4; m++)
+            {
+                // Frame pixel (row r, column c) of port m, straight from the capture's packets.
+                int x0 = m % 2 == 0 ? 0 : 516;
+                for (int r = 0; r < 256; r++)
+                {
+                    int y = m < 2 ? r : 513 - r; // bottom half-module flipped
+                    for (int c = 0; c < 512; c++)
+                    {
+                        int pixel = r * 512 + c;
+                        int k = pixel / 1024, inPacket = pixel % 1024;
+                        int record = (f * 128 + k) * (8 + 4144);
+                        uint expected = BitConverter.ToUInt32(captures[m], record + 8 + 48 + inPacket * 4);
+                        int x = x0 + c + (c >= 256 ? 2 : 0);
+                        uint actual = BitConverter.ToUInt32(image, (y * 1030 + x) * 4);
+                        if (expected != actual)
+                            Assert.Fail($"frame {f} port {m} pixel ({r}, {c}) -> image ({y}, {x}): {actual}, capture {expected}");
+                    }
+                }
+            }
+            // Gaps: chip gaps (x 256-257 and 772-773), the module gap (x 514-515), the rows between halves.
+            foreach (int x in new[] { 256, 257, 514, 515, 772, 773 })
+                for (int y = 0; y < 514; y++)
+                    Assert.Equal(0u, BitConverter.ToUInt32(image, (y * 1030 + x) * 4));
+            for (int x = 0; x < 1030; x++)
+            {
+                Assert.Equal(0u, BitConverter.ToUInt32(image, (256 * 1030 + x) * 4));
+                Assert.Equal(0u, BitConverter.ToUInt32(image, (257 * 1030 + x) * 4));
+            }
+        }
+    }
+
+    [Fact]
+    public void ModuleStopsSending_ImagesKeepFlowingIncompleteWithinTheTimeout()
+    {
+        using var env = new TestEnv();
+        var config = Config(env, "jungfrau-raw", 2, 16, 1024, 1024, "{\"0\":[0,0,1023,511],\"1\":[0,512,1023,1023]}") with
+        {
+            AssemblerTimeoutMs = 300,
+        };
+        using var harness = new AssemblerHarness(env, config);
+        Send(config, new SimOptions { Rate = 50, Frames = 5, StartId = 1 });
+        // Module 1 stops: only module 0 sends images 6..15.
+        var sendStart = Stopwatch.GetTimestamp();
+        Send(config, new SimOptions { Rate = 20, Frames = 10, StartId = 6, Modules = [0] });
+        var checkedIncomplete = new List<ulong>();
+        harness.Collect(15, TimeSpan.FromSeconds(20), (meta, image, header) =>
+        {
+            bool both = meta.Id <= 5;
+            Assert.Equal((ushort)(both ? ImageStatus.Good : ImageStatus.Incomplete), meta.Status);
+            Assert.Equal(both ? 0ul : 0b10ul, header.MissingModules);
+            var expected = AssemblerHarness.ExpectedImage(config, meta.Id, m => both || m == 0);
+            Assert.True(expected.AsSpan().SequenceEqual(image), $"image {meta.Id} differs (module 1 must be zeros)");
+            if (!both)
+                checkedIncomplete.Add(meta.Id);
+        });
+        Assert.Equal(Enumerable.Range(1, 15).Select(i => (ulong)i), harness.Images.Select(i => i.Meta.Id));
+        Assert.True(checkedIncomplete.Count >= 9, $"only {checkedIncomplete.Count} incomplete images checked");
+        var c = harness.Assembler.Counters.Read();
+        Assert.Equal(5, c.ImagesGood);
+        Assert.Equal(10, c.ImagesIncomplete);
+        Assert.Equal(10, c.ModulesMissing);
+        // No stall: module 0 sent image 6 + i at about i / 20 s after the start; each image was
+        // published within the timeout (300 ms) plus scheduling slack after its frame.
+        for (int i = 0; i < 10; i++)
+        {
+            double arrival = (harness.Images[5 + i].ArrivalTicks - sendStart) / (double)Stopwatch.Frequency;
+            Assert.True(arrival < i / 20.0 + 0.3 + 0.4, $"image {6 + i} published {arrival:F3} s after the start, expected by {i / 20.0 + 0.3:F3} s + slack");
+        }
+    }
+
+    [Fact]
+    public void DiscardIncomplete_DropsImagesWithAMissingModuleAndCountsThem()
+    {
+        using var env = new TestEnv();
+        var config = Config(env, "jungfrau-raw", 2, 16, 1024, 1024, "{\"0\":[0,0,1023,511],\"1\":[0,512,1023,1023]}") with
+        {
+            AssemblerTimeoutMs = 100,
+        };
+        using var harness = new AssemblerHarness(env, config, new AssemblerOptions { DiscardIncomplete = true });
+        Send(config, new SimOptions { Rate = 50, Frames = 4, StartId = 1 });
+        Send(config, new SimOptions { Rate = 50, Frames = 3, StartId = 5, Modules = [0] });
+        Send(config, new SimOptions { Rate = 50, Frames = 2, StartId = 8 });
+        harness.Collect(6, TimeSpan.FromSeconds(10), quiet: TimeSpan.FromSeconds(2));
+        Assert.Equal(new ulong[] { 1, 2, 3, 4, 8, 9 }, harness.Images.Select(i => i.Meta.Id));
+        Assert.All(harness.Images, i => Assert.Equal((ushort)ImageStatus.Good, i.Meta.Status));
+        Assert.Equal(3, harness.Assembler.Counters.Read().ImagesDiscarded);
+    }
+
+    [Fact]
+    public void ImageMetadata_DecodedByPythonSubscriberInAnotherProcess()
+    {
+        using var env = new TestEnv();
+        var config = Config(env, "jungfrau-raw", 2, 16, 1024, 1024, "{\"0\":[0,0,1023,511],\"1\":[0,512,1023,1023]}");
+        using var harness = new AssemblerHarness(env, config);
+        string script = Path.Combine(env.Dir, "sub.py");
+        File.WriteAllText(script, """
+            import struct, sys, zmq
+            ctx = zmq.Context()
+            s = ctx.socket(zmq.SUB)
+            s.setsockopt(zmq.SUBSCRIBE, b"")
+            s.setsockopt(zmq.RCVTIMEO, 15000)
+            s.connect(sys.argv[1])
+            print("ready", flush=True)
+            for _ in range(int(sys.argv[2])):
+                m = s.recv()
+                v, i, h, w, dtype, enc, src, status, u1, u2 = struct.unpack("<QQQQHHHHQQ", m)
+                print(len(m), v, i, h, w, dtype, enc, src, status, u1, u2, flush=True)
+            """);
+        var psi = new ProcessStartInfo("/usr/bin/python3", [script, config.AssemblerEndpoint, "5"])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        using var py = Process.Start(psi)!;
+        try
+        {
+            Assert.Equal("ready", py.StandardOutput.ReadLine());
+            Thread.Sleep(300); // the subscription reaches the publisher
+            Send(config, new SimOptions { Rate = 50, Frames = 5, StartId = 1 });
+            var lines = new List<string>();
+            for (int i = 0; i < 5; i++)
+            {
+                var line = py.StandardOutput.ReadLine();
+                Assert.True(line != null, "python subscriber: " + py.StandardError.ReadToEnd());
+                lines.Add(line!);
+            }
+            for (int i = 0; i < 5; i++)
+                Assert.Equal($"56 1 {i + 1} 1024 1024 2 0 0 0 0 0", lines[i]);
+            Assert.True(py.WaitForExit(10_000));
+            Assert.Equal(0, py.ExitCode);
+        }
+        finally
+        {
+            if (!py.HasExited)
+                py.Kill();
+        }
+    }
+
+    private static DetectorConfig Config(TestEnv env, string type, int modules, int depth, int width, int height, string positions)
+    {
+        string pos = positions == "" ? "" : $",\"module_positions\":{positions}";
+        string json = $"{{\"detector_name\":\"{env.Name}\",\"detector_type\":\"{type}\",\"n_modules\":{modules},\"bit_depth\":{depth}," +
+            $"\"image_pixel_height\":{height},\"image_pixel_width\":{width},\"start_udp_port\":{TestEnv.FreeUdpPorts(modules)}{pos}," +
+            "\"frame_buffer_slots\":32,\"image_buffer_slots\":16,\"udp_frame_timeout_ms\":50,\"stats_collection_period\":3600}";
+        for (int m = 0; m < modules; m++)
+            env.Ring(m.ToString());
+        return DetectorConfigLoader.Parse(json);
+    }
+}
