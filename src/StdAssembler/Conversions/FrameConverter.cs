@@ -23,7 +23,7 @@ public abstract unsafe class FrameConverter(ImageLayout layout)
         DetectorKind.JungfrauRaw => new RowCopyConverter(layout, chipGap: 0),
         DetectorKind.Eiger => new RowCopyConverter(layout, chipGap: ModuleGeometry.EigerChipGap),
         DetectorKind.Gigafrost => new GigafrostConverter(layout),
-        _ => throw new NotSupportedException($"detector_type '{config.DetectorType}' needs a gains-and-pedestals file"),
+        _ => throw new NotSupportedException($"detector_type '{config.DetectorType}': the gains-and-pedestals conversion is not available in this version"),
     };
 
     protected void FillRows(byte* image, in ModulePlacement p, int firstRow, int rowStep, byte value = 0)

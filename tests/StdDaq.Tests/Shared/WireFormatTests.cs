@@ -105,4 +105,26 @@ public class WireFormatTests
         Assert.Equal(125U, BitConverter.ToUInt32(bytes, 20));
         Assert.Equal(n, ModuleFrameNotice.Read(bytes));
     }
+
+    [Fact]
+    public void ImageMetadata_Is56BytesWithStdDaqsFieldOffsets()
+    {
+        Assert.Equal(56, Unsafe.SizeOf<ImageMetadata>());
+        Assert.Equal(ImageMetadata.Size, Unsafe.SizeOf<ImageMetadata>());
+        var m = new ImageMetadata(0x1122334455667788, 514, 1030, ImageDtype.UInt32, ImageEncoding.BitshuffleLz4, 7,
+            ImageStatus.IdMismatch, 0xAABB, 0xCCDD);
+        var b = new byte[ImageMetadata.Size];
+        m.Write(b);
+        Assert.Equal(1ul, BitConverter.ToUInt64(b, 0));
+        Assert.Equal(0x1122334455667788ul, BitConverter.ToUInt64(b, 8));
+        Assert.Equal(514ul, BitConverter.ToUInt64(b, 16));
+        Assert.Equal(1030ul, BitConverter.ToUInt64(b, 24));
+        Assert.Equal(4, BitConverter.ToUInt16(b, 32));
+        Assert.Equal(1, BitConverter.ToUInt16(b, 34));
+        Assert.Equal(7, BitConverter.ToUInt16(b, 36));
+        Assert.Equal(2, BitConverter.ToUInt16(b, 38));
+        Assert.Equal(0xAABBul, BitConverter.ToUInt64(b, 40));
+        Assert.Equal(0xCCDDul, BitConverter.ToUInt64(b, 48));
+        Assert.Equal(m, ImageMetadata.Read(b));
+    }
 }
