@@ -101,6 +101,16 @@ public sealed class TestEnv : IDisposable
     {
         foreach (var r in _rings)
             ShmRing.Unlink(r);
+        // ZMQ ipc:// socket files of this test's endpoints (/tmp/<name>-<m>, /tmp/std-daq-<name>-*).
+        foreach (var pattern in new[] { $"{Name}-*", $"std-daq-{Name}-*" })
+            foreach (var f in Directory.EnumerateFiles("/tmp", pattern))
+                try
+                {
+                    File.Delete(f);
+                }
+                catch (IOException)
+                {
+                }
         try
         {
             Directory.Delete(Dir, recursive: true);
