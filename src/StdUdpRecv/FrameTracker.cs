@@ -323,20 +323,28 @@ public sealed unsafe class FrameTracker
             return;
         RescueLandedIn(_tentSlot);
         new Span<byte>(_ring.SlotData(_tentSlot), checked((int)_g.FrameBytes)).Clear();
-        ref SlotHeader h = ref _ring.Slot(_tentSlot);
-        h.ImageId = 0;
-        h.FrameIndex = 0;
-        h.NReceivedPackets = 0;
-        h.NMissingPackets = 0;
-        h.Detector1 = 0;
-        h.Detector2 = 0;
-        h.ReceiveTimeNs = Libc.RealtimeNs();
+        ((Span<byte>)_ring.Slot(_tentSlot).ReceivedBitmap).Clear();
+        WriteHeader(_tentSlot, 0, default, 0, 0, SlotStatus.Empty);
+        _ring.EndWrite(_tentSlot);
+    }
+
+    /// <summary>Fills a slot's header before it is published; returns the receive time written.</summary>
+    private long WriteHeader(int slot, ulong id, in PacketInfo first, int received, int missing, uint status)
+    {
+        ref SlotHeader h = ref _ring.Slot(slot);
+        h.ImageId = id;
+        h.FrameIndex = first.FrameIndex;
+        h.NReceivedPackets = (uint)received;
+        h.NMissingPackets = (uint)missing;
+        h.Detector1 = first.Detector1;
+        h.Detector2 = first.Detector2;
+        long now = Libc.RealtimeNs();
+        h.ReceiveTimeNs = now;
         h.ModuleId = _moduleId;
         h.BitDepth = (ushort)_g.BitDepth;
-        h.Status = SlotStatus.Empty;
+        h.Status = status;
         h.MissingModules = 0;
-        ((Span<byte>)h.ReceivedBitmap).Clear();
-        _ring.EndWrite(_tentSlot);
+        return now;
     }
 
     /// <summary>Rescues the batch's unprocessed datagrams that landed in <paramref name="slot"/>.</summary>
@@ -363,19 +371,7 @@ public sealed unsafe class FrameTracker
             RescueLandedIn(_slot);
             ZeroMissing();
         }
-        ref SlotHeader h = ref _ring.Slot(_slot);
-        h.ImageId = _id;
-        h.FrameIndex = _first.FrameIndex;
-        h.NReceivedPackets = (uint)_received;
-        h.NMissingPackets = (uint)missing;
-        h.Detector1 = _first.Detector1;
-        h.Detector2 = _first.Detector2;
-        long now = Libc.RealtimeNs();
-        h.ReceiveTimeNs = now;
-        h.ModuleId = _moduleId;
-        h.BitDepth = (ushort)_g.BitDepth;
-        h.Status = missing == 0 ? SlotStatus.Good : SlotStatus.Incomplete;
-        h.MissingModules = 0;
+        long now = WriteHeader(_slot, _id, _first, _received, missing, missing == 0 ? SlotStatus.Good : SlotStatus.Incomplete);
         ulong seq = _ring.EndWrite(_slot);
         _open = false;
         _hasClosed = true;

@@ -131,13 +131,10 @@ public sealed unsafe class RecvBatch : IDisposable
 
     /// <summary>
     /// Message i's payload: in its scratch buffer, or, if it was aimed elsewhere and not rescued,
-    /// where it landed (then it fit the target: callers check <see cref="Fits"/> first).
+    /// where it landed (only valid if it fit the target, e.g. a packet of the size aimed for).
     /// </summary>
     public ReadOnlySpan<byte> Payload(int i) =>
         _inScratch[i] ? new(Scratch(i), PayloadLength(i)) : new(Target(i), PayloadLength(i));
-
-    /// <summary>The payload fit in its target without spilling into the scratch buffer.</summary>
-    public bool Fits(int i) => _inScratch[i] || PayloadLength(i) <= (int)Iov(i)[1].iov_len;
 
     /// <summary>
     /// Copies the part of message i's payload that landed in its target into its scratch buffer,
