@@ -50,7 +50,9 @@ public sealed partial class Assembler : IDisposable
     private readonly long _timeoutTicks;
     private readonly int _maxPending;
 
-    private readonly SortedDictionary<ulong, Pending> _pending = new();
+    // Pending images by id. Ids mostly arrive in increasing order, so adding is an append, and
+    // the oldest is at index 0 without an enumerator (no allocation per poll).
+    private readonly SortedList<ulong, Pending> _pending = new();
     private readonly Stack<Pending> _pool = new();
     private readonly ulong[] _latestId;
     private readonly bool[] _seenModule;
@@ -212,17 +214,12 @@ public sealed partial class Assembler : IDisposable
         return true;
     }
 
-    private Pending Oldest()
-    {
-        using var e = _pending.GetEnumerator();
-        e.MoveNext();
-        return e.Current.Value;
-    }
+    private Pending Oldest() => _pending.GetValueAtIndex(0);
 
     private void PublishOldest()
     {
         var p = Oldest();
-        _pending.Remove(p.Id);
+        _pending.RemoveAt(0);
         Assemble(p);
         _hasPublished = true;
         _lastPublished = p.Id;
