@@ -226,14 +226,11 @@ public class AssemblerTests
         }
     }
 
+    /// <summary>A config through TestEnv (rings registered for cleanup); positions as JSON, "" for none.</summary>
     private static DetectorConfig Config(TestEnv env, string type, int modules, int depth, int width, int height, string positions)
     {
-        string pos = positions == "" ? "" : $",\"module_positions\":{positions}";
-        string json = $"{{\"detector_name\":\"{env.Name}\",\"detector_type\":\"{type}\",\"n_modules\":{modules},\"bit_depth\":{depth}," +
-            $"\"image_pixel_height\":{height},\"image_pixel_width\":{width},\"start_udp_port\":{TestEnv.FreeUdpPorts(modules)}{pos}," +
-            "\"frame_buffer_slots\":32,\"image_buffer_slots\":16,\"udp_frame_timeout_ms\":50,\"stats_collection_period\":3600}";
-        for (int m = 0; m < modules; m++)
-            env.Ring(m.ToString());
-        return DetectorConfigLoader.Parse(json);
+        var pos = positions == "" ? null
+            : System.Text.Json.JsonSerializer.Deserialize<Dictionary<int, int[]>>(positions);
+        return env.Config(type, modules, depth, width, height, pos) with { ImageBufferSlots = 16 };
     }
 }

@@ -93,9 +93,10 @@ public class ReceiveInPlaceTests
         var config = env.Config("jungfrau-raw", 1, 16, 1024, 512, new() { [0] = [0, 0, 1023, 511] }, slots: Slots, timeoutMs: 200);
         var g = config.Module;
         var stream = new List<byte[]>();
+        var frames = new Dictionary<ulong, byte[]>();
         for (ulong id = 1; id <= 200; id++)
             for (int k = 0; k < g.PacketsPerFrame; k++)
-                stream.Add(Packet(g, id, k));
+                stream.Add(Packet(g, id, k, frames));
         using var harness = new ReceiverHarness(config);
         var sender = Task.Run(() => Send(stream, config.StartUdpPort, null));
         harness.Collect(200, TimeSpan.FromSeconds(30));
@@ -132,6 +133,7 @@ public class ReceiveInPlaceTests
     {
         var rnd = new Random(seed);
         var list = new List<byte[]>();
+        var patterns = new Dictionary<ulong, byte[]>();
         malformed = 0;
         ulong id = 1;
         for (int f = 0; f < frames; f++)
@@ -152,11 +154,11 @@ public class ReceiveInPlaceTests
                 int r = rnd.Next(1000);
                 if (r < 20)
                     continue; // lost
-                list.Add(Packet(g, id, k));
+                list.Add(Packet(g, id, k, patterns));
                 if (r < 35)
-                    list.Add(Packet(g, id, k)); // duplicate
+                    list.Add(Packet(g, id, k, patterns)); // duplicate
                 else if (r < 45 && id > 2)
-                    list.Add(Packet(g, id - 2, rnd.Next(g.PacketsPerFrame))); // late or duplicate
+                    list.Add(Packet(g, id - 2, rnd.Next(g.PacketsPerFrame), patterns)); // late or duplicate
                 else if (r < 60)
                 {
                     list.Add(Malformed(g, id, rnd));
@@ -176,19 +178,14 @@ public class ReceiveInPlaceTests
         return list;
     }
 
-    private static readonly Dictionary<(ModuleGeometry, ulong), byte[]> Frames = new();
-
-    private static byte[] Packet(ModuleGeometry g, ulong id, int k)
+    /// <summary>Packet k of image id with the pattern; <paramref name="frames"/> caches the stream's pattern frames.</summary>
+    private static byte[] Packet(ModuleGeometry g, ulong id, int k, Dictionary<ulong, byte[]> frames)
     {
-        byte[] frame;
-        lock (Frames)
+        if (!frames.TryGetValue(id, out var frame))
         {
-            if (!Frames.TryGetValue((g, id), out frame!))
-            {
-                frame = new byte[g.FrameBytes];
-                PixelPattern.Fill(g, id, 0, frame);
-                Frames[(g, id)] = frame;
-            }
+            frame = new byte[g.FrameBytes];
+            PixelPattern.Fill(g, id, 0, frame);
+            frames[id] = frame;
         }
         var d = new byte[g.HeaderBytes + g.PayloadBytesOf(k)];
         Header(g, id, (uint)k).CopyTo(d, 0);
