@@ -13,6 +13,10 @@ need=()
 command -v cc >/dev/null 2>&1 || need+=(gcc)
 # The tests decode the assembler's ImageMetadata with pyzmq in a separate process.
 { [ -x /usr/bin/python3 ] && /usr/bin/python3 -c "import zmq" >/dev/null 2>&1; } || need+=(python3-zmq)
+# libhdf5 (serial, 1.10) through our bindings; h5py and h5dump read our files back independently.
+[ -e /usr/lib/x86_64-linux-gnu/libhdf5_serial.so.103 ] || [ -e /usr/lib/aarch64-linux-gnu/libhdf5_serial.so.103 ] || need+=(libhdf5-dev)
+{ [ -x /usr/bin/python3 ] && /usr/bin/python3 -c "import h5py" >/dev/null 2>&1; } || need+=(python3-h5py)
+command -v h5dump >/dev/null 2>&1 || need+=(hdf5-tools)
 if [ "${#need[@]}" -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then
     echo "setup: installing ${need[*]} (apt-get)"

@@ -16,6 +16,8 @@ public sealed record AssemblerOptions
     public int Workers { get; init; }
     /// <summary>Overrides the config's assembler_timeout_ms.</summary>
     public double? TimeoutMs { get; init; }
+    /// <summary>JUNGFRAU converted: calibration to use instead of loading gains_and_pedestals (the caller keeps it).</summary>
+    public JungfrauCalibration? Calibration { get; init; }
 }
 
 /// <summary>
@@ -61,6 +63,7 @@ public sealed partial class Assembler : IDisposable
     private readonly byte[] _noticeBuffer = new byte[ModuleFrameNotice.Size + 1];
     private readonly byte[] _metaBuffer = new byte[ImageMetadata.Size];
     private readonly ModuleOutcome[] _outcomes;
+    private readonly PixelCounts[] _pixelCounts;
     private readonly ParallelOptions _parallel;
 
     public AssemblerCounters Counters { get; } = new();
@@ -75,7 +78,7 @@ public sealed partial class Assembler : IDisposable
         _logger = logger;
         _options = options ?? new AssemblerOptions();
         _layout = new ImageLayout(config);
-        _converter = FrameConverter.For(config, _layout);
+        _converter = FrameConverter.For(config, _layout, _options.Calibration);
         _nModules = config.NModules;
         _allModules = _nModules == 64 ? ulong.MaxValue : (1UL << _nModules) - 1;
         int workers = _options.Workers > 0 ? _options.Workers : config.AssemblerWorkers;
@@ -85,6 +88,7 @@ public sealed partial class Assembler : IDisposable
         _latestId = new ulong[_nModules];
         _seenModule = new bool[_nModules];
         _outcomes = new ModuleOutcome[_nModules];
+        _pixelCounts = new PixelCounts[_nModules];
         _parallel = new ParallelOptions { MaxDegreeOfParallelism = _workers };
         _frames = new ShmRing[_nModules];
         var g = config.Module;
@@ -101,6 +105,7 @@ public sealed partial class Assembler : IDisposable
         }
         catch
         {
+            _converter.Dispose();
             foreach (var r in _frames)
                 r?.Dispose();
             _images?.Dispose();
@@ -116,6 +121,8 @@ public sealed partial class Assembler : IDisposable
     {
         LogStarted(_config.DetectorName, _nModules, _layout.Width, _layout.Height, _layout.Dtype.ToString(), _images.Name,
             _images.SlotCount, _workers, _config.AssemblerEndpoint);
+        if (_converter is JungfrauConverter jungfrau)
+            LogCalibration(_config.GainsAndPedestals ?? "(given)", jungfrau.Calibration.MaskedPixels);
         long statsTicks = (long)(_config.StatsCollectionPeriod * Stopwatch.Frequency);
         long nextStats = Stopwatch.GetTimestamp() + statsTicks;
         var last = Counters.Read();
@@ -271,6 +278,10 @@ public sealed partial class Assembler : IDisposable
                     Counters.FramesWithLostPackets++;
                     break;
             }
+            var pixels = _pixelCounts[m];
+            Counters.PixelsInvalidGain += pixels.InvalidGain;
+            Counters.PixelsSaturated += pixels.Saturated;
+            Counters.PixelsLostPackets += pixels.LostPackets;
             ref readonly var n = ref p.Notices[m];
             received += n.NReceivedPackets;
             if (first)
@@ -332,7 +343,7 @@ public sealed partial class Assembler : IDisposable
             _converter.Fill(image, placement);
             return ModuleOutcome.Overrun;
         }
-        _converter.Convert(ring.SlotData(slot), image, placement);
+        _pixelCounts[m] = _converter.Convert(ring.SlotData(slot), ring.Slot(slot), image, placement);
         if (!ring.Validate(slot, seq))
         {
             _converter.Fill(image, placement);
@@ -348,6 +359,7 @@ public sealed partial class Assembler : IDisposable
         foreach (var r in _frames)
             r.Dispose();
         _images.Dispose();
+        _converter.Dispose();
     }
 
     private sealed class Pending(int nModules)
@@ -367,6 +379,9 @@ public sealed partial class Assembler : IDisposable
 
     [LoggerMessage(Level = LogLevel.Information, Message = "StdAssembler {Detector}: {Modules} modules -> {Width}x{Height} {Dtype} images in /dev/shm/{Ring} ({Slots} slots), {Workers} workers, metadata on {Endpoint}")]
     private partial void LogStarted(string detector, int modules, int width, int height, string dtype, string ring, int slots, int workers, string endpoint);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "JUNGFRAU converted to keV with gains and pedestals from {Path}; {Masked} pixels masked (always NaN)")]
+    private partial void LogCalibration(string path, long masked);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "stats {Detector} assembler: {Line}")]
     private partial void LogStats(string detector, string line);

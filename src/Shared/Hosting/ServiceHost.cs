@@ -41,7 +41,7 @@ public static class ServiceHost
             Console.Error.WriteLine($"{name}: {e.Message}");
             return ConfigException.ExitCode;
         }
-        catch (Exception e) when (e is RingBufferException or IOException or ArgumentException or DllNotFoundException or UnauthorizedAccessException or NotSupportedException)
+        catch (Exception e) when (e is RingBufferException or IOException or ArgumentException or DllNotFoundException or UnauthorizedAccessException or NotSupportedException or Interop.Hdf5Exception)
         {
             Console.Error.WriteLine($"{name}: {e.Message}");
             return 1;

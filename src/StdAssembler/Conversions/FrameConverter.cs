@@ -1,5 +1,6 @@
 using StdDaq.Shared.Config;
 using StdDaq.Shared.Detectors;
+using StdDaq.Shared.Memory;
 
 namespace StdDaq.Assembler.Conversions;
 
@@ -8,23 +9,49 @@ namespace StdDaq.Assembler.Conversions;
 /// its place in the image slot, in one pass, and fills the place of a module that is missing.
 /// Implementations are stateless after construction, so workers can share one.
 /// </summary>
-public abstract unsafe class FrameConverter(ImageLayout layout)
+public abstract unsafe class FrameConverter(ImageLayout layout) : IDisposable
 {
     public ImageLayout Layout { get; } = layout;
 
     /// <summary>Writes module <paramref name="p"/>'s frame into its rectangle of <paramref name="image"/>.</summary>
     public abstract void Convert(byte* frame, byte* image, in ModulePlacement p);
 
+    /// <summary>
+    /// Converts with the frame's slot header at hand, for conversions whose lost-packet pixels
+    /// differ from what the receiver left there (0); returns the pixels turned into sentinels.
+    /// </summary>
+    public virtual PixelCounts Convert(byte* frame, in SlotHeader header, byte* image, in ModulePlacement p)
+    {
+        Convert(frame, image, p);
+        return default;
+    }
+
     /// <summary>Sets module <paramref name="p"/>'s pixels to the fill value (0 for integer images).</summary>
     public abstract void Fill(byte* image, in ModulePlacement p);
 
-    public static FrameConverter For(DetectorConfig config, ImageLayout layout) => config.Kind switch
+    /// <summary>
+    /// The detector's conversion. JUNGFRAU converted uses <paramref name="calibration"/> if given
+    /// (the caller keeps it), else loads the config's gains_and_pedestals file (and owns it).
+    /// </summary>
+    public static FrameConverter For(DetectorConfig config, ImageLayout layout, JungfrauCalibration? calibration = null) => config.Kind switch
     {
         DetectorKind.JungfrauRaw => new RowCopyConverter(layout, chipGap: 0),
         DetectorKind.Eiger => new RowCopyConverter(layout, chipGap: ModuleGeometry.EigerChipGap),
         DetectorKind.Gigafrost => new GigafrostConverter(layout),
-        _ => throw new NotSupportedException($"detector_type '{config.DetectorType}': the gains-and-pedestals conversion is not available in this version"),
+        _ when calibration != null => new JungfrauConverter(layout, calibration),
+        _ => new JungfrauConverter(layout, LoadCalibration(config), ownsCalibration: true),
     };
+
+    private static JungfrauCalibration LoadCalibration(DetectorConfig config)
+    {
+        if (string.IsNullOrEmpty(config.GainsAndPedestals))
+            throw new ConfigException("gains_and_pedestals: required for detector_type jungfrau-converted (config key or --gains-and-pedestals <file.h5>)");
+        return JungfrauCalibration.Load(config.GainsAndPedestals, config.NModules);
+    }
+
+    public virtual void Dispose()
+    {
+    }
 
     protected void FillRows(byte* image, in ModulePlacement p, int firstRow, int rowStep, byte value = 0)
     {

@@ -1,7 +1,9 @@
 using System.Diagnostics;
 using StdDaq.Assembler;
+using StdDaq.Assembler.Conversions;
 using StdDaq.Cli.Sim;
 using StdDaq.Shared.Config;
+using StdDaq.Shared.Detectors;
 using StdDaq.Shared.Memory;
 using StdDaq.Shared.Streams;
 using StdDaq.Tests.Support;
@@ -117,6 +119,48 @@ public class AssemblerTests
                 Assert.Equal(0u, BitConverter.ToUInt32(image, (257 * 1030 + x) * 4));
             }
         }
+    }
+
+    [Fact]
+    public void Assemble_ConvertedJungfrauWithLostPackets_KeVPerPixelAndNaNForLostPackets()
+    {
+        using var env = new TestEnv();
+        var config = Config(env, "jungfrau-converted", 2, 16, 1024, 1024, "{\"0\":[0,0,1023,511],\"1\":[0,1023,1023,512]}");
+        var cal = new TestCalibration(2, seed: 11);
+        using var calibration = cal.Build();
+        using var harness = new AssemblerHarness(env, config, new AssemblerOptions { Calibration = calibration });
+        const int frames = 8;
+        var sent = Send(config, new SimOptions { Rate = 50, Frames = frames, StartId = 1, Loss = 0.01, Seed = 4 });
+        Assert.NotEmpty(sent.Lost);
+        var layout = new ImageLayout(config);
+        var g = config.Module;
+        int checkedImages = 0;
+        harness.Collect(frames, TimeSpan.FromSeconds(20), (meta, image, header) =>
+        {
+            Assert.Equal((ushort)ImageDtype.Float32, meta.Dtype);
+            var lost = sent.Lost.Where(l => l.ImageId == meta.Id).Select(l => (l.Module, l.Packet)).ToHashSet();
+            Assert.Equal((ushort)(lost.Count > 0 ? ImageStatus.Incomplete : ImageStatus.Good), meta.Status);
+            var pixels = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(image);
+            for (int m = 0; m < 2; m++)
+            {
+                var pos = config.ModulePositions[m];
+                for (int i = 0; i < JungfrauCalibration.ModulePixels; i++)
+                {
+                    int r = i / 1024, c = i % 1024;
+                    int y = pos.FlippedVertically ? pos.Y0 - r : pos.Y0 + r;
+                    float want = lost.Contains((m, r / 4)) ? float.NaN
+                        : cal.Expected(m, i, (ushort)PixelPattern.Value(g, meta.Id, m, i));
+                    float got = pixels[y * layout.Width + pos.Left + c];
+                    if (!(float.IsNaN(want) && float.IsNaN(got)) && want != got)
+                        Assert.Fail($"image {meta.Id} module {m} pixel {i}: expected {want}, got {got}");
+                }
+            }
+            checkedImages++;
+        });
+        Assert.True(checkedImages >= frames - 1, $"only {checkedImages} images checked");
+        var counters = harness.Assembler.Counters.Read();
+        Assert.Equal(sent.Lost.Count * 4 * 1024, counters.PixelsLostPackets);
+        Assert.Equal(0, counters.PixelsInvalidGain); // the simulator sends gain bits 00
     }
 
     [Fact]

@@ -1,0 +1,93 @@
+namespace StdDaq.Shared.Interop;
+
+/// <summary>An HDF5 file opened read-only, with the dataset reads the services need.</summary>
+public sealed unsafe class Hdf5File : IDisposable
+{
+    private readonly H5FileHandle _file;
+
+    public string Path { get; }
+
+    private Hdf5File(string path, H5FileHandle file)
+    {
+        Path = path;
+        _file = file;
+    }
+
+    public static Hdf5File OpenRead(string path)
+    {
+        if (!File.Exists(path))
+            throw new FileNotFoundException($"{path}: no such file", path);
+        Hdf5.Quiet();
+        long id = Hdf5.H5Fopen(path, Hdf5.F.ACC_RDONLY, Hdf5.P.DEFAULT);
+        if (id < 0)
+            throw new Hdf5Exception($"{path}: not a readable HDF5 file ({Hdf5.TakeErrorStack()})");
+        return new Hdf5File(path, new H5FileHandle(id));
+    }
+
+    /// <summary>Whether a link (dataset or group) of that absolute name exists.</summary>
+    public bool Exists(string name)
+    {
+        Hdf5.Quiet();
+        // H5Lexists fails (rather than returning 0) when an intermediate group is missing.
+        int r = Hdf5.H5Lexists(_file.Id, name, Hdf5.P.DEFAULT);
+        if (r < 0)
+            Hdf5.TakeErrorStack();
+        return r > 0;
+    }
+
+    /// <summary>The dataset's dimensions.</summary>
+    public long[] Shape(string name)
+    {
+        using var ds = OpenDataset(name);
+        return ShapeOf(ds, name);
+    }
+
+    /// <summary>
+    /// Reads a whole numeric dataset converted to float32 (libhdf5 converts from float64 or any
+    /// integer type) into <paramref name="destination"/>, whose length must equal the element count.
+    /// </summary>
+    public void ReadFloat32(string name, Span<float> destination) => Read(name, destination, Hdf5.NATIVE_FLOAT, "float32");
+
+    /// <summary>Reads a whole numeric dataset converted to uint32.</summary>
+    public void ReadUInt32(string name, Span<uint> destination) => Read(name, destination, Hdf5.NATIVE_UINT32, "uint32");
+
+    private void Read<T>(string name, Span<T> destination, long memType, string typeName) where T : unmanaged
+    {
+        using var ds = OpenDataset(name);
+        long count = 1;
+        foreach (long d in ShapeOf(ds, name))
+            count *= d;
+        if (count != destination.Length)
+            throw new Hdf5Exception($"{Path}: {name} has {count} elements, expected {destination.Length}");
+        using (var type = new H5TypeHandle(Hdf5.Check(Hdf5.H5Dget_type(ds.Id), $"H5Dget_type({name})")))
+        {
+            int cls = Hdf5.H5Tget_class(type.Id);
+            if (cls is not (Hdf5.T.INTEGER or Hdf5.T.FLOAT))
+                throw new Hdf5Exception($"{Path}: {name} is not numeric, cannot read it as {typeName}");
+        }
+        fixed (T* p = destination)
+            Hdf5.Check(Hdf5.H5Dread(ds.Id, memType, Hdf5.S.ALL, Hdf5.S.ALL, Hdf5.P.DEFAULT, p), $"H5Dread({Path}:{name})");
+    }
+
+    private H5DatasetHandle OpenDataset(string name)
+    {
+        if (!Exists(name))
+            throw new Hdf5Exception($"{Path}: no dataset {name}");
+        long id = Hdf5.H5Dopen2(_file.Id, name, Hdf5.P.DEFAULT);
+        return new H5DatasetHandle(Hdf5.Check(id, $"H5Dopen2({Path}:{name})"));
+    }
+
+    private long[] ShapeOf(H5DatasetHandle ds, string name)
+    {
+        using var space = new H5SpaceHandle(Hdf5.Check(Hdf5.H5Dget_space(ds.Id), $"H5Dget_space({name})"));
+        int n = (int)Hdf5.Check(Hdf5.H5Sget_simple_extent_ndims(space.Id), $"H5Sget_simple_extent_ndims({name})");
+        var dims = stackalloc ulong[Math.Max(n, 1)];
+        Hdf5.Check(Hdf5.H5Sget_simple_extent_dims(space.Id, dims, null), $"H5Sget_simple_extent_dims({name})");
+        var shape = new long[n];
+        for (int i = 0; i < n; i++)
+            shape[i] = (long)dims[i];
+        return shape;
+    }
+
+    public void Dispose() => _file.Dispose();
+}

@@ -1,0 +1,128 @@
+using System.Runtime.InteropServices;
+using StdDaq.Shared.Detectors;
+using StdDaq.Shared.Interop;
+
+namespace StdDaq.Assembler.Conversions;
+
+/// <summary>
+/// Per-pixel pedestals (ADU) and gains (ADU per keV) of every module for the three gain levels
+/// G0, G1, G2, plus the optional pixel mask, as float32 planes in native memory (64-byte aligned):
+/// plane (module, g) holds a module's 512 × 1024 values in frame order (row r = rows 4k..4k+3 of
+/// packet k), so conversion reads them at the same index as the raw pixel.
+/// </summary>
+/// <remarks>
+/// A masked pixel has NaN as its pedestal and gain at every level, so the conversion turns it into
+/// NaN with no extra load or test.
+/// </remarks>
+public sealed unsafe class JungfrauCalibration : IDisposable
+{
+    public const int GainLevels = 3;
+    public const int ModulePixels = ModuleGeometry.JungfrauWidth * ModuleGeometry.JungfrauHeight;
+
+    /// <summary>Dataset names in the gains-and-pedestals file (README: "JUNGFRAU gains and pedestals").</summary>
+    public const string GainsDataset = "/gains", PedestalsDataset = "/pedestals", PedestalsDatasetStdDaq = "/gainsRMS",
+        MaskDataset = "/pixel_mask";
+
+    private float* _planes;
+
+    public int Modules { get; }
+    /// <summary>
+    /// Pixels the mask marks bad, or whose pedestal is not finite at some level: their converted
+    /// value is always NaN.
+    /// </summary>
+    public long MaskedPixels { get; }
+
+    /// <param name="gains">[3, modules × 512, 1024] ADU per keV, G0 plane first.</param>
+    /// <param name="pedestals">[3, modules × 512, 1024] ADU.</param>
+    /// <param name="mask">[modules × 512, 1024]; non-zero marks a bad pixel. Optional.</param>
+    public JungfrauCalibration(int modules, ReadOnlySpan<float> gains, ReadOnlySpan<float> pedestals, ReadOnlySpan<uint> mask = default)
+    {
+        long perLevel = (long)modules * ModulePixels;
+        if (modules <= 0 || gains.Length != GainLevels * perLevel || pedestals.Length != GainLevels * perLevel)
+            throw new ArgumentException($"gains and pedestals need {GainLevels} × {modules} × 512 × 1024 values");
+        if (!mask.IsEmpty && mask.Length != perLevel)
+            throw new ArgumentException($"the pixel mask needs {modules} × 512 × 1024 values");
+        Modules = modules;
+        _planes = (float*)NativeMemory.AlignedAlloc((nuint)(2 * GainLevels * perLevel * sizeof(float)), 64);
+        long masked = 0;
+        for (int m = 0; m < modules; m++)
+            for (int g = 0; g < GainLevels; g++)
+            {
+                long from = g * perLevel + (long)m * ModulePixels;
+                gains.Slice(checked((int)from), ModulePixels).CopyTo(new Span<float>(Gain(m, g), ModulePixels));
+                pedestals.Slice(checked((int)from), ModulePixels).CopyTo(new Span<float>(Pedestal(m, g), ModulePixels));
+            }
+        for (int m = 0; m < modules; m++)
+            for (int i = 0; i < ModulePixels; i++)
+            {
+                bool bad = !mask.IsEmpty && mask[m * ModulePixels + i] != 0;
+                for (int g = 0; g < GainLevels && !bad; g++)
+                    bad = !float.IsFinite(Pedestal(m, g)[i]);
+                if (!bad)
+                    continue;
+                masked++;
+                for (int g = 0; g < GainLevels; g++)
+                    Gain(m, g)[i] = Pedestal(m, g)[i] = float.NaN;
+            }
+        MaskedPixels = masked;
+    }
+
+    /// <summary>Module m's pedestals for gain level g (0 = G0, 1 = G1, 2 = G2), ModulePixels values.</summary>
+    public float* Pedestal(int m, int g) => Plane(m, g, 0);
+
+    /// <summary>Module m's gains (ADU per keV) for gain level g.</summary>
+    public float* Gain(int m, int g) => Plane(m, g, 1);
+
+    private float* Plane(int m, int g, int which)
+    {
+        ObjectDisposedException.ThrowIf(_planes == null, this);
+        if ((uint)m >= (uint)Modules || (uint)g >= GainLevels)
+            throw new ArgumentOutOfRangeException(nameof(m));
+        return _planes + ((long)(m * GainLevels + g) * 2 + which) * ModulePixels;
+    }
+
+    /// <summary>
+    /// Reads <c>/gains</c> and <c>/pedestals</c> (or std-daq's name for them, <c>/gainsRMS</c>),
+    /// each [3 or 4, modules × 512, 1024] of any float or integer type, of which the first three
+    /// levels (G0, G1, G2) are used, and the optional <c>/pixel_mask</c> [modules × 512, 1024].
+    /// </summary>
+    public static JungfrauCalibration Load(string path, int modules)
+    {
+        using var file = Hdf5File.OpenRead(path);
+        var gains = ReadLevels(file, GainsDataset, modules);
+        string pedestalName = file.Exists(PedestalsDataset) ? PedestalsDataset
+            : file.Exists(PedestalsDatasetStdDaq) ? PedestalsDatasetStdDaq
+            : throw new InvalidDataException($"{path}: no {PedestalsDataset} dataset (nor {PedestalsDatasetStdDaq})");
+        var pedestals = ReadLevels(file, pedestalName, modules);
+        uint[]? mask = null;
+        if (file.Exists(MaskDataset))
+        {
+            var shape = file.Shape(MaskDataset);
+            if (shape is not [var h, ModuleGeometry.JungfrauWidth] || h != (long)modules * ModuleGeometry.JungfrauHeight)
+                throw new InvalidDataException($"{path}: {MaskDataset} has shape [{string.Join(", ", shape)}], expected [{modules * ModuleGeometry.JungfrauHeight}, {ModuleGeometry.JungfrauWidth}]");
+            mask = new uint[modules * ModulePixels];
+            file.ReadUInt32(MaskDataset, mask);
+        }
+        return new JungfrauCalibration(modules, gains, pedestals, mask);
+    }
+
+    private static float[] ReadLevels(Hdf5File file, string name, int modules)
+    {
+        var shape = file.Shape(name);
+        long rows = (long)modules * ModuleGeometry.JungfrauHeight;
+        if (shape is not [var levels, var h, ModuleGeometry.JungfrauWidth] || levels is not (3 or 4) || h != rows)
+            throw new InvalidDataException($"{file.Path}: {name} has shape [{string.Join(", ", shape)}], expected [3, {rows}, {ModuleGeometry.JungfrauWidth}] (or 4 levels)");
+        var all = new float[levels * rows * ModuleGeometry.JungfrauWidth];
+        file.ReadFloat32(name, all);
+        return levels == GainLevels ? all : all[..(GainLevels * modules * ModulePixels)];
+    }
+
+    public void Dispose()
+    {
+        if (_planes != null)
+        {
+            NativeMemory.AlignedFree(_planes);
+            _planes = null;
+        }
+    }
+}
