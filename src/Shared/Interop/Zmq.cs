@@ -11,7 +11,7 @@ public static unsafe partial class Zmq
 {
     private const string Lib = "libzmq.so.5";
 
-    public const int PAIR = 0, PUB = 1, SUB = 2, PULL = 7, PUSH = 8;
+    public const int PAIR = 0, PUB = 1, SUB = 2, PULL = 7, PUSH = 8, XPUB = 9;
 
     public const int SUBSCRIBE = 6, LINGER = 17, SNDHWM = 23, RCVHWM = 24, RCVTIMEO = 27, SNDTIMEO = 28;
     public const int DONTWAIT = 1, SNDMORE = 2;

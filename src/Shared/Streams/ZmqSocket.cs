@@ -34,10 +34,14 @@ public sealed unsafe class ZmqSocket : IDisposable
         SetInt(Zmq.LINGER, 0);
     }
 
-    /// <summary>A PUB socket bound to <paramref name="endpoint"/>.</summary>
-    public static ZmqSocket Publisher(string endpoint, int sendHwm = 10_000)
+    /// <summary>
+    /// A PUB socket bound to <paramref name="endpoint"/>. With <paramref name="seeSubscriptions"/>
+    /// it is an XPUB, whose <see cref="Receive"/> returns subscription messages (first byte 1), so
+    /// a sender can wait until a subscriber is really there instead of sleeping.
+    /// </summary>
+    public static ZmqSocket Publisher(string endpoint, int sendHwm = 10_000, bool seeSubscriptions = false)
     {
-        var s = new ZmqSocket(Zmq.PUB);
+        var s = new ZmqSocket(seeSubscriptions ? Zmq.XPUB : Zmq.PUB);
         try
         {
             s.SetInt(Zmq.SNDHWM, sendHwm);

@@ -10,8 +10,9 @@ using StdDaq.Tests.UdpRecv;
 namespace StdDaq.Tests.Assembler;
 
 /// <summary>
-/// Real receivers (loopback UDP) feeding a real assembler (shared memory, zmq), and a subscriber
-/// to its ImageMetadata that copies each image out of the ImageBuffer under the sequence lock.
+/// Real receivers (loopback UDP), or a <see cref="ModuleFrameSource"/> writing frames straight
+/// into the FrameBuffers, feeding a real assembler (shared memory, zmq), and a subscriber to its
+/// ImageMetadata that copies each image out of the ImageBuffer under the sequence lock.
 /// </summary>
 public sealed class AssemblerHarness : IDisposable
 {
@@ -19,16 +20,22 @@ public sealed class AssemblerHarness : IDisposable
     private readonly Task _task;
     private readonly ZmqSocket _metadata;
 
-    public ReceiverHarness Receivers { get; }
+    public ReceiverHarness? Receivers { get; }
+    /// <summary>Set instead of <see cref="Receivers"/> when the harness was built without UDP.</summary>
+    public ModuleFrameSource? Source { get; }
     public StdDaq.Assembler.Assembler Assembler { get; }
     public List<(ImageMetadata Meta, long ArrivalTicks)> Images { get; } = new();
     /// <summary>Images overwritten before they could be copied.</summary>
     public int Overrun { get; private set; }
 
-    public AssemblerHarness(TestEnv env, DetectorConfig config, AssemblerOptions? options = null, IEnumerable<int>? receiverModules = null)
+    public AssemblerHarness(TestEnv env, DetectorConfig config, AssemblerOptions? options = null, IEnumerable<int>? receiverModules = null,
+        bool udp = true)
     {
         env.Ring("image");
-        Receivers = new ReceiverHarness(config, receiverModules);
+        if (udp)
+            Receivers = new ReceiverHarness(config, receiverModules);
+        else
+            Source = new ModuleFrameSource(config);
         Assembler = new StdDaq.Assembler.Assembler(config, NullLogger.Instance, options);
         _metadata = ZmqSocket.Subscriber(config.AssemblerEndpoint, receiveTimeoutMs: 20);
         _task = Assembler.RunAsync(_stop.Token);
@@ -112,10 +119,11 @@ public sealed class AssemblerHarness : IDisposable
 
     public void Dispose()
     {
-        Receivers.Dispose();
+        Receivers?.Dispose();
         _stop.Cancel();
         _task.Wait(TimeSpan.FromSeconds(10));
         _metadata.Dispose();
         Assembler.Dispose();
+        Source?.Dispose();
     }
 }

@@ -164,6 +164,55 @@ public class AssemblerTests
     }
 
     [Fact]
+    public void AssemblerLappedByTheReceivers_OverrunsCountedAndNoOverwrittenFrameDeliveredAsGood()
+    {
+        using var env = new TestEnv();
+        // A 4-slot frame ring: frames 1..12 are all written before the assembler hears of any,
+        // so the slots of 1..8 already hold 9..12 when their notices arrive.
+        var config = Config(env, "jungfrau-raw", 2, 16, 1024, 1024, "{\"0\":[0,0,1023,511],\"1\":[0,512,1023,1023]}") with
+        {
+            FrameBufferSlots = 4,
+            // Not a timeout test: a module's notices may trail the other's while the first images are JIT-compiled.
+            AssemblerTimeoutMs = 5000,
+        };
+        using var harness = new AssemblerHarness(env, config, udp: false);
+        var source = harness.Source!;
+        var g = config.Module;
+        var notices = new List<ModuleFrameNotice>();
+        for (ulong id = 1; id <= 12; id++)
+            for (int m = 0; m < 2; m++)
+            {
+                int module = m;
+                notices.Add(source.Write(m, id, f => PixelPattern.Fill(g, id, module, f)));
+            }
+        source.WaitForSubscribers(TimeSpan.FromSeconds(10));
+        foreach (var n in notices)
+            Assert.True(source.Publish(n));
+        var overwritten = new List<ulong>();
+        int good = 0;
+        harness.Collect(12, TimeSpan.FromSeconds(10), (meta, image, header) =>
+        {
+            if (meta.Id <= 8)
+            {
+                Assert.Equal((ushort)ImageStatus.Incomplete, meta.Status);
+                Assert.Equal(0b11ul, header.MissingModules);
+                Assert.True(image.AsSpan().IndexOfAnyExcept((byte)0) < 0, $"image {meta.Id}: an overwritten frame must not be copied");
+                overwritten.Add(meta.Id);
+                return;
+            }
+            Assert.True(meta.Status == (ushort)ImageStatus.Good, $"image {meta.Id}: status {meta.Status}, missing modules {header.MissingModules}, {harness.Assembler.Counters.Read()}");
+            Assert.True(AssemblerHarness.ExpectedImage(config, meta.Id, _ => true).AsSpan().SequenceEqual(image), $"image {meta.Id} differs");
+            good++;
+        });
+        Assert.Equal(Enumerable.Range(1, 12).Select(i => (ulong)i), harness.Images.Select(i => i.Meta.Id));
+        Assert.Equal(12 - harness.Overrun, overwritten.Count + good);
+        var c = harness.Assembler.Counters.Read();
+        Assert.Equal(16, c.FramesOverrun);
+        Assert.Equal(8, c.ImagesIncomplete);
+        Assert.Equal(4, c.ImagesGood);
+    }
+
+    [Fact]
     public void ModuleStopsSending_ImagesKeepFlowingIncompleteWithinTheTimeout()
     {
         using var env = new TestEnv();

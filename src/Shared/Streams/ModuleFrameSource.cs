@@ -1,0 +1,115 @@
+using StdDaq.Shared.Config;
+using StdDaq.Shared.Interop;
+using StdDaq.Shared.Memory;
+
+namespace StdDaq.Shared.Streams;
+
+/// <summary>
+/// Publishes whole module frames the way StdUdpRecv does, without UDP: the frame is written into
+/// the module's FrameBuffer slot under the sequence lock, then its ModuleFrame notice goes out on
+/// the module's endpoint. Feeds the assembler from prepared frames (tests, the assembler benchmark).
+/// </summary>
+public sealed class ModuleFrameSource : IDisposable
+{
+    private readonly DetectorConfig _config;
+    private readonly ShmRing[] _rings;
+    private readonly ZmqSocket[] _publishers;
+    private readonly byte[] _notice = new byte[ModuleFrameNotice.Size];
+
+    public ModuleFrameSource(DetectorConfig config)
+    {
+        _config = config;
+        _rings = new ShmRing[config.NModules];
+        _publishers = new ZmqSocket[config.NModules];
+        try
+        {
+            for (int m = 0; m < config.NModules; m++)
+            {
+                _rings[m] = ShmRing.CreateOrAttach(config.FrameBufferName(m), RingKind.FrameBuffer, config.Module.FrameBytes, config.FrameBufferSlots);
+                _publishers[m] = ZmqSocket.Publisher(config.ModuleFrameEndpoint(m), seeSubscriptions: true);
+            }
+        }
+        catch
+        {
+            Dispose();
+            throw;
+        }
+    }
+
+    public ShmRing Ring(int module) => _rings[module];
+
+    /// <summary>Waits until every module's endpoint has a subscriber (zmq drops what is sent before).</summary>
+    public void WaitForSubscribers(TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        var message = new byte[256];
+        for (int m = 0; m < _publishers.Length; m++)
+        {
+            _publishers[m].SetInt(Zmq.RCVTIMEO, 20);
+            while (true)
+            {
+                if (_publishers[m].Receive(message) > 0 && message[0] == 1)
+                    break;
+                if (DateTime.UtcNow > deadline)
+                    throw new TimeoutException($"no subscriber on {_config.ModuleFrameEndpoint(m)} within {timeout.TotalSeconds:F1} s");
+            }
+        }
+    }
+
+    /// <summary>
+    /// Writes frame <paramref name="imageId"/> of module <paramref name="module"/> into its slot:
+    /// <paramref name="fill"/> writes the pixels (null keeps the slot's bytes: a pre-filled frame),
+    /// and packets not in <paramref name="received"/> (null: all) are marked missing. Returns the
+    /// notice, not yet published.
+    /// </summary>
+    public ModuleFrameNotice Write(int module, ulong imageId, SpanAction? fill = null, Func<int, bool>? received = null)
+    {
+        var ring = _rings[module];
+        var g = _config.Module;
+        int slot = ring.SlotOf(imageId);
+        ring.BeginWrite(slot);
+        fill?.Invoke(ring.SlotSpan(slot)[..checked((int)g.FrameBytes)]);
+        ref SlotHeader h = ref ring.Slot(slot);
+        h.ReceivedBitmap = default;
+        int got = 0;
+        for (int k = 0; k < g.PacketsPerFrame; k++)
+            if (received == null || received(k))
+            {
+                h.MarkPacket(k);
+                got++;
+            }
+        int missing = g.PacketsPerFrame - got;
+        h.ImageId = imageId;
+        h.FrameIndex = imageId;
+        h.NReceivedPackets = (uint)got;
+        h.NMissingPackets = (uint)missing;
+        h.Detector1 = imageId;
+        h.Detector2 = 0;
+        long now = Libc.RealtimeNs();
+        h.ReceiveTimeNs = now;
+        h.ModuleId = (ushort)module;
+        h.BitDepth = (ushort)g.BitDepth;
+        h.Status = missing == 0 ? SlotStatus.Good : SlotStatus.Incomplete;
+        h.MissingModules = 0;
+        ulong seq = ring.EndWrite(slot);
+        return new ModuleFrameNotice(imageId, (ulong)missing, (ushort)module, (ushort)g.BitDepth, (uint)got, imageId,
+            imageId, 0, seq, (ulong)now);
+    }
+
+    /// <summary>Sends the notice on its module's endpoint; false if the high-water mark dropped it.</summary>
+    public bool Publish(in ModuleFrameNotice notice)
+    {
+        notice.Write(_notice);
+        return _publishers[notice.ModuleId].TrySend(_notice);
+    }
+
+    public delegate void SpanAction(Span<byte> frame);
+
+    public void Dispose()
+    {
+        foreach (var p in _publishers)
+            p?.Dispose();
+        foreach (var r in _rings)
+            r?.Dispose();
+    }
+}
