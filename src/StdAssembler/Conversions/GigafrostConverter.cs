@@ -1,4 +1,6 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace StdDaq.Assembler.Conversions;
 
@@ -24,9 +26,48 @@ public sealed unsafe class GigafrostConverter(ImageLayout layout) : FrameConvert
 
     public override void Fill(byte* image, in ModulePlacement p) => FillRows(image, p, p.Module % 2, 2);
 
-    /// <summary>Unpacks <paramref name="pixels"/> (even) 12-bit pixels: bytes [a &amp; 0xFF, (a >> 8) | (b &amp; 0xF) &lt;&lt; 4, b >> 4].</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    /// <summary>
+    /// Unpacks <paramref name="pixels"/> (even) 12-bit pixels like <see cref="Unpack12Scalar"/>,
+    /// 16 pixels per 24 bytes with AVX2 and 8 per 12 bytes with 128-bit vectors. Reads exactly
+    /// pixels * 3 / 2 bytes and writes exactly <paramref name="pixels"/> values.
+    /// </summary>
     public static void Unpack12(byte* src, ushort* dst, int pixels)
+    {
+        nint bytes = pixels / 2 * 3;
+        nint i = 0, o = 0; // input byte, output pixel
+        if (Avx2.IsSupported && bytes >= 32)
+        {
+            // A 32-byte load holds one 24-byte group and 8 bytes beyond it, so the loop stops while
+            // 32 bytes remain and the last whole group is loaded from 8 bytes before it. The dword
+            // permute puts group bytes 0..11 in the low lane and 12..23 in the high lane.
+            for (; bytes - i >= 32; i += 24, o += 16)
+                Store16(Avx2.PermuteVar8x32(Vector256.Load(src + i).AsInt32(), Vector256.Create(0, 1, 2, 2, 3, 4, 5, 5)), dst + o);
+            if (bytes - i >= 24)
+            {
+                Store16(Avx2.PermuteVar8x32(Vector256.Load(src + i - 8).AsInt32(), Vector256.Create(2, 3, 4, 4, 5, 6, 7, 7)), dst + o);
+                i += 24;
+                o += 16;
+            }
+        }
+        if (Vector128.IsHardwareAccelerated && bytes >= 16)
+        {
+            // Same scheme with one 12-byte group per 16-byte load; the last is loaded from 4 bytes before it.
+            for (; bytes - i >= 16; i += 12, o += 8)
+                Finish(Vector128.Shuffle(Vector128.Load(src + i),
+                    Vector128.Create((byte)0, 1, 1, 2, 3, 4, 4, 5, 6, 7, 7, 8, 9, 10, 10, 11))).Store(dst + o);
+            if (bytes - i >= 12)
+            {
+                Finish(Vector128.Shuffle(Vector128.Load(src + i - 4),
+                    Vector128.Create((byte)4, 5, 5, 6, 7, 8, 8, 9, 10, 11, 11, 12, 13, 14, 14, 15))).Store(dst + o);
+                i += 12;
+                o += 8;
+            }
+        }
+        Unpack12Scalar(src + i, dst + o, (int)(bytes - i) / 3 * 2);
+    }
+
+    /// <summary>Unpacks <paramref name="pixels"/> (even) 12-bit pixels: bytes [a &amp; 0xFF, (a >> 8) | (b &amp; 0xF) &lt;&lt; 4, b >> 4].</summary>
+    public static void Unpack12Scalar(byte* src, ushort* dst, int pixels)
     {
         for (int j = 0; j < pixels / 2; j++)
         {
@@ -35,4 +76,23 @@ public sealed unsafe class GigafrostConverter(ImageLayout layout) : FrameConvert
             dst[2 * j + 1] = (ushort)(b1 >> 4 | b2 << 4);
         }
     }
+
+    /// <summary>
+    /// <paramref name="groups"/> holds one 12-byte group in each 128-bit lane; each lane's bytes
+    /// are shuffled to (b0, b1) for an even pixel and (b1, b2) for an odd one, then finished.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Store16(Vector256<int> groups, ushort* dst)
+    {
+        var pairs = Avx2.Shuffle(groups.AsByte(),
+            Vector256.Create((byte)0, 1, 1, 2, 3, 4, 4, 5, 6, 7, 7, 8, 9, 10, 10, 11, 0, 1, 1, 2, 3, 4, 4, 5, 6, 7, 7, 8, 9, 10, 10, 11));
+        // Even pixel: (b0 | b1 << 8) * 16 drops b1's high nibble, >> 4 leaves b0 | (b1 & 0xF) << 8.
+        // Odd pixel: (b1 | b2 << 8) >> 4.
+        Vector256.ShiftRightLogical(pairs.AsUInt16() * Vector256.Create((ushort)16, 1, 16, 1, 16, 1, 16, 1, 16, 1, 16, 1, 16, 1, 16, 1), 4).Store(dst);
+    }
+
+    /// <summary>Each 16-bit lane of <paramref name="pairs"/> holds (b0, b1) for an even pixel, (b1, b2) for an odd one; see <see cref="Store16"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector128<ushort> Finish(Vector128<byte> pairs) =>
+        Vector128.ShiftRightLogical(pairs.AsUInt16() * Vector128.Create((ushort)16, 1, 16, 1, 16, 1, 16, 1), 4);
 }
