@@ -29,8 +29,10 @@ public sealed unsafe class GigafrostConverter(ImageLayout layout) : FrameConvert
     /// <summary>
     /// Unpacks <paramref name="pixels"/> (even) 12-bit pixels like <see cref="Unpack12Scalar"/>,
     /// 16 pixels per 24 bytes with AVX2 and 8 per 12 bytes with 128-bit vectors. Reads exactly
-    /// pixels * 3 / 2 bytes and writes exactly <paramref name="pixels"/> values.
+    /// pixels * 3 / 2 bytes and writes exactly <paramref name="pixels"/> values. Fully optimized
+    /// at once (see JungfrauConverter.ConvertPixels).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Unpack12(byte* src, ushort* dst, int pixels)
     {
         nint bytes = pixels / 2 * 3;

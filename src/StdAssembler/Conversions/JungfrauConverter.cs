@@ -116,8 +116,10 @@ public sealed unsafe class JungfrauConverter(ImageLayout layout, JungfrauCalibra
     /// Converts <paramref name="n"/> pixels, 16 per step with 256-bit vectors. A step whose pixels
     /// are all G0 (the common case) reads only the G0 planes; any other step selects per lane from
     /// all three levels. Results equal <see cref="ConvertPixelsScalar"/> bit for bit (same float32
-    /// operations in the same order; NaNs may differ only in payload).
+    /// operations in the same order; NaNs may differ only in payload). Compiled fully optimized at
+    /// once: unoptimized vector code is many times slower, and the first images must not wait for tiering.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void ConvertPixels(ushort* raw, in GainPlanes c, float* dst, int n, ref PixelCounts counts)
     {
         int i = 0;

@@ -1,0 +1,157 @@
+using System.Diagnostics;
+using Microsoft.Extensions.Logging.Abstractions;
+using StdDaq.Assembler;
+using StdDaq.Assembler.Conversions;
+using StdDaq.Shared.Config;
+using StdDaq.Shared.Detectors;
+using StdDaq.Shared.Memory;
+using StdDaq.Shared.Streams;
+
+namespace StdDaq.Benchmarks.Assembler;
+
+/// <summary>
+/// The whole assembler for a JUNGFRAU of N modules, fed from pre-filled FrameBuffers (no UDP):
+/// each module's frame slots hold pattern frames; per image the feeder rewrites each module's slot
+/// header (new id, new sequence) and publishes its notice, as StdUdpRecv does when a frame is
+/// complete. A subscriber takes the ImageMetadata. Reports images/s at full speed (the feeder
+/// keeps at most <c>window</c> images in flight) and, at a fixed rate, the latency from the last
+/// module's notice to the metadata arriving (median, p99).
+/// </summary>
+public static class PipelineBenchmark
+{
+    public static int Run(string[] args)
+    {
+        string type = Arg(args, "--type", "jungfrau-raw");
+        int modules = int.Parse(Arg(args, "--modules", "4"));
+        int images = int.Parse(Arg(args, "--images", "20000"));
+        double rate = double.Parse(Arg(args, "--rate", "0"));
+        int workers = int.Parse(Arg(args, "--workers", "0"));
+        int window = int.Parse(Arg(args, "--window", "16"));
+
+        string name = $"bench{Environment.ProcessId}";
+        var positions = string.Join(",", Enumerable.Range(0, modules).Select(m => $"\"{m}\":[0,{m * 512},1023,{m * 512 + 511}]"));
+        string path = Path.Combine(Path.GetTempPath(), name + ".json");
+        File.WriteAllText(path, $$"""
+            {"detector_name":"{{name}}","detector_type":"{{type}}","n_modules":{{modules}},"bit_depth":16,
+             "image_pixel_height":{{modules * 512}},"image_pixel_width":1024,"start_udp_port":50000,
+             "module_positions":{ {{positions}} },"frame_buffer_slots":256,"image_buffer_slots":64,
+             "assembler_workers":{{workers}},"stats_collection_period":1000}
+            """);
+        var config = DetectorConfigLoader.Load(path, _ => { });
+        File.Delete(path);
+        JungfrauCalibration? calibration = type == "jungfrau-converted" ? DarkCalibration(modules) : null;
+        try
+        {
+            return Measure(config, calibration, images, rate, window);
+        }
+        finally
+        {
+            calibration?.Dispose();
+            for (int m = 0; m < modules; m++)
+                ShmRing.Unlink(config.FrameBufferName(m));
+            ShmRing.Unlink(config.ImageBufferName);
+            foreach (var f in Directory.GetFiles("/tmp", $"{name}*").Concat(Directory.GetFiles("/tmp", $"std-daq-{name}*")))
+                File.Delete(f);
+        }
+    }
+
+    private static int Measure(DetectorConfig config, JungfrauCalibration? calibration, int images, double rate, int window)
+    {
+        int modules = config.NModules;
+        var g = config.Module;
+        using var source = new ModuleFrameSource(config);
+        for (ulong id = 0; id < (ulong)config.FrameBufferSlots; id++)
+            for (int m = 0; m < modules; m++)
+            {
+                int module = m;
+                ulong frameId = id;
+                source.Write(m, id, f => PixelPattern.Fill(g, frameId, module, f));
+            }
+        using var assembler = new StdDaq.Assembler.Assembler(config, NullLogger.Instance, new AssemblerOptions { Calibration = calibration });
+        using var cts = new CancellationTokenSource();
+        var run = assembler.RunAsync(cts.Token);
+
+        var sent = new long[images + 1];
+        var arrived = new long[images + 1];
+        int received = 0;
+        bool subscribed = false;
+        var subscriber = new Thread(() =>
+        {
+            using var sub = ZmqSocket.Subscriber(config.AssemblerEndpoint, receiveTimeoutMs: 50);
+            Volatile.Write(ref subscribed, true);
+            var buffer = new byte[ImageMetadata.Size];
+            var idle = Stopwatch.StartNew();
+            while (Volatile.Read(ref received) < images && idle.Elapsed < TimeSpan.FromSeconds(5))
+            {
+                if (sub.Receive(buffer) != ImageMetadata.Size)
+                    continue;
+                var meta = ImageMetadata.Read(buffer);
+                if (meta.Id >= 1 && meta.Id <= (ulong)images)
+                    arrived[meta.Id] = Stopwatch.GetTimestamp();
+                Interlocked.Increment(ref received);
+                idle.Restart();
+            }
+        }) { IsBackground = true, Name = "metadata subscriber" };
+        subscriber.Start();
+        source.WaitForSubscribers(TimeSpan.FromSeconds(10));
+        while (!Volatile.Read(ref subscribed))
+            Thread.Sleep(1);
+        Thread.Sleep(300); // the metadata subscriber's subscription reaches the assembler
+
+        long start = Stopwatch.GetTimestamp();
+        for (int i = 1; i <= images; i++)
+        {
+            if (rate > 0)
+            {
+                long due = start + (long)((i - 1) / rate * Stopwatch.Frequency);
+                // Yield rather than spin: on a small machine the feeder must not take the assembler's core.
+                while (Stopwatch.GetTimestamp() < due)
+                    Thread.Yield();
+            }
+            else
+                while (i - Volatile.Read(ref received) > window)
+                    Thread.Yield();
+            for (int m = 0; m < modules; m++)
+                source.Publish(source.Write(m, (ulong)i));
+            sent[i] = Stopwatch.GetTimestamp();
+        }
+        subscriber.Join();
+        long end = arrived.Max();
+        cts.Cancel();
+        run.Wait();
+
+        var latencies = Enumerable.Range(1, images).Where(i => arrived[i] != 0)
+            .Select(i => (arrived[i] - sent[i]) * 1e6 / Stopwatch.Frequency).Order().ToArray();
+        var c = assembler.Counters.Read();
+        double seconds = (end - start) / (double)Stopwatch.Frequency;
+        Console.WriteLine($"assembler {config.DetectorType} {modules} modules ({assembler.Layout.Width}x{assembler.Layout.Height} {assembler.Layout.Dtype}), " +
+            $"{(rate > 0 ? $"paced at {rate} Hz" : $"full speed (window {window})")}: {images} images sent, {received} published in {seconds:F2} s = {received / seconds:F0} images/s; " +
+            $"latency last notice -> metadata: median {Percentile(latencies, 0.5):F0} us, p99 {Percentile(latencies, 0.99):F0} us, max {latencies.LastOrDefault():F0} us");
+        Console.WriteLine($"  counters: {c.Format(0)}");
+        return c.ImagesGood == images ? 0 : 1;
+    }
+
+    private static double Percentile(double[] sorted, double q) =>
+        sorted.Length == 0 ? double.NaN : sorted[Math.Min(sorted.Length - 1, (int)(q * sorted.Length))];
+
+    /// <summary>A calibration for dark pattern frames (pattern values are G0 ADCs).</summary>
+    private static JungfrauCalibration DarkCalibration(int modules)
+    {
+        long n = (long)modules * JungfrauCalibration.ModulePixels;
+        var gains = new float[3 * n];
+        var pedestals = new float[3 * n];
+        var rnd = new Random(1);
+        for (long i = 0; i < 3 * n; i++)
+        {
+            gains[i] = 30 + 20 * rnd.NextSingle();
+            pedestals[i] = 1000 * rnd.NextSingle();
+        }
+        return new JungfrauCalibration(modules, gains, pedestals);
+    }
+
+    private static string Arg(string[] args, string name, string fallback)
+    {
+        int i = Array.IndexOf(args, name);
+        return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback;
+    }
+}

@@ -1,0 +1,9 @@
+using BenchmarkDotNet.Running;
+using StdDaq.Benchmarks.Assembler;
+
+// dotnet run -c Release -- pipeline [--type jungfrau-raw|jungfrau-converted] [--modules 4] [--images N] [--rate HZ] [--workers N]
+// dotnet run -c Release -- [BenchmarkDotNet arguments, e.g. --filter *Jungfrau*]
+if (args.Length > 0 && args[0] == "pipeline")
+    return PipelineBenchmark.Run(args[1..]);
+BenchmarkSwitcher.FromAssembly(typeof(JungfrauConversionBenchmarks).Assembly).Run(args);
+return 0;
