@@ -208,6 +208,19 @@ public sealed unsafe class ShmRing : IDisposable
         return true;
     }
 
+    /// <summary>
+    /// Starts reading the slot of <paramref name="id"/>: true, with the version in
+    /// <paramref name="sequence"/>, if the slot is not being written and holds that id. Use the data,
+    /// then <see cref="Validate"/>: only a true there makes what was read valid. False means the
+    /// slot was already reused (the reader fell behind) or is being rewritten: an overrun.
+    /// </summary>
+    public bool TryBeginRead(ulong id, out int slot, out ulong sequence)
+    {
+        slot = SlotOf(id);
+        sequence = ReadSequence(slot);
+        return (sequence & 1) == 0 && Volatile.Read(ref SlotHeaderAt(slot)->ImageId) == id;
+    }
+
     /// <summary>The slot's sequence value, read with acquire semantics.</summary>
     public ulong ReadSequence(int slot) => Volatile.Read(ref SlotHeaderAt(slot)->Sequence);
 

@@ -65,17 +65,24 @@ public sealed class AssemblerHarness : IDisposable
             Images.Add((meta, System.Diagnostics.Stopwatch.GetTimestamp()));
             if (check == null)
                 continue;
-            int slot = ring.SlotOf(meta.Id);
-            ulong seq = ring.ReadSequence(slot);
-            ring.SlotSpan(slot)[..image.Length].CopyTo(image);
-            var header = ring.Slot(slot);
-            if ((seq & 1) != 0 || !ring.Validate(slot, seq) || header.ImageId != meta.Id)
+            if (!TryCopy(ring, meta.Id, image, out var header))
             {
                 Overrun++;
                 continue;
             }
             check(meta, image, header);
         }
+    }
+
+    /// <summary>Copies image <paramref name="id"/> out of the ring under its sequence lock; false if it was overwritten.</summary>
+    public static bool TryCopy(ShmRing ring, ulong id, byte[] image, out SlotHeader header)
+    {
+        header = default;
+        if (!ring.TryBeginRead(id, out int slot, out ulong seq))
+            return false;
+        ring.SlotSpan(slot)[..image.Length].CopyTo(image);
+        header = ring.Slot(slot);
+        return ring.Validate(slot, seq) && header.ImageId == id;
     }
 
     /// <summary>

@@ -213,6 +213,86 @@ public class AssemblerTests
     }
 
     [Fact]
+    public void ImageReaderLappedByTheAssembler_OverrunsDetectedAndEveryImageReadAsGoodIsExact()
+    {
+        using var env = new TestEnv();
+        // A 4-slot ImageBuffer and a reader that only starts after 12 images were published:
+        // images 1..8 are gone (their slots hold 9..12), and a reader that copies while the
+        // assembler rewrites a slot must see the sequence lock change.
+        var config = Config(env, "jungfrau-raw", 2, 16, 1024, 1024, "{\"0\":[0,0,1023,511],\"1\":[0,512,1023,1023]}") with
+        {
+            ImageBufferSlots = 4,
+            FrameBufferSlots = 128, // the frames of all 60 images stay: only the image ring is lapped
+        };
+        using var harness = new AssemblerHarness(env, config, udp: false);
+        var source = harness.Source!;
+        var g = config.Module;
+        source.WaitForSubscribers(TimeSpan.FromSeconds(10));
+        void Send(ulong first, ulong last)
+        {
+            for (ulong id = first; id <= last; id++)
+                for (int m = 0; m < 2; m++)
+                {
+                    int module = m;
+                    ulong frame = id;
+                    Assert.True(source.Publish(source.Write(m, id, f => PixelPattern.Fill(g, frame, module, f))));
+                }
+        }
+        Send(1, 12);
+        harness.Collect(12, TimeSpan.FromSeconds(10)); // metadata only: the reader is "busy"
+        Assert.Equal(12, harness.Images.Count);
+        var ring = harness.Assembler.ImageRing;
+        var image = new byte[harness.Assembler.Layout.ImageBytes];
+        for (ulong id = 1; id <= 8; id++)
+            Assert.False(AssemblerHarness.TryCopy(ring, id, image, out _), $"image {id} was overwritten and must not read as valid");
+        for (ulong id = 9; id <= 12; id++)
+        {
+            Assert.True(AssemblerHarness.TryCopy(ring, id, image, out var header), $"image {id} is still in the ring");
+            Assert.Equal(id, header.ImageId);
+            Assert.True(AssemblerHarness.ExpectedImage(config, id, _ => true).AsSpan().SequenceEqual(image), $"image {id} differs");
+        }
+
+        // Now copy images while the assembler keeps lapping the 4 slots: every copy that
+        // validates must be exactly its image, and the torn ones must have been detected.
+        var readerDone = false;
+        int valid = 0, overrun = 0;
+        Exception? failure = null;
+        var reader = new Thread(() =>
+        {
+            try
+            {
+                var copy = new byte[image.Length];
+                for (ulong id = 13; !Volatile.Read(ref readerDone); id = id >= 60 ? 13 : id + 1)
+                {
+                    if (!AssemblerHarness.TryCopy(ring, id, copy, out var h))
+                    {
+                        overrun++;
+                        continue;
+                    }
+                    // An incomplete image (a module's notice came too late) is flagged as such and
+                    // holds zeros for the missing module: never another image's pixels.
+                    var want = AssemblerHarness.ExpectedImage(config, id, m => (h.MissingModules & (1UL << m)) == 0);
+                    Assert.True(h.Status == SlotStatus.Good || h.MissingModules != 0, $"image {id}: status {h.Status} without missing modules");
+                    Assert.True(want.AsSpan().SequenceEqual(copy), $"image {id} was read as valid but differs (status {h.Status}, missing {h.MissingModules})");
+                    valid++;
+                }
+            }
+            catch (Exception e)
+            {
+                failure = e;
+            }
+        });
+        reader.Start();
+        Send(13, 60);
+        harness.Collect(60, TimeSpan.FromSeconds(20));
+        Volatile.Write(ref readerDone, true);
+        Assert.True(reader.Join(TimeSpan.FromSeconds(30)), "the reader finished");
+        Assert.Null(failure);
+        Assert.True(valid + overrun > 0, "the reader ran");
+        Assert.Equal(0, harness.Assembler.Counters.Read().FramesOverrun);
+    }
+
+    [Fact]
     public void ModuleStopsSending_ImagesKeepFlowingIncompleteWithinTheTimeout()
     {
         using var env = new TestEnv();
