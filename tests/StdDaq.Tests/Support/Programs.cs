@@ -9,10 +9,13 @@ public static class Programs
 
     public sealed record Result(int ExitCode, string Stdout, string Stderr);
 
-    public static Result Run(string program, IEnumerable<string> args, TimeSpan? timeout = null)
+    public static Result Run(string program, IEnumerable<string> args, TimeSpan? timeout = null) =>
+        RunProcess("dotnet", [Dll(program), .. args], timeout);
+
+    /// <summary>Runs any executable to its end, capturing both streams; kills it after the timeout (default 60 s).</summary>
+    public static Result RunProcess(string file, IEnumerable<string> args, TimeSpan? timeout = null)
     {
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        psi.ArgumentList.Add(Dll(program));
+        var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var a in args)
             psi.ArgumentList.Add(a);
         using var p = Process.Start(psi)!;
@@ -21,7 +24,7 @@ public static class Programs
         if (!p.WaitForExit(timeout ?? TimeSpan.FromSeconds(60)))
         {
             p.Kill(entireProcessTree: true);
-            throw new TimeoutException($"{program} {string.Join(' ', args)} did not finish");
+            throw new TimeoutException($"{file} {string.Join(' ', args)} did not finish");
         }
         return new Result(p.ExitCode, stdout.Result, stderr.Result);
     }
