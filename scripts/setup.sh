@@ -17,6 +17,11 @@ command -v cc >/dev/null 2>&1 || need+=(gcc)
 [ -e /usr/lib/x86_64-linux-gnu/libhdf5_serial.so.103 ] || [ -e /usr/lib/aarch64-linux-gnu/libhdf5_serial.so.103 ] || need+=(libhdf5-dev)
 { [ -x /usr/bin/python3 ] && /usr/bin/python3 -c "import h5py" >/dev/null 2>&1; } || need+=(python3-h5py)
 command -v h5dump >/dev/null 2>&1 || need+=(hdf5-tools)
+# Debian's bitshuffle HDF5 plugin (filter 32008) reads our compressed files back, and its
+# bshuf_compress_lz4 is the reference the compression benchmark compares against.
+[ -e /usr/lib/x86_64-linux-gnu/hdf5/serial/plugins/libh5bshuf.so ] || [ -e /usr/lib/aarch64-linux-gnu/hdf5/serial/plugins/libh5bshuf.so ] || need+=(bitshuffle)
+# The writer tests and the demo start a private RabbitMQ broker on loopback (no system service).
+command -v rabbitmq-server >/dev/null 2>&1 || [ -x /usr/sbin/rabbitmq-server ] || need+=(rabbitmq-server)
 if [ "${#need[@]}" -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then
     echo "setup: installing ${need[*]} (apt-get)"
