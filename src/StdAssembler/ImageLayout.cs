@@ -31,12 +31,7 @@ public sealed class ImageLayout
         Width = config.ImagePixelWidth;
         Height = config.ImagePixelHeight;
         Module = config.Module;
-        Dtype = config.Kind switch
-        {
-            DetectorKind.JungfrauConverted => ImageDtype.Float32,
-            DetectorKind.Eiger => config.BitDepth switch { 8 => ImageDtype.UInt8, 16 => ImageDtype.UInt16, _ => ImageDtype.UInt32 },
-            _ => ImageDtype.UInt16,
-        };
+        Dtype = config.ImageDtype;
         BytesPerPixel = ImageMetadata.BytesPerPixel(Dtype);
         var list = new List<ModulePlacement>(config.NModules);
         for (int m = 0; m < config.NModules; m++)

@@ -8,6 +8,10 @@ internal static class Commands
             usage: std-daq <command> ...
               sim <config.json> [options]   send simulated detector UDP packets (see std-daq sim --help)
               up <config.json> [options]    run the pipeline locally (receivers for every module) with live counters
+              write <output_file> <n_images> [--wait] [--timeout S]
+                                            ask the WriterAgent (through the broker) to write the next N images
+              kill <request_id>             end a running write request early (file closed, marked interrupted)
+              monitor                       print every status message (time, request id, service, action, message)
               shm info <name>               describe a shared-memory ring (/dev/shm/<name>)
               shm seqlock-check <name> [--seconds S]
                                             read slot 0 of a ring under its sequence lock and report torn reads

@@ -6,6 +6,9 @@ return args.Length == 0 ? Commands.Usage() : args[0] switch
     "sim" => SimCommand.Run(args[1..]),
     "up" => UpCommand.Run(args[1..]),
     "shm" => ShmCommand.Run(args[1..]),
+    "write" => BrokerCommands.Write(args[1..]),
+    "kill" => BrokerCommands.Kill(args[1..]),
+    "monitor" => BrokerCommands.Monitor(args[1..]),
     "--help" or "-h" or "help" => Commands.Usage(0),
     _ => Commands.Usage(),
 };

@@ -1,3 +1,4 @@
+using StdDaq.Shared.Streams;
 using StdDaq.Shared.Detectors;
 
 namespace StdDaq.Shared.Config;
@@ -52,7 +53,26 @@ public sealed record DetectorConfig
     /// <summary>JUNGFRAU image id: "bunch_id" (falls back to frame number when 0) or "frame_number".</summary>
     public string JungfrauImageId { get; init; } = "bunch_id";
 
+    /// <summary>
+    /// Folders a write request may write under (writer_output_roots); empty: any absolute path.
+    /// </summary>
+    public IReadOnlyList<string> WriterOutputRoots { get; init; } = [];
+    /// <summary>The writer flushes its open file at least this often (writer_flush_interval_s).</summary>
+    public double WriterFlushIntervalS { get; init; } = 1;
+    /// <summary>Compression when a request does not name one (writer_compression: none or bitshuffle-lz4).</summary>
+    public string WriterCompression { get; init; } = "none";
+    /// <summary>What the agent does with a request that comes while it is busy (writer_busy_policy: queue or reject).</summary>
+    public string WriterBusyPolicy { get; init; } = "queue";
+
     public DetectorKind Kind => ModuleGeometry.ParseKind(DetectorType);
+
+    /// <summary>The pixel type of assembled images.</summary>
+    public ImageDtype ImageDtype => Kind switch
+    {
+        DetectorKind.JungfrauConverted => ImageDtype.Float32,
+        DetectorKind.Eiger => BitDepth switch { 8 => ImageDtype.UInt8, 16 => ImageDtype.UInt16, _ => ImageDtype.UInt32 },
+        _ => ImageDtype.UInt16,
+    };
 
     /// <summary>The geometry of one module's UDP stream.</summary>
     public ModuleGeometry Module => Kind switch
@@ -74,6 +94,12 @@ public sealed record DetectorConfig
 
     /// <summary>ZMQ endpoint of the assembler's ImageMetadata stream.</summary>
     public string AssemblerEndpoint => $"ipc:///tmp/std-daq-{DetectorName}-assembler";
+
+    /// <summary>ZMQ endpoint where the WriterAgent publishes StoreStream messages to the writer.</summary>
+    public string WriterAgentEndpoint => $"ipc:///tmp/std-daq-{DetectorName}-writer_agent";
+
+    /// <summary>ZMQ endpoint where the writer pushes its acknowledgements to the WriterAgent.</summary>
+    public string WriterStatusEndpoint => $"ipc:///tmp/std-daq-{DetectorName}-writer_status";
 
     /// <summary>
     /// Slots of the ImageBuffer: ram_buffer_gb worth of images if given, else image_buffer_slots.

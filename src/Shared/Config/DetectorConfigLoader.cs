@@ -17,7 +17,8 @@ public static partial class DetectorConfigLoader
         "module_sync_queue_size", "number_of_writers", "gains_and_pedestals",
         "frame_buffer_slots", "udp_receive_buffer_bytes", "udp_frame_timeout_ms", "udp_batch_size",
         "jungfrau_image_id", "udp_receive_in_place", "image_buffer_slots", "assembler_timeout_ms",
-        "assembler_workers",
+        "assembler_workers", "writer_output_roots", "writer_flush_interval_s", "writer_compression",
+        "writer_busy_policy",
     ];
 
     private static readonly string[] LogLevels = ["trace", "debug", "info", "warning", "error", "critical"];
@@ -171,6 +172,27 @@ public static partial class DetectorConfigLoader
                 throw Bad("jungfrau_image_id", $"'{idSource}' is not one of bunch_id, frame_number");
             cfg = cfg with { JungfrauImageId = idSource };
         }
+        if (OptionalStringArray(root, "writer_output_roots") is { } roots)
+        {
+            foreach (var r in roots)
+                if (!Path.IsPathFullyQualified(r))
+                    throw Bad("writer_output_roots", $"'{r}' is not an absolute path");
+            cfg = cfg with { WriterOutputRoots = roots };
+        }
+        if (OptionalNumber(root, "writer_flush_interval_s", 0.01, 3600) is { } flush)
+            cfg = cfg with { WriterFlushIntervalS = flush };
+        if (OptionalString(root, "writer_compression") is { } compression)
+        {
+            if (compression is not ("none" or "bitshuffle-lz4"))
+                throw Bad("writer_compression", $"'{compression}' is not one of none, bitshuffle-lz4");
+            cfg = cfg with { WriterCompression = compression };
+        }
+        if (OptionalString(root, "writer_busy_policy") is { } policy)
+        {
+            if (policy is not ("queue" or "reject"))
+                throw Bad("writer_busy_policy", $"'{policy}' is not one of queue, reject");
+            cfg = cfg with { WriterBusyPolicy = policy };
+        }
         return cfg;
     }
 
@@ -267,6 +289,22 @@ public static partial class DetectorConfigLoader
         if (v.ValueKind != JsonValueKind.String)
             throw Bad(key, $"must be a string, got {Kind(v)}");
         return v.GetString()!;
+    }
+
+    private static List<string>? OptionalStringArray(JsonElement root, string key)
+    {
+        if (!root.TryGetProperty(key, out var v))
+            return null;
+        if (v.ValueKind != JsonValueKind.Array)
+            throw Bad(key, $"must be an array of strings, got {Kind(v)}");
+        var list = new List<string>();
+        foreach (var e in v.EnumerateArray())
+        {
+            if (e.ValueKind != JsonValueKind.String)
+                throw Bad(key, $"must be an array of strings, element {list.Count} is {Kind(e)}");
+            list.Add(e.GetString()!);
+        }
+        return list;
     }
 
     private static bool? OptionalBool(JsonElement root, string key)

@@ -75,6 +75,40 @@ public sealed unsafe class ZmqSocket : IDisposable
         }
     }
 
+    /// <summary>A PULL socket bound to <paramref name="endpoint"/> (the fixed end of a PUSH → PULL pipe).</summary>
+    public static ZmqSocket Puller(string endpoint, int receiveTimeoutMs = 100)
+    {
+        var s = new ZmqSocket(Zmq.PULL);
+        try
+        {
+            s.SetInt(Zmq.RCVTIMEO, receiveTimeoutMs);
+            s.Bind(endpoint);
+            return s;
+        }
+        catch
+        {
+            s.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>A PUSH socket connected to <paramref name="endpoint"/>; sends never block (<see cref="TrySend"/>).</summary>
+    public static ZmqSocket Pusher(string endpoint, int sendHwm = 10_000)
+    {
+        var s = new ZmqSocket(Zmq.PUSH);
+        try
+        {
+            s.SetInt(Zmq.SNDHWM, sendHwm);
+            s.Connect(endpoint);
+            return s;
+        }
+        catch
+        {
+            s.Dispose();
+            throw;
+        }
+    }
+
     public void SetInt(int option, int value)
     {
         if (Zmq.zmq_setsockopt(_socket, option, &value, sizeof(int)) != 0)

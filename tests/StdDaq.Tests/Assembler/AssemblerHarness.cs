@@ -85,44 +85,9 @@ public sealed class AssemblerHarness : IDisposable
         return ring.Validate(slot, seq) && header.ImageId == id;
     }
 
-    /// <summary>
-    /// The expected image, built pixel by pixel from the simulator pattern (an oracle independent
-    /// of the converters): modules in <paramref name="present"/> hold the pattern, others 0.
-    /// </summary>
-    public static byte[] ExpectedImage(DetectorConfig config, ulong imageId, Func<int, bool> present)
-    {
-        var layout = new ImageLayout(config);
-        var g = config.Module;
-        var image = new byte[layout.ImageBytes];
-        int bpp = layout.BytesPerPixel;
-        for (int m = 0; m < config.NModules; m++)
-        {
-            if (!present(m))
-                continue;
-            var pos = config.ModulePositions[m];
-            for (long i = 0; i < PixelPattern.PixelsPerFrame(g); i++)
-            {
-                int r = (int)(i / g.FrameWidth), c = (int)(i % g.FrameWidth);
-                int x, y;
-                if (g.Kind == DetectorKind.Gigafrost)
-                {
-                    int qr = 2 * r + m % 2;
-                    x = pos.Left + c;
-                    y = pos.FlippedVertically ? pos.Y0 - qr : pos.Y0 + qr;
-                }
-                else
-                {
-                    x = pos.Left + c + (g.Kind == DetectorKind.Eiger && c >= g.FrameWidth / 2 ? ModuleGeometry.EigerChipGap : 0);
-                    y = pos.FlippedVertically ? pos.Y0 - r : pos.Y0 + r;
-                }
-                ulong v = PixelPattern.Value(g, imageId, m, i);
-                long at = ((long)y * layout.Width + x) * bpp;
-                for (int b = 0; b < bpp; b++)
-                    image[at + b] = (byte)(v >> (8 * b));
-            }
-        }
-        return image;
-    }
+    /// <summary>The expected image from the simulator pattern (see <see cref="SimulatedImage"/>).</summary>
+    public static byte[] ExpectedImage(DetectorConfig config, ulong imageId, Func<int, bool> present) =>
+        SimulatedImage.Expected(config, imageId, present);
 
     public void Dispose()
     {

@@ -1,0 +1,96 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace StdDaq.Shared.Streams;
+
+/// <summary>
+/// One StoreStream message (WriterAgent PUB → StdH5Writer SUB, one JSON object per message), with
+/// std-daq's fields first. <see cref="IImage"/> runs 0..n_images-1 for the images to write; a message
+/// with i_image == n_images closes the file (it may lack image_id). The other fields are ours and
+/// optional, so a std-daq writer agent's messages are accepted too.
+/// </summary>
+public sealed record StoreStreamMessage
+{
+    [JsonPropertyName("output_file")] public required string OutputFile { get; init; }
+    [JsonPropertyName("run_id")] public required long RunId { get; init; }
+    [JsonPropertyName("n_images")] public required long NImages { get; init; }
+    [JsonPropertyName("user_id")] public JsonElement? UserId { get; init; }
+    [JsonPropertyName("image_id")] public ulong? ImageId { get; init; }
+    [JsonPropertyName("i_image")] public required long IImage { get; init; }
+
+    // Ours.
+    [JsonPropertyName("request_id")] public string? RequestId { get; init; }
+    /// <summary>"none" or "bitshuffle-lz4"; absent: the writer's default (writer_compression).</summary>
+    [JsonPropertyName("compression")] public string? Compression { get; init; }
+    [JsonPropertyName("overwrite")] public bool Overwrite { get; init; }
+    /// <summary>File attributes to store (user metadata), sent with i_image 0.</summary>
+    [JsonPropertyName("attributes")] public Dictionary<string, string>? Attributes { get; init; }
+    /// <summary>On a close message: why the run ended early (the file is marked interrupted).</summary>
+    [JsonPropertyName("interrupted")] public string? Interrupted { get; init; }
+
+    public bool IsClose => IImage == NImages;
+
+    public byte[] ToJson() => JsonSerializer.SerializeToUtf8Bytes(this, StreamJson.Default.StoreStreamMessage);
+
+    /// <summary>Parses one message; null (and <paramref name="error"/>) when it is not a valid one.</summary>
+    public static StoreStreamMessage? Parse(ReadOnlySpan<byte> json, out string? error)
+    {
+        try
+        {
+            var m = JsonSerializer.Deserialize(json, StreamJson.Default.StoreStreamMessage);
+            error = m == null ? "null message"
+                : m.NImages < 1 ? $"n_images {m.NImages} < 1"
+                : m.IImage < 0 || m.IImage > m.NImages ? $"i_image {m.IImage} outside 0..{m.NImages}"
+                : !m.IsClose && m.ImageId == null ? $"i_image {m.IImage} has no image_id"
+                : null;
+            return error == null ? m : null;
+        }
+        catch (JsonException e)
+        {
+            error = e.Message;
+            return null;
+        }
+    }
+}
+
+/// <summary>What the writer reports to the agent (StdH5Writer PUSH → WriterAgent PULL; ours).</summary>
+public sealed record WriterAck
+{
+    public const string Opened = "opened", Progress = "progress", Closed = "closed", Error = "error";
+
+    [JsonPropertyName("event")] public required string Event { get; init; }
+    [JsonPropertyName("run_id")] public required long RunId { get; init; }
+    [JsonPropertyName("request_id")] public string? RequestId { get; init; }
+    [JsonPropertyName("output_file")] public string? OutputFile { get; init; }
+    [JsonPropertyName("n_images_written")] public long NImagesWritten { get; init; }
+    /// <summary>Image ids that were not written, with the reason of each.</summary>
+    [JsonPropertyName("missing")] public List<MissingImage>? Missing { get; init; }
+    [JsonPropertyName("interrupted")] public string? Interrupted { get; init; }
+    /// <summary>Error text (event "error"), or a note.</summary>
+    [JsonPropertyName("message")] public string? Message { get; init; }
+
+    public byte[] ToJson() => JsonSerializer.SerializeToUtf8Bytes(this, StreamJson.Default.WriterAck);
+
+    public static WriterAck? Parse(ReadOnlySpan<byte> json)
+    {
+        try
+        {
+            return JsonSerializer.Deserialize(json, StreamJson.Default.WriterAck);
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+}
+
+/// <summary>An image of a run that is not in the file as good data, and why.</summary>
+public sealed record MissingImage(
+    [property: JsonPropertyName("i_image")] long IImage,
+    [property: JsonPropertyName("image_id")] ulong ImageId,
+    [property: JsonPropertyName("reason")] string Reason);
+
+[JsonSourceGenerationOptions(DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+[JsonSerializable(typeof(StoreStreamMessage))]
+[JsonSerializable(typeof(WriterAck))]
+internal sealed partial class StreamJson : JsonSerializerContext;

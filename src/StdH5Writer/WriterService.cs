@@ -1,0 +1,383 @@
+using System.Diagnostics;
+using Microsoft.Extensions.Logging;
+using StdDaq.Shared.Compression;
+using StdDaq.Shared.Config;
+using StdDaq.Shared.Interop;
+using StdDaq.Shared.Memory;
+using StdDaq.Shared.Streams;
+
+namespace StdDaq.Writer;
+
+public sealed record WriterOptions
+{
+    /// <summary>The config file's text, stored in every file as the <c>config</c> attribute.</summary>
+    public string? ConfigText { get; init; }
+    /// <summary>Called before each image is written (index in the run); lets a test make the writer slow.</summary>
+    internal Action<long>? BeforeImage { get; init; }
+}
+
+/// <summary>
+/// StdH5Writer: consumes StoreStream messages (DESIGN §6), opens the run's file on its first image,
+/// writes each image straight from its ImageBuffer slot as one HDF5 chunk, checks the slot's
+/// sequence lock after reading it (an overwritten slot is recorded as missing, never written as
+/// good), flushes every writer_flush_interval_s, closes on the close message and acknowledges each
+/// step to the WriterAgent. A failing file fails its run only; the writer goes on with the next.
+/// </summary>
+public sealed partial class WriterService : IDisposable
+{
+    private readonly DetectorConfig _config;
+    private readonly WriterOptions _options;
+    private readonly ILogger _logger;
+    private readonly int _height, _width, _elemSize;
+    private readonly long _imageBytes;
+    private readonly byte[] _message = new byte[256 * 1024];
+    private ShmRing? _ring;
+    private bool _ringWarned;
+    private Run? _run;
+    private byte[]? _compressed;
+    private byte[]? _zeros;
+
+    public WriterCounters Counters { get; } = new();
+
+    public WriterService(DetectorConfig config, WriterOptions options, ILogger logger)
+    {
+        _config = config;
+        _options = options;
+        _logger = logger;
+        _height = config.ImagePixelHeight;
+        _width = config.ImagePixelWidth;
+        _elemSize = ImageMetadata.BytesPerPixel(config.ImageDtype);
+        _imageBytes = (long)_height * _width * _elemSize;
+    }
+
+    /// <summary>The run being written: its file, where it is, what is missing so far.</summary>
+    private sealed class Run(StoreStreamMessage first)
+    {
+        public long RunId { get; } = first.RunId;
+        public string? RequestId { get; } = first.RequestId;
+        public string OutputFile { get; } = first.OutputFile;
+        public long NImages { get; } = first.NImages;
+        public bool Compressed { get; } = first.Compression == "bitshuffle-lz4";
+        public NexusImageFile? File { get; set; }
+        /// <summary>Set when the run failed or ended early: later messages of the run are ignored.</summary>
+        public bool Ended { get; set; }
+        public long NextIImage { get; set; }
+        public long Written { get; set; }
+        public List<MissingImage> Missing { get; } = [];
+        public long LastFlushTicks { get; set; } = Stopwatch.GetTimestamp();
+    }
+
+    public Task RunAsync(CancellationToken ct) =>
+        Task.Factory.StartNew(() => Loop(ct), ct, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+
+    private void Loop(CancellationToken ct)
+    {
+        using var store = ZmqSocket.Subscriber(_config.WriterAgentEndpoint, receiveHwm: 100_000, receiveTimeoutMs: 50);
+        using var acks = ZmqSocket.Pusher(_config.WriterStatusEndpoint);
+        LogStarting(_logger, _config.DetectorName, _config.WriterAgentEndpoint, _config.WriterStatusEndpoint, _config.ImageBufferName,
+            _config.WriterFlushIntervalS);
+        long statsEvery = (long)(_config.StatsCollectionPeriod * Stopwatch.Frequency);
+        long nextStats = Stopwatch.GetTimestamp() + statsEvery;
+        try
+        {
+            while (!ct.IsCancellationRequested)
+            {
+                int n = store.Receive(_message);
+                if (n >= 0)
+                    Handle(n, acks);
+                if (_run is { File: not null, Ended: false } run && Elapsed(run.LastFlushTicks) >= _config.WriterFlushIntervalS)
+                    Flush(run, acks);
+                if (Stopwatch.GetTimestamp() >= nextStats)
+                {
+                    nextStats += statsEvery;
+                    LogStats(_logger, Counters.Format());
+                }
+            }
+        }
+        finally
+        {
+            if (_run is { } open)
+                End(open, acks, "the writer was stopped");
+        }
+    }
+
+    private void Handle(int n, ZmqSocket acks)
+    {
+        if (n > _message.Length)
+        {
+            Counters.MalformedMessages++;
+            LogMalformed(_logger, $"message of {n} bytes is larger than {_message.Length}");
+            return;
+        }
+        var m = StoreStreamMessage.Parse(_message.AsSpan(0, n), out string? error);
+        if (m == null)
+        {
+            Counters.MalformedMessages++;
+            LogMalformed(_logger, error!);
+            return;
+        }
+        if (_run is { } current && current.RunId != m.RunId)
+        {
+            if (!current.Ended)
+                End(current, acks, $"run {m.RunId} started before run {current.RunId} was closed");
+            _run = null;
+        }
+        if (m.IsClose)
+        {
+            if (_run is { Ended: false } run)
+                End(run, acks, m.Interrupted);
+            _run = null;
+            return;
+        }
+        if (_run == null)
+        {
+            _run = new Run(m);
+            if (m.IImage != 0)
+            {
+                // The first message of the run was lost: nothing safe to write; say so once.
+                _run.Ended = true;
+                Ack(acks, _run, WriterAck.Error, $"StoreStream messages lost: the run's first message was i_image {m.IImage}, not 0");
+                return;
+            }
+            Open(_run, m, acks);
+        }
+        var r = _run;
+        if (r.Ended)
+            return;
+        if (m.IImage != r.NextIImage)
+        {
+            Counters.StreamGaps++;
+            End(r, acks, $"StoreStream messages lost: expected i_image {r.NextIImage}, got {m.IImage}");
+            return;
+        }
+        r.NextIImage++;
+        WriteImage(r, m.IImage, m.ImageId!.Value, acks);
+    }
+
+    private void Open(Run r, StoreStreamMessage m, ZmqSocket acks)
+    {
+        var attributes = new List<KeyValuePair<string, string>>();
+        if (m.Attributes != null)
+            attributes.AddRange(m.Attributes);
+        if (_options.ConfigText != null)
+            attributes.Add(new("config", _options.ConfigText));
+        if (r.RequestId != null && m.Attributes?.ContainsKey("request_id") != true)
+            attributes.Add(new("request_id", r.RequestId));
+        try
+        {
+            r.File = NexusImageFile.Create(r.OutputFile,
+                new NexusFileOptions(r.NImages, _height, _width, (ushort)_config.ImageDtype, r.Compressed, attributes), m.Overwrite);
+        }
+        catch (Exception e) when (e is Hdf5Exception or IOException or UnauthorizedAccessException or ArgumentException)
+        {
+            Fail(r, acks, $"cannot create '{r.OutputFile}': {e.Message}");
+            return;
+        }
+        Counters.FilesOpened++;
+        LogOpened(_logger, r.OutputFile, r.RunId, r.NImages, r.Compressed ? "bitshuffle-lz4" : "none");
+        Ack(acks, r, WriterAck.Opened, null);
+    }
+
+    private void WriteImage(Run r, long index, ulong id, ZmqSocket acks)
+    {
+        _options.BeforeImage?.Invoke(index);
+        var file = r.File!;
+        var ring = Ring();
+        try
+        {
+            if (ring == null)
+            {
+                Missing(r, index, id, $"image buffer /dev/shm/{_config.ImageBufferName} not found");
+                return;
+            }
+            if (!ring.TryBeginRead(id, out int slot, out ulong seq))
+            {
+                Missing(r, index, id, "overwritten in the image buffer before it was written");
+                return;
+            }
+            var image = ring.SlotSpan(slot)[..(int)_imageBytes];
+            ushort status = (ushort)ring.Slot(slot).Status;
+            if (r.Compressed)
+            {
+                _compressed ??= new byte[BitshuffleLz4.MaxCompressedSize((int)_imageBytes, _elemSize)];
+                int n = BitshuffleLz4.Compress(image, _elemSize, _compressed);
+                // Compressed from a slot that was overwritten meanwhile: do not write it at all.
+                if (!ring.Validate(slot, seq))
+                {
+                    Missing(r, index, id, "overwritten in the image buffer while it was written");
+                    return;
+                }
+                file.WriteImage(index, _compressed.AsSpan(0, n), id, status);
+                Counters.BytesWritten += n;
+            }
+            else
+            {
+                // Straight from the slot to the file; if the slot changed meanwhile, what went to
+                // the file is torn: replace it with zeros and record the image as missing.
+                file.WriteImage(index, image, id, status);
+                if (!ring.Validate(slot, seq))
+                {
+                    _zeros ??= new byte[_imageBytes];
+                    file.WriteImage(index, _zeros, id, status);
+                    file.MarkMissing(index, id);
+                    AddMissing(r, index, id, "overwritten in the image buffer while it was written");
+                    return;
+                }
+                Counters.BytesWritten += _imageBytes;
+            }
+            r.Written++;
+            Counters.ImagesWritten++;
+        }
+        catch (Exception e) when (e is Hdf5Exception or IOException)
+        {
+            Fail(r, acks, $"writing image {id} (i_image {index}) to '{r.OutputFile}' failed: {e.Message}");
+        }
+    }
+
+    private void Missing(Run r, long index, ulong id, string reason)
+    {
+        r.File!.MarkMissing(index, id);
+        AddMissing(r, index, id, reason);
+    }
+
+    private void AddMissing(Run r, long index, ulong id, string reason)
+    {
+        r.Missing.Add(new MissingImage(index, id, reason));
+        Counters.ImagesMissing++;
+    }
+
+    private void Flush(Run r, ZmqSocket acks)
+    {
+        r.LastFlushTicks = Stopwatch.GetTimestamp();
+        try
+        {
+            r.File!.Flush();
+        }
+        catch (Exception e) when (e is Hdf5Exception or IOException)
+        {
+            Fail(r, acks, $"flushing '{r.OutputFile}' failed: {e.Message}");
+            return;
+        }
+        Ack(acks, r, WriterAck.Progress, null);
+    }
+
+    /// <summary>Closes the run's file (interrupted when <paramref name="interrupted"/> says why) and acknowledges.</summary>
+    private void End(Run r, ZmqSocket acks, string? interrupted)
+    {
+        r.Ended = true;
+        if (r.File == null)
+            return;
+        if (interrupted == null && r.NextIImage < r.NImages)
+            interrupted = $"closed after {r.NextIImage} of {r.NImages} images";
+        try
+        {
+            r.File.Close(interrupted != null, interrupted);
+        }
+        catch (Exception e) when (e is Hdf5Exception or IOException)
+        {
+            r.File.Dispose();
+            r.File = null;
+            Fail(r, acks, $"closing '{r.OutputFile}' failed: {e.Message}");
+            return;
+        }
+        r.File.Dispose();
+        r.File = null;
+        Counters.FilesClosed++;
+        if (interrupted != null)
+            Counters.FilesInterrupted++;
+        LogClosed(_logger, r.OutputFile, r.Written, r.NImages, r.Missing.Count, interrupted ?? "complete");
+        Ack(acks, r, WriterAck.Closed, null, interrupted);
+    }
+
+    private void Fail(Run r, ZmqSocket acks, string message)
+    {
+        r.Ended = true;
+        Counters.FilesFailed++;
+        if (r.File != null)
+        {
+            try
+            {
+                r.File.Close(true, message);
+            }
+            catch (Exception e) when (e is Hdf5Exception or IOException)
+            {
+                // The file is already broken (full disk); Dispose releases what is left.
+            }
+            r.File.Dispose();
+            r.File = null;
+        }
+        LogFailed(_logger, message);
+        Ack(acks, r, WriterAck.Error, message);
+    }
+
+    private void Ack(ZmqSocket acks, Run r, string ev, string? message, string? interrupted = null)
+    {
+        var ack = new WriterAck
+        {
+            Event = ev,
+            RunId = r.RunId,
+            RequestId = r.RequestId,
+            OutputFile = r.OutputFile,
+            NImagesWritten = r.Written,
+            Missing = ev is WriterAck.Closed or WriterAck.Error ? r.Missing : null,
+            Interrupted = interrupted,
+            Message = message,
+        };
+        if (!acks.TrySend(ack.ToJson()))
+            Counters.AcksDropped++;
+    }
+
+    private ShmRing? Ring()
+    {
+        if (_ring != null)
+            return _ring;
+        try
+        {
+            _ring = ShmRing.Attach(_config.ImageBufferName, RingKind.ImageBuffer, slotBytes: _imageBytes);
+        }
+        catch (RingBufferException e)
+        {
+            if (!_ringWarned)
+                LogNoRing(_logger, e.Message);
+            _ringWarned = true;
+        }
+        return _ring;
+    }
+
+    private static double Elapsed(long ticks) => (Stopwatch.GetTimestamp() - ticks) / (double)Stopwatch.Frequency;
+
+    public void Dispose() => _ring?.Dispose();
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "StdH5Writer {Detector}: StoreStream from {Store}, acks to {Acks}, images from /dev/shm/{Ring}, flush every {Flush} s")]
+    private static partial void LogStarting(ILogger logger, string detector, string store, string acks, string ring, double flush);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "opened {File} for run {RunId}: {N} images, compression {Compression}")]
+    private static partial void LogOpened(ILogger logger, string file, long runId, long n, string compression);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "closed {File}: {Written} of {N} images written, {Missing} missing ({How})")]
+    private static partial void LogClosed(ILogger logger, string file, long written, long n, int missing, string how);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "{Message}")]
+    private static partial void LogFailed(ILogger logger, string message);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "StoreStream message ignored: {Error}")]
+    private static partial void LogMalformed(ILogger logger, string error);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "image buffer not available: {Error}")]
+    private static partial void LogNoRing(ILogger logger, string error);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "stats: {Stats}")]
+    private static partial void LogStats(ILogger logger, string stats);
+}
+
+/// <summary>The writer's counters (one stats line per stats_collection_period).</summary>
+public sealed class WriterCounters
+{
+    public long FilesOpened, FilesClosed, FilesInterrupted, FilesFailed, ImagesWritten, ImagesMissing, BytesWritten,
+        StreamGaps, MalformedMessages, AcksDropped;
+
+    public string Format() =>
+        $"files_opened={FilesOpened} files_closed={FilesClosed} files_interrupted={FilesInterrupted} files_failed={FilesFailed} " +
+        $"images_written={ImagesWritten} images_missing={ImagesMissing} bytes_written={BytesWritten} stream_gaps={StreamGaps} " +
+        $"malformed_messages={MalformedMessages} acks_dropped={AcksDropped}";
+}

@@ -1,0 +1,142 @@
+using System.Text.Json;
+using StdDaq.Shared.Config;
+
+namespace StdDaq.Agent;
+
+/// <summary>
+/// A write request (DESIGN §7): <c>{"output_file": "/abs/path.h5", "n_images": N, "user_id": uid}</c>
+/// plus our optional fields <c>run_id</c>, <c>start_image_id</c>, <c>compression</c>
+/// ("none" | "bitshuffle-lz4"), <c>overwrite</c> (bool) and <c>metadata</c> (an object of
+/// scalars stored as file attributes).
+/// </summary>
+public sealed record WriteRequest
+{
+    public const long MaxImages = 1L << 40;
+
+    public required string OutputFile { get; init; }
+    public required long NImages { get; init; }
+    public JsonElement? UserId { get; init; }
+    public long? RunId { get; init; }
+    public ulong StartImageId { get; init; }
+    public required string Compression { get; init; }
+    public bool Overwrite { get; init; }
+    public Dictionary<string, string> Metadata { get; init; } = [];
+
+    /// <summary>
+    /// Parses and checks a request body against the config (output roots, default compression) and
+    /// the file system. Throws <see cref="BadRequestException"/> with the message the user sees.
+    /// </summary>
+    public static WriteRequest Parse(ReadOnlySpan<byte> body, DetectorConfig config)
+    {
+        JsonDocument doc;
+        try
+        {
+            doc = JsonDocument.Parse(body.ToArray());
+        }
+        catch (JsonException e)
+        {
+            throw new BadRequestException($"request body is not valid JSON: {e.Message}");
+        }
+        using (doc)
+        {
+            var root = doc.RootElement;
+            if (root.ValueKind != JsonValueKind.Object)
+                throw new BadRequestException($"request body must be a JSON object, got {root.ValueKind}");
+
+            if (!root.TryGetProperty("output_file", out var of) || of.ValueKind == JsonValueKind.Null)
+                throw new BadRequestException("output_file: missing");
+            if (of.ValueKind != JsonValueKind.String || of.GetString() is not { Length: > 0 } path)
+                throw new BadRequestException("output_file: must be a non-empty string");
+
+            if (!root.TryGetProperty("n_images", out var n) || n.ValueKind == JsonValueKind.Null)
+                throw new BadRequestException("n_images: missing");
+            if (n.ValueKind != JsonValueKind.Number || !n.TryGetInt64(out long nImages))
+                throw new BadRequestException($"n_images: must be an integer, got {n.GetRawText()}");
+            if (nImages < 1 || nImages > MaxImages)
+                throw new BadRequestException($"n_images: must be between 1 and {MaxImages}, got {nImages}");
+
+            CheckPath(path, config.WriterOutputRoots);
+
+            bool overwrite = false;
+            if (root.TryGetProperty("overwrite", out var ow))
+            {
+                if (ow.ValueKind is not (JsonValueKind.True or JsonValueKind.False))
+                    throw new BadRequestException($"overwrite: must be true or false, got {ow.GetRawText()}");
+                overwrite = ow.GetBoolean();
+            }
+            if (!overwrite && (File.Exists(path) || Directory.Exists(path)))
+                throw new BadRequestException($"output_file: '{path}' already exists (send \"overwrite\": true to replace it)");
+            if (Directory.Exists(path))
+                throw new BadRequestException($"output_file: '{path}' is a folder");
+
+            string compression = config.WriterCompression;
+            if (root.TryGetProperty("compression", out var c) && c.ValueKind != JsonValueKind.Null)
+            {
+                compression = c.ValueKind == JsonValueKind.String ? c.GetString()! : c.GetRawText();
+                if (compression is not ("none" or "bitshuffle-lz4"))
+                    throw new BadRequestException($"compression: '{compression}' is not one of none, bitshuffle-lz4");
+            }
+
+            long? runId = null;
+            if (root.TryGetProperty("run_id", out var r) && r.ValueKind != JsonValueKind.Null)
+            {
+                if (r.ValueKind != JsonValueKind.Number || !r.TryGetInt64(out long rid) || rid < 0)
+                    throw new BadRequestException($"run_id: must be a non-negative integer, got {r.GetRawText()}");
+                runId = rid;
+            }
+
+            ulong start = 0;
+            if (root.TryGetProperty("start_image_id", out var s) && s.ValueKind != JsonValueKind.Null)
+            {
+                if (s.ValueKind != JsonValueKind.Number || !s.TryGetUInt64(out start))
+                    throw new BadRequestException($"start_image_id: must be a non-negative integer, got {s.GetRawText()}");
+            }
+
+            var metadata = new Dictionary<string, string>();
+            if (root.TryGetProperty("metadata", out var md) && md.ValueKind != JsonValueKind.Null)
+            {
+                if (md.ValueKind != JsonValueKind.Object)
+                    throw new BadRequestException($"metadata: must be an object of names to values, got {md.ValueKind}");
+                foreach (var p in md.EnumerateObject())
+                {
+                    if (p.Value.ValueKind is JsonValueKind.Object or JsonValueKind.Array)
+                        throw new BadRequestException($"metadata.{p.Name}: must be a string, number or boolean");
+                    metadata[p.Name] = p.Value.ValueKind == JsonValueKind.String ? p.Value.GetString()! : p.Value.GetRawText();
+                }
+            }
+
+            return new WriteRequest
+            {
+                OutputFile = path,
+                NImages = nImages,
+                UserId = root.TryGetProperty("user_id", out var u) ? u.Clone() : null,
+                RunId = runId,
+                StartImageId = start,
+                Compression = compression,
+                Overwrite = overwrite,
+                Metadata = metadata,
+            };
+        }
+    }
+
+    private static void CheckPath(string path, IReadOnlyList<string> roots)
+    {
+        if (!Path.IsPathFullyQualified(path))
+            throw new BadRequestException($"output_file: '{path}' is not an absolute path");
+        string full = Path.GetFullPath(path);
+        if (roots.Count > 0 && !roots.Any(r => IsUnder(full, r)))
+            throw new BadRequestException($"output_file: '{path}' is outside the allowed output roots ({string.Join(", ", roots)})");
+        string? dir = Path.GetDirectoryName(full);
+        if (dir == null || !Directory.Exists(dir))
+            throw new BadRequestException($"output_file: folder '{dir}' does not exist");
+    }
+
+    private static bool IsUnder(string full, string root)
+    {
+        string r = Path.TrimEndingDirectorySeparator(Path.GetFullPath(root));
+        return full.StartsWith(r + Path.DirectorySeparatorChar, StringComparison.Ordinal);
+    }
+}
+
+/// <summary>A request that cannot run; its message goes to the user as the request_fail message.</summary>
+public sealed class BadRequestException(string message) : Exception(message);

@@ -1,0 +1,251 @@
+using System.Diagnostics;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using StdDaq.Shared.Config;
+using StdDaq.Shared.Streams;
+
+namespace StdDaq.Agent;
+
+/// <summary>How a write request ended: the status action and the message the user sees.</summary>
+public sealed record RunOutcome(bool Success, string Message, long ImagesWritten);
+
+/// <summary>
+/// One write request on the data side: subscribes to the assembler's ImageMetadata, forwards the
+/// next n_images images to the writer as StoreStream messages, sends the close message, and waits
+/// for the writer's "closed" acknowledgement. Runs on one thread (it owns no sockets; the agent's
+/// PUB and PULL are lent to it for the run).
+/// </summary>
+public sealed class WriteRun
+{
+    private readonly DetectorConfig _config;
+    private readonly WriteRequest _request;
+    private readonly string _requestId;
+    private readonly long _runId;
+    private readonly ZmqSocket _store;
+    private readonly ZmqSocket _acks;
+    private readonly WriteRunTimeouts _timeouts;
+    private readonly byte[] _buffer = new byte[64 * 1024];
+
+    public WriteRun(DetectorConfig config, WriteRequest request, string requestId, long runId,
+        ZmqSocket store, ZmqSocket acks, WriteRunTimeouts timeouts)
+    {
+        _config = config;
+        _request = request;
+        _requestId = requestId;
+        _runId = runId;
+        _store = store;
+        _acks = acks;
+        _timeouts = timeouts;
+    }
+
+    /// <summary>Images forwarded to the writer so far.</summary>
+    public long Forwarded => Volatile.Read(ref _forwarded);
+    private long _forwarded;
+
+    /// <summary>Images the writer reported written so far.</summary>
+    public long Written => Volatile.Read(ref _written);
+    private long _written;
+
+    /// <summary>Image ids the stream skipped between two forwarded images (assembler drops, HWM).</summary>
+    public long StreamGaps { get; private set; }
+
+    /// <summary>Runs the request; <paramref name="kill"/> ends it early (file closed as interrupted).</summary>
+    public RunOutcome Execute(Func<string?> killReason, CancellationToken stopping)
+    {
+        DrainStaleAcks();
+        using var images = ZmqSocket.Subscriber(_config.AssemblerEndpoint, receiveTimeoutMs: 50);
+        var meta = new byte[ImageMetadata.Size + 8];
+        ulong? lastId = null;
+        string? interrupted = null;
+        WriterAck? terminal = null;
+        var sinceFirst = new Stopwatch();
+        bool opened = false;
+
+        while (_forwarded < _request.NImages)
+        {
+            if (killReason() is { } reason)
+            {
+                interrupted = reason;
+                break;
+            }
+            if (stopping.IsCancellationRequested)
+            {
+                interrupted = "the writer agent is shutting down";
+                break;
+            }
+            while (TryReadAck(0) is { } ack)
+            {
+                if (ack.Event == WriterAck.Opened)
+                    opened = true;
+                else if (ack.Event is WriterAck.Closed or WriterAck.Error)
+                    terminal = ack;
+            }
+            if (terminal != null)
+                break;
+            if (!opened && sinceFirst.IsRunning && sinceFirst.Elapsed > _timeouts.Open)
+            {
+                SendClose("the writer did not answer");
+                return new RunOutcome(false,
+                    $"StdH5Writer did not acknowledge opening '{_request.OutputFile}' within {_timeouts.Open.TotalSeconds:F0} s " +
+                    $"(is StdH5Writer running for detector '{_config.DetectorName}'?)", 0);
+            }
+            int n = images.Receive(meta);
+            if (n < 0)
+                continue;
+            if (n != ImageMetadata.Size)
+                continue; // not an ImageMetadata; the assembler's stream has only those
+            var m = ImageMetadata.Read(meta);
+            if (m.Id < _request.StartImageId)
+                continue;
+            if (lastId is { } last && m.Id > last + 1)
+                StreamGaps += (long)(m.Id - last - 1);
+            lastId = m.Id;
+            Send(Message(_forwarded, m.Id));
+            if (_forwarded == 0)
+                sinceFirst.Start();
+            Interlocked.Increment(ref _forwarded);
+        }
+
+        if (terminal == null)
+        {
+            SendClose(interrupted);
+            terminal = WaitClosed(out string? waitError);
+            if (terminal == null)
+                return new RunOutcome(false, waitError!, Written);
+        }
+        else
+        {
+            // The writer ended the run on its own (error, lost messages): reset its state for the run.
+            SendClose(terminal.Interrupted ?? terminal.Message ?? "writer ended the run");
+        }
+        return Outcome(terminal, interrupted);
+    }
+
+    private RunOutcome Outcome(WriterAck ack, string? interrupted)
+    {
+        Volatile.Write(ref _written, ack.NImagesWritten);
+        if (ack.Event == WriterAck.Error)
+            return new RunOutcome(false, $"writing '{_request.OutputFile}' failed: {ack.Message}", ack.NImagesWritten);
+        var missing = ack.Missing ?? [];
+        var summary = new JsonObject
+        {
+            ["output_file"] = _request.OutputFile,
+            ["run_id"] = _runId,
+            ["n_images_requested"] = _request.NImages,
+            ["n_images_written"] = ack.NImagesWritten,
+            ["n_images_missing"] = missing.Count,
+            ["missing_image_ids"] = new JsonArray(missing.Select(x => (JsonNode)x.ImageId).ToArray()),
+            ["missing_reasons"] = Reasons(missing),
+            ["stream_gaps"] = StreamGaps,
+        };
+        string? why = interrupted ?? ack.Interrupted;
+        if (why != null)
+        {
+            summary["interrupted"] = why;
+            return new RunOutcome(false,
+                $"interrupted ({why}): '{_request.OutputFile}' closed with {ack.NImagesWritten} of {_request.NImages} images and marked interrupted; " +
+                summary.ToJsonString(), ack.NImagesWritten);
+        }
+        return new RunOutcome(true, summary.ToJsonString(), ack.NImagesWritten);
+    }
+
+    /// <summary>Missing images grouped by reason: {"reason": count}.</summary>
+    private static JsonObject Reasons(List<MissingImage> missing)
+    {
+        var o = new JsonObject();
+        foreach (var g in missing.GroupBy(x => x.Reason))
+            o[g.Key] = g.Count();
+        return o;
+    }
+
+    private WriterAck? WaitClosed(out string? error)
+    {
+        // The writer may still be behind by a whole ring of images; every acknowledgement (progress
+        // comes at each flush) shows it is alive, so only silence counts against the timeout.
+        var silent = Stopwatch.StartNew();
+        while (silent.Elapsed < _timeouts.Close)
+        {
+            if (TryReadAck(100) is not { } ack)
+                continue;
+            silent.Restart();
+            if (ack.Event is WriterAck.Closed or WriterAck.Error)
+            {
+                error = null;
+                return ack;
+            }
+        }
+        error = $"StdH5Writer did not confirm closing '{_request.OutputFile}' within {_timeouts.Close.TotalSeconds:F0} s " +
+                $"of silence ({Forwarded} images forwarded, {Written} confirmed written); the file may be incomplete";
+        return null;
+    }
+
+    private WriterAck? TryReadAck(int timeoutMs)
+    {
+        var sw = Stopwatch.StartNew();
+        while (true)
+        {
+            int n = _acks.Receive(_buffer);
+            if (n > 0 && n <= _buffer.Length && WriterAck.Parse(_buffer.AsSpan(0, n)) is { } ack && ack.RunId == _runId)
+            {
+                if (ack.NImagesWritten > Written)
+                    Volatile.Write(ref _written, ack.NImagesWritten);
+                return ack;
+            }
+            if (n < 0 && sw.ElapsedMilliseconds >= timeoutMs)
+                return null;
+        }
+    }
+
+    private void DrainStaleAcks()
+    {
+        while (_acks.Receive(_buffer) >= 0)
+        {
+        }
+    }
+
+    private byte[] Message(long iImage, ulong? imageId, string? interrupted = null) => new StoreStreamMessage
+    {
+        OutputFile = _request.OutputFile,
+        RunId = _runId,
+        NImages = _request.NImages,
+        UserId = _request.UserId,
+        ImageId = imageId,
+        IImage = iImage,
+        RequestId = _requestId,
+        Compression = _request.Compression,
+        Overwrite = _request.Overwrite,
+        Attributes = iImage == 0 ? Attributes() : null,
+        Interrupted = interrupted,
+    }.ToJson();
+
+    private Dictionary<string, string> Attributes()
+    {
+        var a = new Dictionary<string, string>(_request.Metadata)
+        {
+            ["detector_name"] = _config.DetectorName,
+            ["detector_type"] = _config.DetectorType,
+            ["run_id"] = _runId.ToString(),
+            ["request_id"] = _requestId,
+        };
+        if (_request.UserId is { } u)
+            a["user_id"] = u.ValueKind == JsonValueKind.String ? u.GetString()! : u.GetRawText();
+        return a;
+    }
+
+    private void SendClose(string? interrupted) => Send(Message(_request.NImages, null, interrupted));
+
+    private void Send(byte[] message)
+    {
+        // PUB never blocks: a full queue drops, and the writer sees the i_image jump and says so.
+        _store.TrySend(message);
+    }
+}
+
+/// <summary>How long the agent waits for the writer.</summary>
+public sealed record WriteRunTimeouts
+{
+    /// <summary>From the first image forwarded to the writer's "opened".</summary>
+    public TimeSpan Open { get; init; } = TimeSpan.FromSeconds(10);
+    /// <summary>Silence from the writer after the close message before the run fails.</summary>
+    public TimeSpan Close { get; init; } = TimeSpan.FromSeconds(30);
+}

@@ -1,0 +1,247 @@
+using System.Text;
+using System.Text.Json.Nodes;
+using System.Threading.Channels;
+using Microsoft.Extensions.Logging;
+using RabbitMQ.Client;
+using RabbitMQ.Client.Events;
+using StdDaq.Agent.Broker;
+using StdDaq.Shared.Config;
+using StdDaq.Shared.Streams;
+
+namespace StdDaq.Agent;
+
+public sealed record WriterAgentOptions
+{
+    public string? BrokerUrl { get; init; }
+    /// <summary>The <c>source</c> of its statuses (service name, e.g. facility.beamline.writer_agent).</summary>
+    public string ServiceName { get; init; } = "std-daq.writer_agent";
+    /// <summary>The request/kill routing key it binds (a topic pattern; "#" takes every request).</summary>
+    public string Tag { get; init; } = "#";
+    public WriteRunTimeouts Timeouts { get; init; } = new();
+    public TimeSpan ReconnectGrace { get; init; } = TimeSpan.FromSeconds(1);
+    public TimeSpan ProgressInterval { get; init; } = TimeSpan.FromSeconds(0.5);
+}
+
+/// <summary>
+/// The primary service of the std-daq broker protocol for writing: takes write requests one at a
+/// time, publishes request_start at once, runs the request (<see cref="WriteRun"/>) and ends it with
+/// request_success or request_fail, echoing the request body; a kill with the request's id ends it
+/// early. Requests that come while one runs wait in the broker (writer_busy_policy "queue",
+/// prefetch 1) or are refused at once ("reject").
+/// </summary>
+public sealed partial class WriterAgentService
+{
+    private readonly DetectorConfig _config;
+    private readonly WriterAgentOptions _options;
+    private readonly ILogger _logger;
+    private readonly BrokerLink _link;
+    private readonly StatusOutbox _outbox;
+    private readonly Channel<Delivery> _requests = Channel.CreateUnbounded<Delivery>();
+    private readonly bool _reject;
+    private volatile Running? _running;
+    private long _lastRunId;
+
+    private sealed record Delivery(string RequestId, byte[] Body, string RoutingKey, ulong Tag, long Generation);
+
+    private sealed class Running(string requestId, WriteRun? run, long nImages)
+    {
+        public string RequestId { get; } = requestId;
+        public WriteRun? Run { get; set; } = run;
+        public long NImages { get; } = nImages;
+        public volatile string? Kill;
+    }
+
+    public WriterAgentService(DetectorConfig config, WriterAgentOptions options, ILogger logger)
+    {
+        _config = config;
+        _options = options;
+        _logger = logger;
+        _reject = config.WriterBusyPolicy == "reject";
+        _link = new BrokerLink(BrokerProtocol.Factory(options.BrokerUrl, options.ServiceName), logger, SetUpAsync);
+        _outbox = new StatusOutbox(_link, options.ServiceName, logger) { ReconnectGrace = options.ReconnectGrace };
+    }
+
+    /// <summary>Requests handled so far (for tests and the stats line).</summary>
+    public long RequestsSucceeded, RequestsFailed;
+
+    public async Task RunAsync(CancellationToken ct)
+    {
+        using var store = ZmqSocket.Publisher(_config.WriterAgentEndpoint);
+        using var acks = ZmqSocket.Puller(_config.WriterStatusEndpoint, receiveTimeoutMs: 20);
+        LogStarting(_logger, _options.ServiceName, _options.Tag, _link.Address, _config.WriterAgentEndpoint, _config.WriterStatusEndpoint);
+        using var linkCts = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var linkTask = _link.RunAsync(linkCts.Token);
+        var outboxTask = _outbox.RunAsync(linkCts.Token);
+        try
+        {
+            await foreach (var d in _requests.Reader.ReadAllAsync(ct))
+                await HandleAsync(d, store, acks, ct);
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+        }
+        // Let the last statuses out before leaving (bounded: the broker may be gone).
+        using var drain = new CancellationTokenSource(TimeSpan.FromSeconds(3));
+        while (_outbox.Pending > 0 && !drain.IsCancellationRequested)
+            await Task.Delay(50, CancellationToken.None);
+        linkCts.Cancel();
+        await Task.WhenAll(linkTask, outboxTask);
+        await _link.DisposeAsync();
+    }
+
+    private async Task SetUpAsync(IChannel channel, CancellationToken ct)
+    {
+        long generation = _link.Generation;
+        await channel.BasicQosAsync(0, (ushort)(_reject ? 64 : 1), false, ct);
+
+        var requestQueue = (await channel.QueueDeclareAsync("", durable: false, exclusive: true, autoDelete: true, cancellationToken: ct)).QueueName;
+        await channel.QueueBindAsync(requestQueue, BrokerProtocol.RequestExchange, _options.Tag, cancellationToken: ct);
+        var requests = new AsyncEventingBasicConsumer(channel);
+        requests.ReceivedAsync += (_, e) => OnRequestAsync(e, generation);
+        await channel.BasicConsumeAsync(requestQueue, autoAck: false, requests, ct);
+
+        var killQueue = (await channel.QueueDeclareAsync("", durable: false, exclusive: true, autoDelete: true, cancellationToken: ct)).QueueName;
+        await channel.QueueBindAsync(killQueue, BrokerProtocol.KillExchange, _options.Tag, cancellationToken: ct);
+        var kills = new AsyncEventingBasicConsumer(channel);
+        kills.ReceivedAsync += (_, e) => OnKill(e);
+        await channel.BasicConsumeAsync(killQueue, autoAck: true, kills, ct);
+    }
+
+    private async Task OnRequestAsync(BasicDeliverEventArgs e, long generation)
+    {
+        var d = new Delivery(e.BasicProperties.CorrelationId ?? "", e.Body.ToArray(), e.RoutingKey, e.DeliveryTag, generation);
+        if (_running is { } busy && busy.RequestId == d.RequestId)
+        {
+            // The same request again (redelivered after a reconnect): it is running; do not run it twice.
+            await _link.SettleAsync(generation, d.Tag, ack: true);
+            return;
+        }
+        if (_reject && _running is { } r)
+        {
+            LogRejectedBusy(_logger, d.RequestId, r.RequestId);
+            await _outbox.Enqueue(d.RequestId, BrokerProtocol.ActionStart, null, d.Body, d.RoutingKey);
+            _ = _outbox.Enqueue(d.RequestId, BrokerProtocol.ActionFail,
+                $"busy: request {r.RequestId} is writing ({r.Run?.Forwarded ?? 0}/{r.NImages} images); writer_busy_policy is reject",
+                d.Body, d.RoutingKey);
+            Interlocked.Increment(ref RequestsFailed);
+            await _link.SettleAsync(generation, d.Tag, ack: false);
+            return;
+        }
+        _requests.Writer.TryWrite(d);
+    }
+
+    private Task OnKill(BasicDeliverEventArgs e)
+    {
+        string id = e.BasicProperties.CorrelationId ?? "";
+        if (_running is { } r && r.RequestId == id)
+        {
+            r.Kill = "killed by request";
+            LogKill(_logger, id);
+        }
+        else
+        {
+            LogKillIgnored(_logger, id);
+        }
+        return Task.CompletedTask;
+    }
+
+    private async Task HandleAsync(Delivery d, ZmqSocket store, ZmqSocket acks, CancellationToken ct)
+    {
+        var running = new Running(d.RequestId, null, 0);
+        _running = running;
+        _ = _outbox.Enqueue(d.RequestId, BrokerProtocol.ActionStart, null, d.Body, d.RoutingKey);
+        RunOutcome outcome;
+        try
+        {
+            if (d.RequestId.Length == 0)
+                throw new BadRequestException("the request has no correlation_id (request id)");
+            var request = WriteRequest.Parse(d.Body, _config);
+            long runId = request.RunId ?? NextRunId();
+            var run = new WriteRun(_config, request, d.RequestId, runId, store, acks, _options.Timeouts);
+            _running = running = new Running(d.RequestId, run, request.NImages) { Kill = running.Kill };
+            LogStartRun(_logger, d.RequestId, request.NImages, request.OutputFile, runId);
+            var progress = ReportProgressAsync(running, d, ct);
+            outcome = await Task.Factory.StartNew(() => run.Execute(() => running.Kill, ct),
+                CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+            _running = null;
+            await progress;
+        }
+        catch (BadRequestException e)
+        {
+            outcome = new RunOutcome(false, e.Message, 0);
+        }
+        catch (Exception e) when (e is IOException or InvalidOperationException)
+        {
+            outcome = new RunOutcome(false, $"agent error: {e.Message}", 0);
+        }
+        finally
+        {
+            _running = null;
+        }
+        if (outcome.Success)
+            Interlocked.Increment(ref RequestsSucceeded);
+        else
+            Interlocked.Increment(ref RequestsFailed);
+        LogEnd(_logger, d.RequestId, outcome.Success ? "success" : "fail", outcome.Message);
+        _ = _outbox.Enqueue(d.RequestId, outcome.Success ? BrokerProtocol.ActionSuccess : BrokerProtocol.ActionFail,
+            outcome.Message, d.Body, d.RoutingKey);
+        await _link.SettleAsync(d.Generation, d.Tag, ack: outcome.Success);
+    }
+
+    private async Task ReportProgressAsync(Running running, Delivery d, CancellationToken ct)
+    {
+        long last = -1;
+        try
+        {
+            while (_running == running)
+            {
+                await Task.Delay(_options.ProgressInterval, ct);
+                if (running.Run is not { } run || _running != running)
+                    break;
+                long written = run.Written;
+                if (written == last)
+                    continue;
+                last = written;
+                var message = new JsonObject
+                {
+                    ["n_images_requested"] = running.NImages,
+                    ["n_images_forwarded"] = run.Forwarded,
+                    ["n_images_written"] = written,
+                }.ToJsonString();
+                // Progress is best effort: when the broker is away it is dropped, not queued.
+                if (_link.IsConnected && _outbox.Pending == 0)
+                    _ = _outbox.Enqueue(d.RequestId, BrokerProtocol.ActionProgress, message, d.Body, d.RoutingKey);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    private long NextRunId()
+    {
+        // Unique and increasing: milliseconds since the epoch, bumped if two requests share one.
+        long now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        long id = Math.Max(now, _lastRunId + 1);
+        _lastRunId = id;
+        return id;
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "WriterAgent {Service}: tag '{Tag}' on {Broker}; StoreStream on {Store}, writer acks on {Acks}")]
+    private static partial void LogStarting(ILogger logger, string service, string tag, string broker, string store, string acks);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "request {RequestId}: writing {N} images to {File} (run {RunId})")]
+    private static partial void LogStartRun(ILogger logger, string requestId, long n, string file, long runId);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "request {RequestId}: {Result}: {Message}")]
+    private static partial void LogEnd(ILogger logger, string requestId, string result, string message);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "request {RequestId}: kill received")]
+    private static partial void LogKill(ILogger logger, string requestId);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "kill for request {RequestId} ignored: it is not running")]
+    private static partial void LogKillIgnored(ILogger logger, string requestId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "request {RequestId} refused: busy with {Running}")]
+    private static partial void LogRejectedBusy(ILogger logger, string requestId, string running);
+}
