@@ -49,6 +49,12 @@ internal static class BrokerCommands
         Console.WriteLine(id);
         if (!wait)
             return 0;
+        return (await WaitAsync(client, id, n, timeout, ct)).Code;
+    }
+
+    /// <summary>Shows the request's progress as a bar until its final status; prints that and returns exit code and status.</summary>
+    public static async Task<(int Code, BrokerStatus? Final)> WaitAsync(BrokerClient client, string id, long n, TimeSpan timeout, CancellationToken ct)
+    {
         var bar = new ProgressBar(n);
         var final = await client.WaitFinalAsync(id, timeout, s =>
         {
@@ -61,13 +67,13 @@ internal static class BrokerCommands
             Console.Error.WriteLine(ct.IsCancellationRequested
                 ? $"std-daq write: stopped waiting; request {id} goes on (std-daq kill {id} ends it)"
                 : $"std-daq write: no final status for request {id} within {timeout.TotalSeconds:F0} s");
-            return 1;
+            return (1, null);
         }
         if (final.Action == BrokerProtocol.ActionSuccess && Number(final.Message, "n_images_written") is { } written)
             bar.Show(written);
         bar.End();
         Console.WriteLine($"{final.Action} from {final.Source}: {final.Message}");
-        return final.Action == BrokerProtocol.ActionSuccess ? 0 : 1;
+        return (final.Action == BrokerProtocol.ActionSuccess ? 0 : 1, final);
     }
 
     public static int Kill(string[] args) => ServiceHost.Run("std-daq kill", args, KillUsage, (a, logger, ct) =>
@@ -116,9 +122,9 @@ internal static class BrokerCommands
     private static readonly Lazy<ILoggerFactory> Warnings = new(() => ServiceHost.CreateLoggerFactory(LogLevel.Warning));
 
     /// <summary>The client's own log: warnings only (reconnects), so stdout stays the command's output.</summary>
-    private static ILogger QuietLogger(ILogger logger) => Warnings.Value.CreateLogger("std-daq");
+    public static ILogger QuietLogger(ILogger logger) => Warnings.Value.CreateLogger("std-daq");
 
-    private static long? Number(string? json, string key)
+    public static long? Number(string? json, string key)
     {
         if (json == null || !json.StartsWith('{'))
             return null;

@@ -1,52 +1,124 @@
 using System.Diagnostics;
 using Microsoft.Extensions.Logging;
+using StdDaq.Agent;
+using StdDaq.Assembler;
 using StdDaq.Cli.Sim;
 using StdDaq.Shared.Config;
 using StdDaq.Shared.Hosting;
 using StdDaq.Shared.Memory;
 using StdDaq.UdpRecv;
+using StdDaq.Writer;
 
 namespace StdDaq.Cli;
 
 /// <summary>
-/// `std-daq up`: the pipeline in one process, one receiver thread per module (the same classes
-/// the per-module services run). With --simulate it also drives the simulator, shows live
-/// counters and ends with a summary comparing what was sent with what was received.
+/// `std-daq up`: the whole pipeline in one process (DESIGN §2): one receiver per module, the
+/// assembler, the writer and, with a broker, the WriterAgent, each on its own thread, with the same
+/// classes, shared memory and ZMQ endpoints as the separate services. With --simulate it drives the
+/// simulator; with --write it also sends a write request through the broker, shows its progress,
+/// reads the file back and checks it against the simulator's pattern, then shuts everything down.
 /// </summary>
 internal static class UpCommand
 {
     private const string UsageText = """
         std-daq up <config.json> [--simulate] [--rate HZ] [--frames N | --seconds S] [--loss P] [--duplicate P]
-                   [--reorder P] [--truncate P] [--seed N] [--cleanup]
+                   [--reorder P] [--truncate P] [--seed N] [--receivers-only] [--cleanup]
+                   [--broker-url URL | --private-broker]
+                   [--write FILE --images N [--compression none|bitshuffle-lz4] [--overwrite] [--timeout S]]
         """;
 
     public static int Run(string[] args) => ServiceHost.Run("std-daq up", args, UsageText, (a, logger, ct) =>
     {
         if (a.Positional.Count != 1)
             throw new UsageException("expected <config.json>");
-        var config = DetectorConfigLoader.Load(a.Positional[0], w => logger.LogWarning("{Warning}", w));
+        string configPath = a.Positional[0];
+        var config = DetectorConfigLoader.Load(configPath, w => logger.LogWarning("{Warning}", w));
+        var write = a.Option("write") is { } file
+            ? new DemoWrite(Path.GetFullPath(file), a.Long("images", 0, 1, long.MaxValue), a.Option("compression") ?? "none",
+                a.Flag("overwrite"), a.Double("timeout", 600, 1))
+            : null;
+        if (write is { NImages: 0 })
+            throw new UsageException("--write needs --images N");
+        if (write != null && a.Option("broker-url") == null && !a.Flag("private-broker"))
+            throw new UsageException("--write needs a broker: --broker-url URL or --private-broker");
+        if (a.Flag("receivers-only") && (write != null || a.Flag("private-broker") || a.Option("broker-url") != null))
+            throw new UsageException("--receivers-only runs no writer; drop --write and the broker options");
+        return RunAsync(a, config, File.ReadAllText(configPath), write, logger, ct).GetAwaiter().GetResult();
+    }, [.. SimCommand.Options.Where(o => o is not ("report" or "replay" or "host")), "broker-url", "write", "images", "compression", "timeout"],
+        ["simulate", "cleanup", "private-broker", "overwrite", "receivers-only"]);
+
+    private sealed record DemoWrite(string File, long NImages, string Compression, bool Overwrite, double TimeoutS);
+
+    private static async Task<int> RunAsync(CommandLine a, DetectorConfig config, string configText, DemoWrite? write,
+        ILogger logger, CancellationToken ct)
+    {
         using var quiet = ServiceHost.CreateLoggerFactory(LogLevel.Warning);
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var receivers = new List<UdpReceiver>();
+        var tasks = new List<Task>();
+        PrivateBroker? broker = null;
+        Assembler? assembler = null;
+        WriterService? writer = null;
         try
         {
+            string? brokerUrl = a.Option("broker-url");
+            if (a.Flag("private-broker"))
+            {
+                Console.WriteLine("std-daq up: starting a private RabbitMQ on loopback ...");
+                broker = await PrivateBroker.StartAsync(ct: ct);
+                brokerUrl = broker.Url;
+                Console.WriteLine($"std-daq up: RabbitMQ {broker.NodeName} on {broker.Url}");
+            }
             for (int m = 0; m < config.NModules; m++)
                 receivers.Add(new UdpReceiver(config, m, quiet.CreateLogger($"StdUdpRecv-{m}")));
-            using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            var tasks = receivers.Select(r => r.RunAsync(stop.Token)).ToList();
-            Console.WriteLine($"std-daq up: {config.DetectorName} ({config.DetectorType}, {config.NModules} modules), " +
-                $"receiving on udp {config.StartUdpPort}..{config.UdpPort(config.NModules - 1)}, frame buffers /dev/shm/{config.FrameBufferName(0)}..");
+            tasks.AddRange(receivers.Select(r => r.RunAsync(stop.Token)));
+            string stages = $"receiving on udp {config.StartUdpPort}..{config.UdpPort(config.NModules - 1)}";
+            if (!a.Flag("receivers-only"))
+            {
+                assembler = new Assembler(config, quiet.CreateLogger("StdAssembler"));
+                var asm = assembler;
+                tasks.Add(Task.Factory.StartNew(() => asm.Run(stop.Token), TaskCreationOptions.LongRunning));
+                writer = new WriterService(config, new WriterOptions { ConfigText = configText }, quiet.CreateLogger("StdH5Writer"));
+                tasks.Add(writer.RunAsync(stop.Token));
+                stages += $", assembling into /dev/shm/{config.ImageBufferName}, writer on {config.WriterAgentEndpoint}";
+            }
+            if (brokerUrl != null)
+            {
+                var agent = new WriterAgentService(config, new WriterAgentOptions { BrokerUrl = brokerUrl, ServiceName = $"{config.DetectorName}.writer_agent" },
+                    quiet.CreateLogger("WriterAgent"));
+                tasks.Add(agent.RunAsync(stop.Token));
+                stages += $", WriterAgent on broker {brokerUrl}";
+            }
+            Console.WriteLine($"std-daq up: {config.DetectorName} ({config.DetectorType}, {config.NModules} modules), {stages}");
+
             SimReport? report = null;
+            Task<SimReport>? simTask = null;
             var sw = Stopwatch.StartNew();
             if (a.Flag("simulate"))
             {
                 var simOptions = SimCommand.Parse(a);
-                var simTask = Task.Factory.StartNew(() =>
+                if (write != null && a.Option("frames") == null && a.Option("seconds") == null)
+                    simOptions = simOptions with { Frames = long.MaxValue }; // until the write is done
+                simTask = Task.Factory.StartNew(() =>
                 {
                     using var sim = new DetectorSimulator(config, simOptions);
                     return sim.Run(stop.Token);
                 }, TaskCreationOptions.LongRunning);
+            }
+
+            int code = 0;
+            if (write != null)
+            {
+                code = await DemoRequest.RunAsync(config, brokerUrl!, write.File, write.NImages, write.Compression, write.Overwrite,
+                    TimeSpan.FromSeconds(write.TimeoutS), quiet.CreateLogger("std-daq"), ct);
+                stop.Cancel();
+                if (simTask != null)
+                    report = await simTask;
+            }
+            else if (simTask != null)
+            {
                 while (!simTask.Wait(1000))
-                    Console.WriteLine(Live(receivers, sw.Elapsed.TotalSeconds));
+                    Console.WriteLine(Live(receivers, assembler, writer, sw.Elapsed.TotalSeconds));
                 report = simTask.Result;
                 // Let the last frames arrive and close (timeout), then stop.
                 Thread.Sleep(TimeSpan.FromMilliseconds(config.UdpFrameTimeoutMs * 4 + 200));
@@ -55,28 +127,53 @@ internal static class UpCommand
             else
             {
                 while (!ct.WaitHandle.WaitOne(TimeSpan.FromSeconds(Math.Max(1, config.StatsCollectionPeriod))))
-                    Console.WriteLine(Live(receivers, sw.Elapsed.TotalSeconds));
+                    Console.WriteLine(Live(receivers, assembler, writer, sw.Elapsed.TotalSeconds));
             }
-            Task.WaitAll(tasks.ToArray());
-            return Summary(config, receivers, report);
+            stop.Cancel();
+            await Task.WhenAll(tasks);
+            int summary = write == null ? Summary(config, receivers, report) : 0;
+            return code != 0 ? code : summary;
         }
         finally
         {
+            stop.Cancel();
+            try
+            {
+                await Task.WhenAll(tasks).WaitAsync(TimeSpan.FromSeconds(10));
+            }
+            catch (Exception)
+            {
+                // Already reported by the stage; shutting down regardless.
+            }
             foreach (var r in receivers)
                 r.Dispose();
+            assembler?.Dispose();
+            writer?.Dispose();
+            if (broker != null)
+                await broker.DisposeAsync();
             if (a.Flag("cleanup"))
+            {
                 for (int m = 0; m < config.NModules; m++)
                     ShmRing.Unlink(config.FrameBufferName(m));
+                ShmRing.Unlink(config.ImageBufferName);
+            }
         }
-    }, SimCommand.Options.Where(o => o is not ("report" or "replay" or "host")), ["simulate", "cleanup"]);
+    }
 
-    private static string Live(List<UdpReceiver> receivers, double t)
+    private static string Live(List<UdpReceiver> receivers, Assembler? assembler, WriterService? writer, double t)
     {
         var parts = receivers.Select(r =>
         {
             var c = r.Counters.Read();
             return $"m{r.ModuleId}: {c.FramesComplete} ok {c.FramesIncomplete} incomplete {c.MissingPackets} lost";
-        });
+        }).ToList();
+        if (assembler != null)
+        {
+            var c = assembler.Counters.Read();
+            parts.Add($"images: {c.ImagesGood} good {c.ImagesIncomplete} incomplete");
+        }
+        if (writer != null)
+            parts.Add($"written: {writer.Counters.ImagesWritten}");
         return $"[{t,6:F1} s] " + string.Join(" | ", parts);
     }
 

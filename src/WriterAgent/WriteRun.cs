@@ -191,8 +191,12 @@ public sealed class WriteRun
                     Volatile.Write(ref _written, ack.NImagesWritten);
                 return ack;
             }
-            if (n < 0 && sw.ElapsedMilliseconds >= timeoutMs)
-                return null;
+            if (n < 0)
+            {
+                if (sw.ElapsedMilliseconds >= timeoutMs)
+                    return null;
+                Thread.Sleep(2);
+            }
         }
     }
 

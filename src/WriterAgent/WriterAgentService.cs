@@ -67,7 +67,8 @@ public sealed partial class WriterAgentService
     public async Task RunAsync(CancellationToken ct)
     {
         using var store = ZmqSocket.Publisher(_config.WriterAgentEndpoint);
-        using var acks = ZmqSocket.Puller(_config.WriterStatusEndpoint, receiveTimeoutMs: 20);
+        // Non-blocking: the run checks for acknowledgements between images without waiting.
+        using var acks = ZmqSocket.Puller(_config.WriterStatusEndpoint, receiveTimeoutMs: 0);
         LogStarting(_logger, _options.ServiceName, _options.Tag, _link.Address, _config.WriterAgentEndpoint, _config.WriterStatusEndpoint);
         using var linkCts = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var linkTask = _link.RunAsync(linkCts.Token);

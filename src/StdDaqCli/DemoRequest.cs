@@ -1,0 +1,75 @@
+using System.Text.Json.Nodes;
+using Microsoft.Extensions.Logging;
+using StdDaq.Agent.Broker;
+using StdDaq.Assembler;
+using StdDaq.Shared.Config;
+using StdDaq.Shared.Interop;
+
+namespace StdDaq.Cli;
+
+/// <summary>
+/// The write part of `std-daq up --write`: sends the request through the broker like
+/// `std-daq write --wait`, then opens the file with libhdf5 and prints what is in it: shape, dtype,
+/// image ids, statuses, attributes, and every image compared with the simulator's pattern.
+/// </summary>
+internal static class DemoRequest
+{
+    public static async Task<int> RunAsync(DetectorConfig config, string brokerUrl, string file, long n, string compression,
+        bool overwrite, TimeSpan timeout, ILogger logger, CancellationToken ct)
+    {
+        await using var client = await BrokerClient.ConnectAsync(brokerUrl, logger, ct);
+        var body = new JsonObject { ["output_file"] = file, ["n_images"] = n, ["compression"] = compression };
+        if (overwrite)
+            body["overwrite"] = true;
+        // Give the simulator and assembler a moment to produce images before asking for the next N.
+        await Task.Delay(TimeSpan.FromSeconds(1), ct);
+        Console.WriteLine($"std-daq write {file} {n} --wait   (compression {compression})");
+        Console.Write("request id: ");
+        string id = await client.SendRequestAsync(body.ToJsonString(), "", ct);
+        Console.WriteLine(id);
+        var (code, final) = await BrokerCommands.WaitAsync(client, id, n, timeout, ct);
+        if (final == null || !File.Exists(file))
+            return 1;
+        return Check(config, file, n) && code == 0 ? 0 : 1;
+    }
+
+    /// <summary>Reads the file back and prints its summary; false if anything differs from what was asked.</summary>
+    public static bool Check(DetectorConfig config, string file, long n)
+    {
+        using var h5 = Hdf5File.OpenRead(file);
+        long[] shape = h5.Shape("/entry/data/data");
+        string dtype = h5.TypeName("/entry/data/data");
+        var ids = new ulong[shape[0]];
+        h5.ReadUInt64("/entry/data/image_id", ids);
+        var status = new ushort[shape[0]];
+        h5.ReadUInt16("/entry/data/status", status);
+        Console.WriteLine($"file {file} ({new FileInfo(file).Length / 1e6:F1} MB):");
+        Console.WriteLine($"  /entry/data/data: shape [{string.Join(", ", shape)}], {dtype}");
+        bool consecutive = ids.Length > 0 && ids.Zip(ids.Skip(1)).All(p => p.Second == p.First + 1);
+        Console.WriteLine(ids.Length == 0 ? "  image ids: none"
+            : $"  image ids: {ids[0]} .. {ids[^1]} ({(consecutive ? "consecutive" : "NOT consecutive")})");
+        Console.WriteLine($"  status: {status.Count(s => s == 0)} good, {status.Count(s => s == 1)} incomplete, " +
+            $"{status.Count(s => s == 2)} id mismatch, {status.Count(s => s == 0xFFFF)} not written");
+        foreach (var key in new[] { "detector_name", "run_id", "n_images_written", "interrupted" })
+            if (h5.AttributeText(key) is { } v)
+                Console.WriteLine($"  @{key} = {v}");
+
+        int bad = 0;
+        if (config.Kind is not (DetectorKind.JungfrauConverted))
+        {
+            var image = new byte[(long)config.ImagePixelHeight * config.ImagePixelWidth * StdDaq.Shared.Streams.ImageMetadata.BytesPerPixel(config.ImageDtype)];
+            for (int i = 0; i < ids.Length; i++)
+            {
+                h5.ReadImage("/entry/data/data", i, image);
+                if (!SimulatedImage.Expected(config, ids[i], _ => true).AsSpan().SequenceEqual(image))
+                    bad++;
+            }
+            Console.WriteLine(bad == 0
+                ? $"  pixels: all {ids.Length} images equal the simulator pattern"
+                : $"  pixels: {bad} of {ids.Length} images DIFFER from the simulator pattern");
+        }
+        bool ok = shape[0] == n && consecutive && bad == 0 && status.All(s => s == 0);
+        Console.WriteLine(ok ? "  OK: the file holds the requested images, exactly as simulated" : "  CHECK FAILED");
+        return ok;
+    }
+}

@@ -1,0 +1,175 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Microsoft.Extensions.Logging.Abstractions;
+using StdDaq.Agent;
+using StdDaq.Agent.Broker;
+using StdDaq.Cli.Sim;
+using StdDaq.Shared.Config;
+using StdDaq.Shared.Detectors;
+using StdDaq.Shared.Streams;
+using StdDaq.Tests.Support;
+using StdDaq.UdpRecv;
+using StdDaq.Writer;
+
+namespace StdDaq.Tests.Writer;
+
+/// <summary>
+/// The writer path of one test, all real: frames (the UDP simulator and receivers, or a
+/// <see cref="ModuleFrameSource"/>) → assembler → ImageBuffer + ImageMetadata → WriterAgent
+/// (RabbitMQ) → StoreStream → StdH5Writer → HDF5 file; and a broker client that sends requests
+/// and collects statuses. A 2-module JUNGFRAU (raw) with a unique name, ports and rings.
+/// </summary>
+public sealed class WriterPipeline : IAsyncDisposable
+{
+    private readonly CancellationTokenSource _stop = new();
+    private readonly List<Task> _tasks = [];
+    private readonly List<UdpReceiver> _receivers = [];
+    private readonly ModuleFrameSource? _source;
+
+    public DetectorConfig Config { get; }
+    public StdDaq.Assembler.Assembler Assembler { get; }
+    public WriterService Writer { get; }
+    public WriterAgentService Agent { get; }
+    public BrokerClient Client { get; private set; } = null!;
+    /// <summary>Every status seen by the client, in order.</summary>
+    public List<BrokerStatus> Statuses { get; } = [];
+
+    private WriterPipeline(TestEnv env, string brokerUrl, bool udp, double rate, Func<DetectorConfig, DetectorConfig>? tweak,
+        WriterOptions? writerOptions)
+    {
+        env.Ring("image");
+        var config = env.Config("jungfrau-raw", 2, 16, 1024, 1024, TestEnv.JungfrauColumn(2), slots: 64) with { ImageBufferSlots = 64 };
+        Config = tweak?.Invoke(config) ?? config;
+        if (udp)
+        {
+            for (int m = 0; m < Config.NModules; m++)
+                _receivers.Add(new UdpReceiver(Config, m, NullLogger.Instance, System.Net.IPAddress.Loopback));
+            _tasks.AddRange(_receivers.Select(r => r.RunAsync(_stop.Token)));
+        }
+        else
+        {
+            _source = new ModuleFrameSource(Config);
+        }
+        Assembler = new StdDaq.Assembler.Assembler(Config, NullLogger.Instance);
+        _tasks.Add(Assembler.RunAsync(_stop.Token));
+        Writer = new WriterService(Config, writerOptions ?? new WriterOptions { ConfigText = "{\"test\": true}" }, NullLogger.Instance);
+        _tasks.Add(Writer.RunAsync(_stop.Token));
+        Agent = new WriterAgentService(Config, new WriterAgentOptions
+        {
+            BrokerUrl = brokerUrl,
+            ServiceName = $"{Config.DetectorName}.writer_agent",
+            Tag = Config.DetectorName,
+            ReconnectGrace = TimeSpan.FromSeconds(1),
+            ProgressInterval = TimeSpan.FromMilliseconds(200),
+        }, NullLogger.Instance);
+        _tasks.Add(Agent.RunAsync(_stop.Token));
+        if (udp)
+        {
+            var sim = new DetectorSimulator(Config, new SimOptions { Rate = rate, Frames = long.MaxValue });
+            _tasks.Add(Task.Factory.StartNew(() =>
+            {
+                using (sim)
+                    sim.Run(_stop.Token);
+            }, TaskCreationOptions.LongRunning));
+        }
+        else
+        {
+            _tasks.Add(Task.Factory.StartNew(() => Feed(rate), TaskCreationOptions.LongRunning));
+        }
+    }
+
+    public static async Task<WriterPipeline> StartAsync(TestEnv env, string brokerUrl, bool udp = false, double rate = 200,
+        Func<DetectorConfig, DetectorConfig>? tweak = null, WriterOptions? writerOptions = null)
+    {
+        var p = new WriterPipeline(env, brokerUrl, udp, rate, tweak, writerOptions);
+        try
+        {
+            p.Client = await BrokerClient.ConnectAsync(brokerUrl, NullLogger.Instance, CancellationToken.None);
+            return p;
+        }
+        catch
+        {
+            await p.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>The routing key the agent of this pipeline binds (its detector name).</summary>
+    public string Tag => Config.DetectorName;
+
+    /// <summary>Sends a request body and returns its id.</summary>
+    public Task<string> SendAsync(string body) => Client.SendRequestAsync(body, Tag, CancellationToken.None);
+
+    public static string Body(string file, long n, string? extra = null) =>
+        $"{{\"output_file\": {JsonSerializer.Serialize(file)}, \"n_images\": {n}{(extra == null ? "" : ", " + extra)}}}";
+
+    /// <summary>Waits for the request's final status; every status of it goes to <see cref="Statuses"/>.</summary>
+    public async Task<BrokerStatus> FinalAsync(string requestId, TimeSpan timeout, Action<BrokerStatus>? onStatus = null)
+    {
+        var final = await Client.WaitFinalAsync(requestId, timeout, s =>
+        {
+            lock (Statuses)
+                Statuses.Add(s);
+            onStatus?.Invoke(s);
+        }, CancellationToken.None);
+        return final ?? throw new TimeoutException($"no final status for request {requestId} within {timeout.TotalSeconds:F0} s; saw: " +
+            string.Join(" | ", Statuses.Where(s => s.RequestId == requestId).Select(s => $"{s.Action} {s.Message}")));
+    }
+
+    public async Task<BrokerStatus> WriteAsync(string body, TimeSpan timeout) => await FinalAsync(await SendAsync(body), timeout);
+
+    public List<BrokerStatus> StatusesOf(string requestId)
+    {
+        lock (Statuses)
+            return Statuses.Where(s => s.RequestId == requestId).ToList();
+    }
+
+    /// <summary>Replaces the broker client (after a broker restart the old one reconnects too, but a test may want a fresh one).</summary>
+    public async Task ReconnectClientAsync(string brokerUrl)
+    {
+        await Client.DisposeAsync();
+        Client = await BrokerClient.ConnectAsync(brokerUrl, NullLogger.Instance, CancellationToken.None);
+    }
+
+    private void Feed(double rate)
+    {
+        var source = _source!;
+        source.WaitForSubscribers(TimeSpan.FromSeconds(10));
+        var g = Config.Module;
+        var sw = Stopwatch.StartNew();
+        for (ulong id = 1; !_stop.IsCancellationRequested; id++)
+        {
+            for (int m = 0; m < Config.NModules; m++)
+            {
+                int module = m;
+                ulong imageId = id;
+                var notice = source.Write(m, id, frame => PixelPattern.Fill(g, imageId, module, frame));
+                source.Publish(notice);
+            }
+            double due = id / rate;
+            double wait = due - sw.Elapsed.TotalSeconds;
+            if (wait > 0)
+                Thread.Sleep(TimeSpan.FromSeconds(wait));
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _stop.Cancel();
+        try
+        {
+            await Task.WhenAll(_tasks).WaitAsync(TimeSpan.FromSeconds(15));
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        if (Client != null)
+            await Client.DisposeAsync();
+        foreach (var r in _receivers)
+            r.Dispose();
+        _source?.Dispose();
+        Assembler.Dispose();
+        Writer.Dispose();
+        _stop.Dispose();
+    }
+}
