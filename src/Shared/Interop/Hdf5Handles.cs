@@ -31,3 +31,18 @@ public sealed class H5TypeHandle(long id) : H5Handle(id)
 {
     protected override bool ReleaseHandle() => Hdf5.H5Tclose(Id) >= 0;
 }
+
+public sealed class H5GroupHandle(long id) : H5Handle(id)
+{
+    protected override bool ReleaseHandle() => Hdf5.H5Gclose(Id) >= 0;
+}
+
+public sealed class H5PropertyHandle(long id) : H5Handle(id)
+{
+    protected override bool ReleaseHandle() => Hdf5.H5Pclose(Id) >= 0;
+}
+
+public sealed class H5AttributeHandle(long id) : H5Handle(id)
+{
+    protected override bool ReleaseHandle() => Hdf5.H5Aclose(Id) >= 0;
+}

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using StdDaq.Shared.Interop;
 using StdDaq.Shared.Memory;
 using StdDaq.Shared.Packets;
 using StdDaq.Shared.Streams;
@@ -19,6 +20,20 @@ public class WireFormatTests
         Assert.Equal(64, ModuleFrameNotice.Size);
         Assert.Equal(RingHeader.Size, Unsafe.SizeOf<RingHeader>());
         Assert.Equal(SlotHeader.Size, Unsafe.SizeOf<SlotHeader>());
+    }
+
+    /// <summary>H5AC_cache_config_t of libhdf5 1.10 (offsets from gcc's offsetof on Debian's H5ACpublic.h).</summary>
+    [Theory]
+    [InlineData(nameof(Hdf5.CacheConfig.EvictionsEnabled), 1032)]
+    [InlineData(nameof(Hdf5.CacheConfig.InitialSize), 1040)]
+    [InlineData(nameof(Hdf5.CacheConfig.IncrMode), 1080)]
+    [InlineData(nameof(Hdf5.CacheConfig.FlashIncrMode), 1120)]
+    [InlineData(nameof(Hdf5.CacheConfig.DecrMode), 1144)]
+    [InlineData(nameof(Hdf5.CacheConfig.MetadataWriteStrategy), 1208)]
+    public void Hdf5CacheConfig_FieldOffsets(string field, int offset)
+    {
+        Assert.Equal(offset, (int)Marshal.OffsetOf<Hdf5.CacheConfig>(field));
+        Assert.Equal(Hdf5.CacheConfig.Size, Unsafe.SizeOf<Hdf5.CacheConfig>());
     }
 
     [Theory]

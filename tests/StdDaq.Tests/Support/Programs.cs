@@ -9,15 +9,22 @@ public static class Programs
 
     public sealed record Result(int ExitCode, string Stdout, string Stderr);
 
-    public static Result Run(string program, IEnumerable<string> args, TimeSpan? timeout = null) =>
-        RunProcess("dotnet", [Dll(program), .. args], timeout);
+    public static Result Run(string program, IEnumerable<string> args, TimeSpan? timeout = null,
+        IReadOnlyDictionary<string, string>? env = null) =>
+        RunProcess("dotnet", [Dll(program), .. args], timeout, env);
 
-    /// <summary>Runs any executable to its end, capturing both streams; kills it after the timeout (default 60 s).</summary>
-    public static Result RunProcess(string file, IEnumerable<string> args, TimeSpan? timeout = null)
+    /// <summary>
+    /// Runs any executable to its end, capturing both streams; kills it after the timeout (default 60 s).
+    /// <paramref name="env"/> adds or replaces environment variables of the child.
+    /// </summary>
+    public static Result RunProcess(string file, IEnumerable<string> args, TimeSpan? timeout = null,
+        IReadOnlyDictionary<string, string>? env = null)
     {
         var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var a in args)
             psi.ArgumentList.Add(a);
+        foreach (var (k, v) in env ?? new Dictionary<string, string>())
+            psi.Environment[k] = v;
         using var p = Process.Start(psi)!;
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();

@@ -1,0 +1,106 @@
+using System.Runtime.InteropServices;
+using System.Text;
+
+namespace StdDaq.Shared.Interop;
+
+/// <summary>
+/// The few composite libhdf5 steps a file writer repeats: groups, scalar attributes, datasets of a
+/// given shape, and the metadata cache setting. <paramref name="what"/> arguments prefix error
+/// messages (normally the file's path), so a failure reads "path: H5Acreate2(name) failed: …".
+/// </summary>
+public static unsafe class Hdf5Writing
+{
+    public static H5GroupHandle CreateGroup(long loc, string name, string what) =>
+        new(Hdf5.Check(Hdf5.H5Gcreate2(loc, name, Hdf5.P.DEFAULT, Hdf5.P.DEFAULT, Hdf5.P.DEFAULT), $"{what}: H5Gcreate2({name})"));
+
+    public static H5DatasetHandle OpenDataset(long loc, string name, string what) =>
+        new(Hdf5.Check(Hdf5.H5Dopen2(loc, name, Hdf5.P.DEFAULT), $"{what}: H5Dopen2({name})"));
+
+    /// <summary>A chunked dataset of <paramref name="type"/>, <paramref name="dims"/> now, growable up to <paramref name="maxDims"/>.</summary>
+    public static H5DatasetHandle CreateDataset(long loc, string name, long type, ReadOnlySpan<ulong> dims, ReadOnlySpan<ulong> maxDims,
+        H5PropertyHandle dcpl, string what)
+    {
+        using var space = new H5SpaceHandle(Hdf5.Check(Hdf5.H5Screate_simple(dims.Length, dims, maxDims), $"{what}: H5Screate_simple({name})"));
+        return new(Hdf5.Check(Hdf5.H5Dcreate2(loc, name, type, space.Id, Hdf5.P.DEFAULT, dcpl.Id, Hdf5.P.DEFAULT), $"{what}: H5Dcreate2({name})"));
+    }
+
+    /// <summary>Writes <paramref name="values"/> into elements [start, start + count) of a 1-d dataset.</summary>
+    public static void WriteSlice<T>(H5DatasetHandle ds, long memType, long start, ReadOnlySpan<T> values, string what) where T : unmanaged
+    {
+        if (values.IsEmpty)
+            return;
+        using var file = new H5SpaceHandle(Hdf5.Check(Hdf5.H5Dget_space(ds.Id), $"{what}: H5Dget_space"));
+        ReadOnlySpan<ulong> offset = [(ulong)start], count = [(ulong)values.Length];
+        Hdf5.Check(Hdf5.H5Sselect_hyperslab(file.Id, Hdf5.S.SELECT_SET, offset, default, count, default), $"{what}: H5Sselect_hyperslab");
+        using var mem = new H5SpaceHandle(Hdf5.Check(Hdf5.H5Screate_simple(1, count, count), $"{what}: H5Screate_simple"));
+        Hdf5.Check(Hdf5.H5Dwrite(ds.Id, memType, mem.Id, file.Id, Hdf5.P.DEFAULT, MemoryMarshal.AsBytes(values)),
+            $"{what}: H5Dwrite([{start}, {start + values.Length}))");
+    }
+
+    /// <summary>A scalar fixed-length UTF-8 string attribute (null-padded, as h5py writes them), replacing one of that name.</summary>
+    public static void WriteAttribute(long loc, string name, string value, string what)
+    {
+        int n = Encoding.UTF8.GetByteCount(value);
+        var bytes = new byte[Math.Max(n, 1)]; // a zero-size string type does not exist; "" is one NUL
+        Encoding.UTF8.GetBytes(value, bytes);
+        using var type = new H5TypeHandle(Hdf5.Check(Hdf5.H5Tcopy(Hdf5.T.C_S1), $"{what}: H5Tcopy(H5T_C_S1)"));
+        Hdf5.Check(Hdf5.H5Tset_cset(type.Id, Hdf5.T.CSET_UTF8), $"{what}: H5Tset_cset");
+        Hdf5.Check(Hdf5.H5Tset_strpad(type.Id, Hdf5.T.STR_NULLPAD), $"{what}: H5Tset_strpad");
+        Hdf5.Check(Hdf5.H5Tset_size(type.Id, (nuint)bytes.Length), $"{what}: H5Tset_size({bytes.Length})");
+        DeleteAttribute(loc, name, what);
+        Write(loc, name, type.Id, bytes, create: true, what);
+    }
+
+    /// <summary>A scalar int64 attribute, created or overwritten in place.</summary>
+    public static void WriteAttribute(long loc, string name, long value, string what) =>
+        Write(loc, name, Hdf5.NATIVE_INT64, MemoryMarshal.AsBytes(new ReadOnlySpan<long>(in value)), create: !Exists(loc, name, what), what);
+
+    /// <summary>A scalar uint8 attribute, created or overwritten in place.</summary>
+    public static void WriteAttribute(long loc, string name, byte value, string what) =>
+        Write(loc, name, Hdf5.NATIVE_UINT8, new ReadOnlySpan<byte>(in value), create: !Exists(loc, name, what), what);
+
+    public static void DeleteAttribute(long loc, string name, string what)
+    {
+        if (Exists(loc, name, what))
+            Hdf5.Check(Hdf5.H5Adelete(loc, name), $"{what}: H5Adelete({name})");
+    }
+
+    private static bool Exists(long loc, string name, string what) =>
+        Hdf5.Check(Hdf5.H5Aexists(loc, name), $"{what}: H5Aexists({name})") > 0;
+
+    private static void Write(long loc, string name, long type, ReadOnlySpan<byte> value, bool create, string what)
+    {
+        long id;
+        if (create)
+        {
+            using var space = new H5SpaceHandle(Hdf5.Check(Hdf5.H5Screate(Hdf5.S.SCALAR), $"{what}: H5Screate"));
+            id = Hdf5.Check(Hdf5.H5Acreate2(loc, name, type, space.Id, Hdf5.P.DEFAULT, Hdf5.P.DEFAULT), $"{what}: H5Acreate2({name})");
+        }
+        else
+        {
+            id = Hdf5.Check(Hdf5.H5Aopen(loc, name, Hdf5.P.DEFAULT), $"{what}: H5Aopen({name})");
+        }
+        using var attr = new H5AttributeHandle(id);
+        Hdf5.Check(Hdf5.H5Awrite(attr.Id, type, value), $"{what}: H5Awrite({name})");
+    }
+
+    /// <summary>
+    /// Turns the file's metadata cache evictions off (which requires its automatic resizing off):
+    /// changed metadata then reaches the file only when the file is flushed or closed, never halfway
+    /// between two flushes. The cache grows with what changes between flushes.
+    /// </summary>
+    public static void DisableMetadataEvictions(H5FileHandle file, string what)
+    {
+        Hdf5.CacheConfig config = default;
+        config.Version = Hdf5.AC.CURR_CACHE_CONFIG_VERSION;
+        Hdf5.Check(Hdf5.H5Fget_mdc_config(file.Id, &config), $"{what}: H5Fget_mdc_config");
+        config.RptFcnEnabled = 0;
+        config.OpenTraceFile = 0;
+        config.CloseTraceFile = 0;
+        config.EvictionsEnabled = 0;
+        config.IncrMode = Hdf5.AC.INCR_OFF;
+        config.FlashIncrMode = Hdf5.AC.FLASH_INCR_OFF;
+        config.DecrMode = Hdf5.AC.DECR_OFF;
+        Hdf5.Check(Hdf5.H5Fset_mdc_config(file.Id, &config), $"{what}: H5Fset_mdc_config(evictions off)");
+    }
+}

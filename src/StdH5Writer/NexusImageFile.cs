@@ -1,0 +1,390 @@
+using System.Buffers.Binary;
+using StdDaq.Shared.Interop;
+using StdDaq.Shared.Streams;
+
+namespace StdDaq.Writer;
+
+/// <summary>What one image file holds.</summary>
+/// <param name="NImages">Images requested: the most the file can take.</param>
+/// <param name="Dtype">ImageMetadata dtype code: 1 uint8, 2 uint16, 4 uint32, 8 uint64, 14 float32, 18 float64.</param>
+/// <param name="BitshuffleLz4">Chunks arrive compressed as HDF5 filter 32008 (bitshuffle + LZ4) stores them.</param>
+/// <param name="Attributes">File (root) attributes, written as UTF-8 strings (detector_name, run_id, request_id, config, user metadata).</param>
+public sealed record NexusFileOptions(
+    long NImages, int Height, int Width, ushort Dtype, bool BitshuffleLz4,
+    IReadOnlyList<KeyValuePair<string, string>> Attributes);
+
+/// <summary>
+/// One NeXus image file, written through libhdf5 with direct chunk writes:
+/// <c>/entry</c> (NX_class NXentry) → <c>/entry/data</c> (NX_class NXdata, signal "data") →
+/// <c>data</c> [n, H, W] in the image dtype, one chunk [1, H, W] per image (raw, or with filter 32008
+/// bitshuffle-LZ4, cd_values {0, 3, elem_size, 0, 2}); <c>image_id</c> uint64 [n]; <c>status</c>
+/// uint16 [n] (0 good, 1 incomplete, 2 id mismatch, 0xFFFF not written, whose pixels read as 0).
+/// Root attributes: the given strings, <c>n_images_requested</c>, <c>n_images_written</c> (int64),
+/// <c>interrupted</c> (uint8 0/1) and <c>interrupted_reason</c> (string, only when interrupted).
+/// <para>
+/// Images come in increasing index order (gaps allowed: they read as not written). n is the
+/// highest index handled + 1 (written or marked missing), not the number requested.
+/// </para>
+/// <para>
+/// A file whose writer died (SIGKILL, power) reads as it was at the last <see cref="Flush"/>: n is
+/// the count handled then, image_id/status/pixels are those images', <c>n_images_written</c> is the
+/// count then, and <c>interrupted</c> = 1 with reason "not closed", which the file says from
+/// <see cref="Create"/> until <see cref="Close"/>. How: the file is in the HDF5 1.8 format (libver
+/// bounds v18, readable by HDF5 ≥ 1.8), whose superblock has no "open for writing" flag that would
+/// refuse a later open (1.10's has), and whose metadata carries checksums; metadata cache evictions
+/// are off, so changed metadata (chunk index, extents, attributes) reaches the disk only inside a
+/// flush, never half-way between two; images after the last flush go to space the flushed
+/// metadata does not reference; image_id/status are written from memory at each flush. A kill
+/// during a flush itself can leave the file unreadable. Between flushes <c>data</c>'s extent runs
+/// ahead of the images in steps (a direct chunk write must lie inside the extent) and is trimmed
+/// back at each flush. The file is opened with evict-on-close, and <c>data</c> is re-opened after
+/// each flush, which drops its chunk index from the cache: the cache holds what one flush interval
+/// adds (~60 bytes per image), not the whole run's.
+/// </para>
+/// <para>
+/// Errors throw <see cref="Hdf5Exception"/> naming the file and the call; after one, writes and
+/// flushes refuse, and <see cref="Close"/> / <see cref="Dispose"/> only release the file.
+/// Not thread-safe: one writer thread per file.
+/// </para>
+/// </summary>
+public sealed class NexusImageFile : IDisposable
+{
+    public const ushort StatusNotWritten = 0xFFFF;
+    public const int BitshuffleFilterId = 32008;
+    public const string NotClosedReason = "not closed: the writer stopped after its last flush";
+
+    /// <summary>bitshuffle's cd_values: filter major/minor version (Debian's 0.3.5), element size, block size 0 (default), 2 = LZ4.</summary>
+    private const uint BitshuffleMajor = 0, BitshuffleMinor = 3, BitshuffleLz4Code = 2;
+    /// <summary>Images by which <c>data</c>'s extent grows ahead of the writes between flushes.</summary>
+    private const long GrowStep = 1024;
+    private const int IdChunk = 4096;
+
+    private static readonly string[] s_reserved = ["n_images_requested", "n_images_written", "interrupted", "interrupted_reason"];
+
+    private readonly string _path;
+    private readonly long _n;
+    private readonly int _height, _width, _imageBytes;
+    private readonly bool _compressed;
+    private readonly H5FileHandle _file;
+    private readonly H5GroupHandle _entry, _group;
+    private readonly H5DatasetHandle _ids, _statuses;
+    private H5DatasetHandle _data;
+
+    private readonly ImageRecords _records = new(); // since the last flush; End = n
+    private long _extent; // data's current dims[0]; ahead of n between flushes
+    private string? _fault;
+    private bool _closed;
+
+    /// <summary>Images written with <see cref="WriteImage"/> (not those marked missing).</summary>
+    public long ImagesWritten { get; private set; }
+
+    private NexusImageFile(string path, NexusFileOptions o, H5FileHandle file)
+    {
+        _path = path;
+        _n = o.NImages;
+        _height = o.Height;
+        _width = o.Width;
+        _imageBytes = o.Height * o.Width * ImageMetadata.BytesPerPixel((ImageDtype)o.Dtype);
+        _compressed = o.BitshuffleLz4;
+        _file = file;
+        try
+        {
+            Hdf5Writing.DisableMetadataEvictions(file, path);
+            _entry = Hdf5Writing.CreateGroup(file.Id, "entry", path);
+            Hdf5Writing.WriteAttribute(_entry.Id, "NX_class", "NXentry", path);
+            Hdf5Writing.WriteAttribute(_entry.Id, "default", "data", path);
+            _group = Hdf5Writing.CreateGroup(_entry.Id, "data", path);
+            Hdf5Writing.WriteAttribute(_group.Id, "NX_class", "NXdata", path);
+            Hdf5Writing.WriteAttribute(_group.Id, "signal", "data", path);
+            _data = CreateImages(o);
+            _ids = Create1d("image_id", Hdf5.NATIVE_UINT64, fill: null);
+            _statuses = Create1d("status", Hdf5.NATIVE_UINT16, fill: BitConverter.GetBytes(StatusNotWritten));
+            foreach (var (name, value) in o.Attributes)
+                Hdf5Writing.WriteAttribute(file.Id, name, value, path);
+            Hdf5Writing.WriteAttribute(file.Id, "n_images_requested", o.NImages, path);
+            Hdf5Writing.WriteAttribute(file.Id, "interrupted", (byte)1, path);
+            Hdf5Writing.WriteAttribute(file.Id, "interrupted_reason", NotClosedReason, path);
+            FlushCore();
+        }
+        catch
+        {
+            Release();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Creates the file (replacing one only when <paramref name="overwrite"/>), writes its layout and
+    /// attributes and flushes, so even a writer killed at once leaves a readable empty file.
+    /// </summary>
+    public static NexusImageFile Create(string path, NexusFileOptions options, bool overwrite)
+    {
+        Validate(options);
+        Hdf5.Quiet();
+        using var fapl = new H5PropertyHandle(Hdf5.Check(Hdf5.H5Pcreate(Hdf5.P.FILE_ACCESS), $"{path}: H5Pcreate(H5P_FILE_ACCESS)"));
+        Hdf5.Check(Hdf5.H5Pset_evict_on_close(fapl.Id, true), $"{path}: H5Pset_evict_on_close");
+        Hdf5.Check(Hdf5.H5Pset_fclose_degree(fapl.Id, Hdf5.F.CLOSE_STRONG), $"{path}: H5Pset_fclose_degree");
+        Hdf5.Check(Hdf5.H5Pset_libver_bounds(fapl.Id, Hdf5.F.LIBVER_V18, Hdf5.F.LIBVER_V18), $"{path}: H5Pset_libver_bounds(v18)");
+        uint flags = overwrite ? Hdf5.F.ACC_TRUNC : Hdf5.F.ACC_EXCL;
+        long id = Hdf5.H5Fcreate(path, flags, Hdf5.P.DEFAULT, fapl.Id);
+        if (id < 0)
+            throw new Hdf5Exception($"{path}: H5Fcreate({(overwrite ? "H5F_ACC_TRUNC" : "H5F_ACC_EXCL")}) failed: {Hdf5.TakeErrorStack()}");
+        try
+        {
+            return new NexusImageFile(path, options, new H5FileHandle(id));
+        }
+        catch
+        {
+            TryDelete(path); // half a layout is no file to keep
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Writes image <paramref name="index"/> (above every index handled so far, below NImages) as one
+    /// chunk at [index, 0, 0]: <paramref name="chunk"/> is the raw image (H × W × element size bytes)
+    /// or, with BitshuffleLz4, the compressed chunk (12-byte big-endian header, then LZ4 blocks).
+    /// </summary>
+    public void WriteImage(long index, ReadOnlySpan<byte> chunk, ulong imageId, ushort status)
+    {
+        CheckWritable(index);
+        if (status == StatusNotWritten)
+            throw new ArgumentOutOfRangeException(nameof(status), "0xFFFF is the status of images not written");
+        CheckChunk(chunk);
+        Hdf5.Quiet();
+        try
+        {
+            if (index >= _extent)
+                SetExtent(_data, Math.Min(_n, index + GrowStep), 3);
+            ReadOnlySpan<ulong> offset = [(ulong)index, 0, 0];
+            Hdf5.Check(Hdf5.H5Dwrite_chunk(_data.Id, Hdf5.P.DEFAULT, 0, offset, (nuint)chunk.Length, chunk),
+                $"{_path}: H5Dwrite_chunk(image {index}, {chunk.Length} bytes)");
+        }
+        catch (Hdf5Exception e)
+        {
+            _fault = e.Message;
+            throw;
+        }
+        _records.Add(index, imageId, status, StatusNotWritten);
+        ImagesWritten++;
+    }
+
+    /// <summary>Records an image that is not in the file (e.g. overwritten in the ring): status 0xFFFF, pixels 0.</summary>
+    public void MarkMissing(long index, ulong imageId)
+    {
+        CheckWritable(index);
+        _records.Add(index, imageId, StatusNotWritten, StatusNotWritten);
+    }
+
+    /// <summary>Makes every image handled so far readable, also if the writer dies before <see cref="Close"/>.</summary>
+    public void Flush()
+    {
+        ObjectDisposedException.ThrowIf(_closed, this);
+        ThrowIfFaulted();
+        Hdf5.Quiet();
+        try
+        {
+            FlushCore();
+            // Evict-on-close: closing data drops its chunk index from the cache (all of it clean now).
+            _data.Dispose();
+            _data = Hdf5Writing.OpenDataset(_group.Id, "data", _path);
+        }
+        catch (Hdf5Exception e)
+        {
+            _fault = e.Message;
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Writes the last image_id/status and the final attributes (interrupted 0/1 and its reason) and
+    /// closes the file. Idempotent. After an earlier error it only tries, and releases the file
+    /// without throwing (that error was thrown already).
+    /// </summary>
+    public void Close(bool interrupted, string? reason)
+    {
+        if (_closed)
+            return;
+        _closed = true;
+        Hdf5.Quiet();
+        Hdf5Exception? error = null;
+        try
+        {
+            WritePending();
+            Hdf5Writing.WriteAttribute(_file.Id, "n_images_written", ImagesWritten, _path);
+            Hdf5Writing.WriteAttribute(_file.Id, "interrupted", interrupted ? (byte)1 : (byte)0, _path);
+            if (interrupted)
+                Hdf5Writing.WriteAttribute(_file.Id, "interrupted_reason", reason ?? "", _path);
+            else
+                Hdf5Writing.DeleteAttribute(_file.Id, "interrupted_reason", _path);
+        }
+        catch (Hdf5Exception e)
+        {
+            error = e;
+        }
+        string? closeError = Release();
+        if (_fault != null)
+            return;
+        if (error != null)
+            throw error;
+        if (closeError != null)
+            throw new Hdf5Exception($"{_path}: H5Fclose failed: {closeError}");
+    }
+
+    /// <summary>Closes as interrupted ("not closed") if <see cref="Close"/> was not called; never throws.</summary>
+    public void Dispose()
+    {
+        try
+        {
+            Close(interrupted: true, "not closed: the writer disposed the file without closing it");
+        }
+        catch (Hdf5Exception)
+        {
+            // Dispose runs on error paths; the file is released either way.
+        }
+    }
+
+    private H5DatasetHandle CreateImages(NexusFileOptions o)
+    {
+        using var dcpl = new H5PropertyHandle(Hdf5.Check(Hdf5.H5Pcreate(Hdf5.P.DATASET_CREATE), $"{_path}: H5Pcreate(H5P_DATASET_CREATE)"));
+        ReadOnlySpan<ulong> chunk = [1, (ulong)_height, (ulong)_width];
+        Hdf5.Check(Hdf5.H5Pset_chunk(dcpl.Id, 3, chunk), $"{_path}: H5Pset_chunk");
+        if (_compressed)
+        {
+            uint elemSize = (uint)ImageMetadata.BytesPerPixel((ImageDtype)o.Dtype);
+            // With the plugin loadable, H5Dcreate2 runs its set_local, which takes the user's
+            // {block_size, compression} and puts version and element size in front; without it,
+            // the optional filter is stored with the values as given, so give all five.
+            ReadOnlySpan<uint> cd = Hdf5.H5Zfilter_avail(BitshuffleFilterId) > 0
+                ? [0, BitshuffleLz4Code]
+                : [BitshuffleMajor, BitshuffleMinor, elemSize, 0, BitshuffleLz4Code];
+            Hdf5.TakeErrorStack(); // a plugin search that found nothing leaves a stack
+            Hdf5.Check(Hdf5.H5Pset_filter(dcpl.Id, BitshuffleFilterId, Hdf5.Z.FLAG_OPTIONAL, (nuint)cd.Length, cd), $"{_path}: H5Pset_filter(32008)");
+        }
+        ReadOnlySpan<ulong> dims = [0, (ulong)_height, (ulong)_width];
+        ReadOnlySpan<ulong> max = [(ulong)_n, (ulong)_height, (ulong)_width];
+        return Hdf5Writing.CreateDataset(_group.Id, "data", TypeOf((ImageDtype)o.Dtype), dims, max, dcpl, _path);
+    }
+
+    private H5DatasetHandle Create1d(string name, long type, byte[]? fill)
+    {
+        using var dcpl = new H5PropertyHandle(Hdf5.Check(Hdf5.H5Pcreate(Hdf5.P.DATASET_CREATE), $"{_path}: H5Pcreate(H5P_DATASET_CREATE)"));
+        ReadOnlySpan<ulong> chunk = [(ulong)Math.Min(_n, IdChunk)];
+        Hdf5.Check(Hdf5.H5Pset_chunk(dcpl.Id, 1, chunk), $"{_path}: H5Pset_chunk({name})");
+        if (fill != null)
+            Hdf5.Check(Hdf5.H5Pset_fill_value(dcpl.Id, type, fill), $"{_path}: H5Pset_fill_value({name})");
+        return Hdf5Writing.CreateDataset(_group.Id, name, type, [0], [(ulong)_n], dcpl, _path);
+    }
+
+    private static long TypeOf(ImageDtype dtype) => dtype switch
+    {
+        ImageDtype.UInt8 => Hdf5.NATIVE_UINT8,
+        ImageDtype.UInt16 => Hdf5.NATIVE_UINT16,
+        ImageDtype.UInt32 => Hdf5.NATIVE_UINT32,
+        ImageDtype.UInt64 => Hdf5.NATIVE_UINT64,
+        ImageDtype.Float32 => Hdf5.NATIVE_FLOAT,
+        ImageDtype.Float64 => Hdf5.NATIVE_DOUBLE,
+        _ => throw new ArgumentOutOfRangeException(nameof(dtype), dtype, "no HDF5 type for this dtype"),
+    };
+
+    private static void Validate(NexusFileOptions o)
+    {
+        if (o.NImages <= 0 || o.Height <= 0 || o.Width <= 0)
+            throw new ArgumentOutOfRangeException(nameof(o), $"n_images {o.NImages}, height {o.Height}, width {o.Width}: all must be positive");
+        if (o.Dtype is not (1 or 2 or 4 or 8 or 14 or 18))
+            throw new ArgumentOutOfRangeException(nameof(o), o.Dtype, "dtype must be 1, 2, 4, 8 (uint), 14 or 18 (float)");
+        if ((long)o.Height * o.Width * ImageMetadata.BytesPerPixel((ImageDtype)o.Dtype) > int.MaxValue)
+            throw new ArgumentOutOfRangeException(nameof(o), $"a {o.Height} × {o.Width} image is over 2 GiB");
+        var seen = new HashSet<string>(s_reserved);
+        foreach (var (name, _) in o.Attributes)
+            if (string.IsNullOrEmpty(name) || !seen.Add(name))
+                throw new ArgumentException($"attribute name '{name}' is empty, repeated or reserved ({string.Join(", ", s_reserved)})", nameof(o));
+    }
+
+    private void CheckWritable(long index)
+    {
+        ObjectDisposedException.ThrowIf(_closed, this);
+        ThrowIfFaulted();
+        if (index < _records.End || index >= _n)
+            throw new ArgumentOutOfRangeException(nameof(index), index, $"must be in [{_records.End}, {_n}): above every index handled so far, below n_images");
+    }
+
+    private void CheckChunk(ReadOnlySpan<byte> chunk)
+    {
+        if (!_compressed)
+        {
+            if (chunk.Length != _imageBytes)
+                throw new ArgumentException($"a raw image is {_imageBytes} bytes, got {chunk.Length}", nameof(chunk));
+            return;
+        }
+        // bitshuffle-LZ4 chunk: u64 BE uncompressed bytes, u32 BE block bytes, then the blocks.
+        if (chunk.Length < 12 || BinaryPrimitives.ReadUInt64BigEndian(chunk) != (ulong)_imageBytes)
+            throw new ArgumentException($"not a bitshuffle-LZ4 chunk of a {_imageBytes}-byte image", nameof(chunk));
+    }
+
+    private void ThrowIfFaulted()
+    {
+        if (_fault != null)
+            throw new InvalidOperationException($"{_path}: not writable after an earlier error: {_fault}");
+    }
+
+    /// <summary>Extents to n, image_id/status of the images since the last flush, n_images_written, H5Fflush.</summary>
+    private void FlushCore()
+    {
+        WritePending();
+        Hdf5Writing.WriteAttribute(_file.Id, "n_images_written", ImagesWritten, _path);
+        Hdf5.Check(Hdf5.H5Fflush(_file.Id, Hdf5.F.SCOPE_LOCAL), $"{_path}: H5Fflush");
+        _records.Clear();
+    }
+
+    private void WritePending()
+    {
+        long n = _records.End;
+        if (n == _records.Start && _extent == n)
+            return;
+        if (_extent != n)
+            SetExtent(_data, n, 3); // trims the growth ahead; no chunk lies there
+        SetExtent(_ids, n, 1);
+        SetExtent(_statuses, n, 1);
+        Hdf5Writing.WriteSlice(_ids, Hdf5.NATIVE_UINT64, _records.Start, _records.Ids, $"{_path}: image_id");
+        Hdf5Writing.WriteSlice(_statuses, Hdf5.NATIVE_UINT16, _records.Start, _records.Statuses, $"{_path}: status");
+    }
+
+    private void SetExtent(H5DatasetHandle ds, long n, int rank)
+    {
+        ReadOnlySpan<ulong> dims = rank == 3 ? [(ulong)n, (ulong)_height, (ulong)_width] : [(ulong)n];
+        Hdf5.Check(Hdf5.H5Dset_extent(ds.Id, dims), $"{_path}: H5Dset_extent({n})");
+        if (ds == _data)
+            _extent = n;
+    }
+
+    /// <summary>Closes every id, the file last; returns the H5Fclose error, if any.</summary>
+    private string? Release()
+    {
+        _data?.Dispose();
+        _ids?.Dispose();
+        _statuses?.Dispose();
+        _group?.Dispose();
+        _entry?.Dispose();
+        if (_file.IsClosed || _file.IsInvalid)
+            return null;
+        long id = _file.Id;
+        _file.SetHandleAsInvalid();
+        // CLOSE_STRONG: also closes anything an error left open, so the descriptor is released.
+        return Hdf5.H5Fclose(id) < 0 ? Hdf5.TakeErrorStack() : null;
+    }
+
+    private static void TryDelete(string path)
+    {
+        try
+        {
+            File.Delete(path);
+        }
+        catch (IOException)
+        {
+        }
+        catch (UnauthorizedAccessException)
+        {
+        }
+    }
+}

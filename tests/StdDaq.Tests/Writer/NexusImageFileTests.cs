@@ -1,0 +1,372 @@
+using System.Text.Json;
+using StdDaq.Shared.Interop;
+using StdDaq.Tests.Support;
+using StdDaq.Writer;
+using StdDaq.WriterChild;
+
+namespace StdDaq.Tests.Writer;
+
+/// <summary>NeXus image files written through libhdf5, read back by h5py and h5dump.</summary>
+public class NexusImageFileTests
+{
+    private const ushort UInt16Code = 2;
+
+    /// <summary>Prints the file as h5py sees it (JSON) and writes data[:] as raw bytes to argv[2].</summary>
+    private const string Reader = """
+        import os, sys, json
+        os.environ['HDF5_PLUGIN_PATH'] = '/usr/lib/x86_64-linux-gnu/hdf5/serial/plugins'
+        import h5py, numpy as np
+        def val(v):
+            if isinstance(v, bytes): return v.decode('utf-8')
+            if isinstance(v, np.generic): return v.item()
+            return v
+        def attrs(o): return {k: val(v) for k, v in o.attrs.items()}
+        with h5py.File(sys.argv[1], 'r') as f:
+            d = f['entry/data/data']
+            pl = d.id.get_create_plist()
+            info = dict(root=attrs(f), entry=attrs(f['entry']), group=attrs(f['entry/data']),
+                root_types={k: f.attrs.get_id(k).dtype.str for k in f.attrs},
+                shape=list(d.shape), maxshape=list(d.maxshape), chunks=list(d.chunks), dtype=d.dtype.str,
+                filters=[list(pl.get_filter(i)[:3]) for i in range(pl.get_nfilters())],
+                image_id=f['entry/data/image_id'][:].tolist(), status=f['entry/data/status'][:].tolist())
+            with open(sys.argv[2], 'wb') as out:
+                out.write(d[:].tobytes())
+        print(json.dumps(info))
+        """;
+
+    private sealed record View(JsonElement Info, byte[] Pixels)
+    {
+        public JsonElement Root => Info.GetProperty("root");
+        public long[] Shape => Info.GetProperty("shape").EnumerateArray().Select(e => e.GetInt64()).ToArray();
+        public ulong[] ImageIds => Info.GetProperty("image_id").EnumerateArray().Select(e => e.GetUInt64()).ToArray();
+        public int[] Status => Info.GetProperty("status").EnumerateArray().Select(e => e.GetInt32()).ToArray();
+        public string RootString(string name) => Root.GetProperty(name).GetString()!;
+        public long RootNumber(string name) => Root.GetProperty(name).GetInt64();
+    }
+
+    private static View ReadBack(TestEnv env, string path)
+    {
+        string raw = Path.Combine(env.Dir, $"pixels{Guid.NewGuid():N}.bin");
+        string json = Python.Run(env, Reader, path, raw);
+        return new View(JsonDocument.Parse(json).RootElement.Clone(), File.ReadAllBytes(raw));
+    }
+
+    private static NexusFileOptions Options(long n, int h, int w, ushort dtype = UInt16Code, bool bitshuffle = false,
+        params KeyValuePair<string, string>[] attributes) => new(n, h, w, dtype, bitshuffle, attributes);
+
+    [Fact]
+    public void WriteImage_RawUInt16WithGapAndMissing_H5pySeesImagesIdsStatusAndAttributes()
+    {
+        using var env = new TestEnv();
+        string path = Path.Combine(env.Dir, "run.h5");
+        const int h = 6, w = 10;
+        string config = """{"detector_name":"JF-Ä","n_modules":2}""";
+        using (var file = NexusImageFile.Create(path, Options(10, h, w, attributes: [new("detector_name", "jf2m"), new("run_id", "42"), new("config", config)]), overwrite: false))
+        {
+            file.WriteImage(0, TestImages.UInt16(0, h, w), 1000, 0);
+            file.WriteImage(1, TestImages.UInt16(1, h, w), 1003, 1);
+            file.Flush();
+            file.MarkMissing(2, 1006);
+            file.WriteImage(3, TestImages.UInt16(3, h, w), 1009, 2);
+            // index 4 never handled
+            file.WriteImage(5, TestImages.UInt16(5, h, w), 1015, 0);
+            Assert.Equal(4, file.ImagesWritten);
+            file.Close(interrupted: false, null);
+        }
+
+        var v = ReadBack(env, path);
+        Assert.Equal([6, h, w], v.Shape);
+        Assert.Equal("<u2", v.Info.GetProperty("dtype").GetString());
+        Assert.Equal([1, h, w], v.Info.GetProperty("chunks").EnumerateArray().Select(e => e.GetInt32()));
+        Assert.Equal([10, h, w], v.Info.GetProperty("maxshape").EnumerateArray().Select(e => e.GetInt32()));
+        Assert.Empty(v.Info.GetProperty("filters").EnumerateArray());
+        var zeros = new byte[h * w * 2];
+        byte[][] expected = [TestImages.UInt16(0, h, w), TestImages.UInt16(1, h, w), zeros, TestImages.UInt16(3, h, w), zeros, TestImages.UInt16(5, h, w)];
+        Assert.Equal(expected.SelectMany(b => b).ToArray(), v.Pixels);
+        Assert.Equal([1000UL, 1003, 1006, 1009, 0, 1015], v.ImageIds);
+        Assert.Equal([0, 1, 0xFFFF, 2, 0xFFFF, 0], v.Status);
+        Assert.Equal("NXentry", v.Info.GetProperty("entry").GetProperty("NX_class").GetString());
+        Assert.Equal("NXdata", v.Info.GetProperty("group").GetProperty("NX_class").GetString());
+        Assert.Equal("data", v.Info.GetProperty("group").GetProperty("signal").GetString());
+        Assert.Equal("jf2m", v.RootString("detector_name"));
+        Assert.Equal("42", v.RootString("run_id"));
+        Assert.Equal(config, v.RootString("config"));
+        Assert.Equal(10, v.RootNumber("n_images_requested"));
+        Assert.Equal(4, v.RootNumber("n_images_written"));
+        Assert.Equal(0, v.RootNumber("interrupted"));
+        Assert.False(v.Root.TryGetProperty("interrupted_reason", out _), "a file closed normally has no interrupted_reason");
+        var types = v.Info.GetProperty("root_types");
+        Assert.Equal("<i8", types.GetProperty("n_images_written").GetString());
+        Assert.Equal("|u1", types.GetProperty("interrupted").GetString());
+        Assert.StartsWith("|S", types.GetProperty("config").GetString());
+    }
+
+    [Fact]
+    public void Create_AttributesLargerThan64KiBAndEmpty_H5pyReadsThemWhole()
+    {
+        using var env = new TestEnv();
+        string path = Path.Combine(env.Dir, "attrs.h5");
+        string big = "{\"user\":\"" + string.Concat(Enumerable.Range(0, 20000).Select(i => $"µ{i % 10}x")) + "\"}";
+        using (var file = NexusImageFile.Create(path, Options(1, 2, 3, attributes: [new("user_metadata", big), new("request_id", "")]), overwrite: false))
+            file.Close(false, null);
+
+        var v = ReadBack(env, path);
+        Assert.True(System.Text.Encoding.UTF8.GetByteCount(big) > 65536);
+        Assert.Equal(big, v.RootString("user_metadata"));
+        Assert.Equal("", v.RootString("request_id"));
+    }
+
+    [Theory]
+    [InlineData((ushort)1, "|u1")]
+    [InlineData((ushort)4, "<u4")]
+    [InlineData((ushort)8, "<u8")]
+    [InlineData((ushort)14, "<f4")]
+    [InlineData((ushort)18, "<f8")]
+    public void WriteImage_EachDtypeCode_H5pyReadsThatDtypeAndTheBytes(ushort dtype, string numpy)
+    {
+        using var env = new TestEnv();
+        string path = Path.Combine(env.Dir, "dtype.h5");
+        const int h = 3, w = 5;
+        int elem = dtype switch { 1 => 1, 4 or 14 => 4, _ => 8 };
+        var rnd = new Random(dtype);
+        var images = Enumerable.Range(0, 3).Select(_ =>
+        {
+            var b = new byte[h * w * elem];
+            if (dtype == 14)
+                for (int k = 0; k < h * w; k++) BitConverter.TryWriteBytes(b.AsSpan(k * 4), (float)(rnd.NextDouble() * 1e4 - 5e3));
+            else if (dtype == 18)
+                for (int k = 0; k < h * w; k++) BitConverter.TryWriteBytes(b.AsSpan(k * 8), rnd.NextDouble() * 1e9 - 5e8);
+            else
+                rnd.NextBytes(b);
+            return b;
+        }).ToArray();
+        using (var file = NexusImageFile.Create(path, Options(3, h, w, dtype), overwrite: false))
+        {
+            for (int i = 0; i < 3; i++)
+                file.WriteImage(i, images[i], (ulong)i + 1, 0);
+            file.Close(false, null);
+        }
+
+        var v = ReadBack(env, path);
+        Assert.Equal(numpy, v.Info.GetProperty("dtype").GetString());
+        Assert.Equal(images.SelectMany(b => b).ToArray(), v.Pixels);
+    }
+
+    [Fact]
+    public void WriteImage_BitshuffleLz4Chunks_H5pyWithThePluginReadsTheImagesExactly()
+    {
+        using var env = new TestEnv();
+        string path = Path.Combine(env.Dir, "bslz4.h5");
+        const int h = 64, w = 96;
+        using (var file = NexusImageFile.Create(path, Options(4, h, w, bitshuffle: true), overwrite: false))
+        {
+            for (int i = 0; i < 4; i++)
+                file.WriteImage(i, BitshuffleReference.Compress(TestImages.UInt16(i, h, w), 2), TestImages.ImageId(i), 0);
+            file.Close(false, null);
+        }
+
+        var v = ReadBack(env, path);
+        Assert.Equal(Enumerable.Range(0, 4).SelectMany(i => TestImages.UInt16(i, h, w)).ToArray(), v.Pixels);
+        // (filter id, flags = H5Z_FLAG_OPTIONAL, cd_values {major 0, minor 3, elem size, block 0 = default, 2 = LZ4}), as h5py writes it.
+        Assert.Equal("[[32008,1,[0,3,2,0,2]]]", v.Info.GetProperty("filters").GetRawText().Replace(" ", ""));
+        var dump = Programs.RunProcess("h5dump", ["-p", "-H", "-d", "/entry/data/data", path]);
+        Assert.Equal(0, dump.ExitCode);
+        Assert.Contains("FILTER_ID 32008", dump.Stdout);
+        Assert.Contains("PARAMS { 0 3 2 0 2 }", dump.Stdout);
+        Assert.Contains("CHUNKED ( 1, 64, 96 )", dump.Stdout);
+    }
+
+    [Fact]
+    public void Create_BitshufflePluginNotLoadableByTheWriter_StoresTheSameFilterValues()
+    {
+        using var env = new TestEnv();
+        string path = Path.Combine(env.Dir, "noplugin.h5");
+        var r = Programs.Run("StdDaq.WriterChild", [path, "32", "48", "20", "", "20", "--bitshuffle", "--end", "close"],
+            env: new Dictionary<string, string> { ["HDF5_PLUGIN_PATH"] = Path.Combine(env.Dir, "no-plugins-here") });
+        Assert.True(r.ExitCode == 0, r.Stderr);
+
+        var v = ReadBack(env, path);
+        Assert.Equal("[[32008,1,[0,3,2,0,2]]]", v.Info.GetProperty("filters").GetRawText().Replace(" ", ""));
+        var zeros = new byte[32 * 48 * 2];
+        Assert.Equal(Enumerable.Range(0, 20).SelectMany(i => i % 7 == 6 ? zeros : TestImages.UInt16(i, 32, 48)).ToArray(), v.Pixels);
+    }
+
+    [Fact]
+    public void Flush_WriterKilledAfterMoreImages_FileReadsAsAtTheLastFlush()
+    {
+        using var env = new TestEnv();
+        string path = Path.Combine(env.Dir, "killed.h5");
+        const int h = 4, w = 8, flushed = 30000;
+        // 150 000 more images after the last flush change far more metadata than the cache holds.
+        var r = Programs.Run("StdDaq.WriterChild", [path, $"{h}", $"{w}", "200000", $"10000,{flushed}", "180000", "--end", "kill"]);
+        Assert.True(r.ExitCode == 137, $"the writer was to die of SIGKILL, exit {r.ExitCode}: {r.Stderr}");
+        Assert.Contains($"flushed {flushed}", r.Stdout);
+
+        var v = ReadBack(env, path);
+        Assert.Equal([flushed, h, w], v.Shape);
+        var zeros = new byte[h * w * 2];
+        Assert.Equal(Enumerable.Range(0, flushed).SelectMany(i => i % 7 == 6 ? zeros : TestImages.UInt16(i, h, w)).ToArray(), v.Pixels);
+        Assert.Equal(Enumerable.Range(0, flushed).Select(i => TestImages.ImageId(i)), v.ImageIds);
+        Assert.Equal(Enumerable.Range(0, flushed).Select(i => i % 7 == 6 ? 0xFFFF : TestImages.Status(i)), v.Status);
+        Assert.Equal(flushed - flushed / 7, v.RootNumber("n_images_written"));
+        Assert.Equal(1, v.RootNumber("interrupted"));
+        Assert.Equal(NexusImageFile.NotClosedReason, v.RootString("interrupted_reason"));
+        Assert.Equal("child", v.RootString("detector_name"));
+    }
+
+    [Fact]
+    public void Create_WriterKilledBeforeAnyFlush_EmptyReadableFile()
+    {
+        using var env = new TestEnv();
+        string path = Path.Combine(env.Dir, "killed0.h5");
+        var r = Programs.Run("StdDaq.WriterChild", [path, "4", "8", "1000", "", "500", "--end", "kill"]);
+        Assert.True(r.ExitCode == 137, $"the writer was to die of SIGKILL, exit {r.ExitCode}: {r.Stderr}");
+
+        var v = ReadBack(env, path);
+        Assert.Equal([0, 4, 8], v.Shape);
+        Assert.Empty(v.ImageIds);
+        Assert.Equal(0, v.RootNumber("n_images_written"));
+        Assert.Equal(1, v.RootNumber("interrupted"));
+    }
+
+    [Fact]
+    public void Close_Interrupted_AttributesSayItAndWhy()
+    {
+        using var env = new TestEnv();
+        string path = Path.Combine(env.Dir, "stopped.h5");
+        using (var file = NexusImageFile.Create(path, Options(100, 2, 3), overwrite: false))
+        {
+            for (int i = 0; i < 5; i++)
+                file.WriteImage(i, TestImages.UInt16(i, 2, 3), TestImages.ImageId(i), 0);
+            file.Close(interrupted: true, "stop requested by user");
+            file.Close(interrupted: false, null); // idempotent: the first Close stands
+        }
+
+        var v = ReadBack(env, path);
+        Assert.Equal([5, 2, 3], v.Shape);
+        Assert.Equal(1, v.RootNumber("interrupted"));
+        Assert.Equal("stop requested by user", v.RootString("interrupted_reason"));
+        Assert.Equal(5, v.RootNumber("n_images_written"));
+        Assert.Equal(100, v.RootNumber("n_images_requested"));
+    }
+
+    [Fact]
+    public void Dispose_WithoutClose_FileSaysInterruptedNotClosed()
+    {
+        using var env = new TestEnv();
+        string path = Path.Combine(env.Dir, "disposed.h5");
+        using (var file = NexusImageFile.Create(path, Options(10, 2, 3), overwrite: false))
+            file.WriteImage(0, TestImages.UInt16(0, 2, 3), 7, 0);
+
+        var v = ReadBack(env, path);
+        Assert.Equal([1, 2, 3], v.Shape);
+        Assert.Equal(1, v.RootNumber("interrupted"));
+        Assert.Contains("not closed", v.RootString("interrupted_reason"));
+    }
+
+    [Fact]
+    public void Create_ExistingFileWithoutOverwrite_ThrowsNamingFileAndCallAndKeepsTheFile()
+    {
+        using var env = new TestEnv();
+        string path = Path.Combine(env.Dir, "exists.h5");
+        File.WriteAllText(path, "keep me");
+
+        var e = Assert.Throws<Hdf5Exception>(() => NexusImageFile.Create(path, Options(10, 2, 3), overwrite: false));
+        Assert.StartsWith($"{path}: H5Fcreate(H5F_ACC_EXCL) failed", e.Message);
+        Assert.Contains("File exists", e.Message);
+        Assert.DoesNotContain('\n', e.Message);
+        Assert.Equal("keep me", File.ReadAllText(path));
+
+        using (var file = NexusImageFile.Create(path, Options(10, 2, 3), overwrite: true))
+            file.Close(false, null);
+        Assert.Equal([0, 2, 3], ReadBack(env, path).Shape);
+    }
+
+    [Fact]
+    public void Create_UnwritableFolder_ThrowsNamingFileAndNextCreateWorks()
+    {
+        using var env = new TestEnv();
+        string path = Path.Combine(env.Dir, "no-such-folder", "x.h5");
+
+        var e = Assert.Throws<Hdf5Exception>(() => NexusImageFile.Create(path, Options(10, 2, 3), overwrite: true));
+        Assert.StartsWith($"{path}: H5Fcreate(H5F_ACC_TRUNC) failed", e.Message);
+        Assert.Contains("No such file or directory", e.Message);
+
+        string next = Path.Combine(env.Dir, "next.h5");
+        using (var file = NexusImageFile.Create(next, Options(10, 2, 3), overwrite: false))
+        {
+            file.WriteImage(0, TestImages.UInt16(0, 2, 3), 1, 0);
+            file.Close(false, null);
+        }
+        Assert.Equal(TestImages.UInt16(0, 2, 3), ReadBack(env, next).Pixels);
+    }
+
+    [Fact]
+    public void WriteImageOrFlush_DiskFull_ThrowsNamingFileDisposeQuietNextFileWorks()
+    {
+        Assert.True(Environment.UserName == "root", "this test needs root, to mount a 2 MiB tmpfs (CI runs as root)");
+        using var env = new TestEnv();
+        string mnt = Path.Combine(env.Dir, "small");
+        Directory.CreateDirectory(mnt);
+        var m = Programs.RunProcess("mount", ["-t", "tmpfs", "-o", "size=2m", "tmpfs", mnt]);
+        Assert.True(m.ExitCode == 0, $"mount: {m.Stderr}");
+        try
+        {
+            string path = Path.Combine(mnt, "full.h5");
+            const int h = 256, w = 256; // 128 KiB per image: the 16th cannot fit
+            var file = NexusImageFile.Create(path, Options(100, h, w), overwrite: false);
+            Exception? error = null;
+            int i = 0;
+            try
+            {
+                for (; i < 100 && error == null; i++)
+                {
+                    file.WriteImage(i, TestImages.UInt16(i, h, w), (ulong)i, 0);
+                    if (i % 4 == 3)
+                        file.Flush();
+                }
+            }
+            catch (Exception ex)
+            {
+                error = ex;
+            }
+            var e = Assert.IsType<Hdf5Exception>(error);
+            Assert.StartsWith($"{path}: ", e.Message);
+            Assert.Contains("No space left on device", e.Message);
+            Assert.DoesNotContain('\n', e.Message);
+            Assert.InRange(i, 8, 16);
+            var after = Assert.Throws<InvalidOperationException>(() => file.WriteImage(50, TestImages.UInt16(50, h, w), 50, 0));
+            Assert.Contains("earlier error", after.Message);
+            file.Dispose();
+            file.Dispose();
+        }
+        finally
+        {
+            var u = Programs.RunProcess("umount", [mnt]);
+            Assert.True(u.ExitCode == 0, $"umount (is the file still open?): {u.Stderr}");
+        }
+
+        string next = Path.Combine(env.Dir, "next.h5");
+        using (var file = NexusImageFile.Create(next, Options(2, 2, 3), overwrite: false))
+        {
+            file.WriteImage(0, TestImages.UInt16(0, 2, 3), 1, 0);
+            file.Close(false, null);
+        }
+        Assert.Equal(TestImages.UInt16(0, 2, 3), ReadBack(env, next).Pixels);
+    }
+
+    [Fact]
+    public void WriteImage_IndexNotAboveThePrevious_ThrowsAndFileStaysUsable()
+    {
+        using var env = new TestEnv();
+        using var file = NexusImageFile.Create(Path.Combine(env.Dir, "order.h5"), Options(10, 2, 3), overwrite: false);
+        file.WriteImage(3, TestImages.UInt16(3, 2, 3), 1, 0);
+
+        Assert.Throws<ArgumentOutOfRangeException>(() => file.WriteImage(3, TestImages.UInt16(3, 2, 3), 1, 0));
+        Assert.Throws<ArgumentOutOfRangeException>(() => file.MarkMissing(2, 1));
+        Assert.Throws<ArgumentOutOfRangeException>(() => file.WriteImage(10, TestImages.UInt16(10, 2, 3), 1, 0));
+        Assert.Throws<ArgumentException>(() => file.WriteImage(4, new byte[5], 1, 0));
+        file.WriteImage(4, TestImages.UInt16(4, 2, 3), 2, 0);
+        Assert.Equal(2, file.ImagesWritten);
+    }
+}
