@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging;
 using StdDaq.Agent.Broker;
 using StdDaq.Assembler;
 using StdDaq.Shared.Config;
+using StdDaq.Shared.Detectors;
 using StdDaq.Shared.Interop;
 
 namespace StdDaq.Cli;
@@ -50,9 +51,6 @@ internal static class DemoRequest
             : $"  image ids: {ids[0]} .. {ids[^1]} ({(consecutive ? "consecutive" : "NOT consecutive")})");
         Console.WriteLine($"  status: {status.Count(s => s == 0)} good, {status.Count(s => s == 1)} incomplete, " +
             $"{status.Count(s => s == 2)} id mismatch, {status.Count(s => s == 0xFFFF)} not written");
-        foreach (var key in new[] { "detector_name", "run_id", "n_images_written", "interrupted" })
-            if (h5.AttributeText(key) is { } v)
-                Console.WriteLine($"  @{key} = {v}");
 
         int bad = 0;
         if (config.Kind is not (DetectorKind.JungfrauConverted))

@@ -69,8 +69,7 @@ public sealed class PrivateBroker : IAsyncDisposable
         Directory.CreateDirectory(Path.Combine(Dir, "log"));
         await File.WriteAllTextAsync(Path.Combine(Dir, "enabled_plugins"), "[].", ct);
         Run("chown", "-R", "rabbitmq:rabbitmq", Dir);
-        File.SetUnixFileMode(Dir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute |
-            UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute);
+        Run("chmod", "755", Dir); // the rabbitmq user must be able to enter it
 
         var psi = new ProcessStartInfo("runuser")
         {

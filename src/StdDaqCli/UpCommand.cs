@@ -57,7 +57,7 @@ internal static class UpCommand
         var receivers = new List<UdpReceiver>();
         var tasks = new List<Task>();
         PrivateBroker? broker = null;
-        Assembler? assembler = null;
+        StdDaq.Assembler.Assembler? assembler = null;
         WriterService? writer = null;
         try
         {
@@ -75,7 +75,7 @@ internal static class UpCommand
             string stages = $"receiving on udp {config.StartUdpPort}..{config.UdpPort(config.NModules - 1)}";
             if (!a.Flag("receivers-only"))
             {
-                assembler = new Assembler(config, quiet.CreateLogger("StdAssembler"));
+                assembler = new StdDaq.Assembler.Assembler(config, quiet.CreateLogger("StdAssembler"));
                 var asm = assembler;
                 tasks.Add(Task.Factory.StartNew(() => asm.Run(stop.Token), TaskCreationOptions.LongRunning));
                 writer = new WriterService(config, new WriterOptions { ConfigText = configText }, quiet.CreateLogger("StdH5Writer"));
@@ -160,7 +160,7 @@ internal static class UpCommand
         }
     }
 
-    private static string Live(List<UdpReceiver> receivers, Assembler? assembler, WriterService? writer, double t)
+    private static string Live(List<UdpReceiver> receivers, StdDaq.Assembler.Assembler? assembler, WriterService? writer, double t)
     {
         var parts = receivers.Select(r =>
         {

@@ -36,6 +36,9 @@ internal sealed class ImageRecords
         End = index + 1;
     }
 
+    /// <summary>Changes the status of index <paramref name="index"/>, handled since the last flush.</summary>
+    public void SetStatus(long index, ushort status) => _statuses[index - Start] = status;
+
     /// <summary>The records are in the file: start after them.</summary>
     public void Clear() => Start = End;
 }

@@ -131,6 +131,16 @@ public sealed class NexusImageFile : IDisposable
             throw new Hdf5Exception($"{path}: H5Fcreate({(overwrite ? "H5F_ACC_TRUNC" : "H5F_ACC_EXCL")}) failed: {Hdf5.TakeErrorStack()}");
         try
         {
+            CloseOnExec(id, fapl.Id, path);
+        }
+        catch
+        {
+            Hdf5.H5Fclose(id);
+            TryDelete(path);
+            throw;
+        }
+        try
+        {
             return new NexusImageFile(path, options, new H5FileHandle(id));
         }
         catch
@@ -167,6 +177,35 @@ public sealed class NexusImageFile : IDisposable
         }
         _records.Add(index, imageId, status, StatusNotWritten);
         ImagesWritten++;
+    }
+
+    /// <summary>
+    /// Takes back the image just written at <paramref name="index"/> (the last one handled, not yet
+    /// flushed): its chunk is overwritten with <paramref name="replacement"/> (zeros, in the chunk
+    /// format of the file) and its status becomes not written. For a writer that learns only after
+    /// the write that its source was overwritten meanwhile (torn).
+    /// </summary>
+    public void Unwrite(long index, ReadOnlySpan<byte> replacement)
+    {
+        ObjectDisposedException.ThrowIf(_closed, this);
+        ThrowIfFaulted();
+        if (index != _records.End - 1 || index < _records.Start)
+            throw new ArgumentOutOfRangeException(nameof(index), index, $"only the last image written since the last flush ({_records.End - 1}) can be taken back");
+        CheckChunk(replacement);
+        Hdf5.Quiet();
+        try
+        {
+            ReadOnlySpan<ulong> offset = [(ulong)index, 0, 0];
+            Hdf5.Check(Hdf5.H5Dwrite_chunk(_data.Id, Hdf5.P.DEFAULT, 0, offset, (nuint)replacement.Length, replacement),
+                $"{_path}: H5Dwrite_chunk(image {index}, replacement)");
+        }
+        catch (Hdf5Exception e)
+        {
+            _fault = e.Message;
+            throw;
+        }
+        _records.SetStatus(index, StatusNotWritten);
+        ImagesWritten--;
     }
 
     /// <summary>Records an image that is not in the file (e.g. overwritten in the ring): status 0xFFFF, pixels 0.</summary>
@@ -372,6 +411,18 @@ public sealed class NexusImageFile : IDisposable
         _file.SetHandleAsInvalid();
         // CLOSE_STRONG: also closes anything an error left open, so the descriptor is released.
         return Hdf5.H5Fclose(id) < 0 ? Hdf5.TakeErrorStack() : null;
+    }
+
+    /// <summary>
+    /// libhdf5 opens the file without O_CLOEXEC: a process started meanwhile (a broker, a helper)
+    /// would inherit the descriptor and its lock, and keep the file locked after we closed it.
+    /// </summary>
+    private static unsafe void CloseOnExec(long fileId, long faplId, string path)
+    {
+        void* handle;
+        Hdf5.Check(Hdf5.H5Fget_vfd_handle(fileId, faplId, &handle), $"{path}: H5Fget_vfd_handle");
+        if (Libc.fcntl(*(int*)handle, Libc.F_SETFD, Libc.FD_CLOEXEC) != 0)
+            throw new Hdf5Exception($"{path}: fcntl(FD_CLOEXEC) failed: errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()}");
     }
 
     private static void TryDelete(string path)

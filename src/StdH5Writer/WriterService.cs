@@ -84,7 +84,17 @@ public sealed partial class WriterService : IDisposable
             {
                 int n = store.Receive(_message);
                 if (n >= 0)
-                    Handle(n, acks);
+                {
+                    try
+                    {
+                        Handle(n, acks);
+                    }
+                    catch (Exception e) when (e is not OutOfMemoryException && _run is { Ended: false } failing)
+                    {
+                        // A fault this code did not foresee fails the run, loudly, not the writer.
+                        Fail(failing, acks, $"writer error on '{failing.OutputFile}': {e.GetType().Name}: {e.Message}");
+                    }
+                }
                 if (_run is { File: not null, Ended: false } run && Elapsed(run.LastFlushTicks) >= _config.WriterFlushIntervalS)
                     Flush(run, acks);
                 if (Stopwatch.GetTimestamp() >= nextStats)
@@ -218,8 +228,7 @@ public sealed partial class WriterService : IDisposable
                 if (!ring.Validate(slot, seq))
                 {
                     _zeros ??= new byte[_imageBytes];
-                    file.WriteImage(index, _zeros, id, status);
-                    file.MarkMissing(index, id);
+                    file.Unwrite(index, _zeros);
                     AddMissing(r, index, id, "overwritten in the image buffer while it was written");
                     return;
                 }
@@ -231,6 +240,11 @@ public sealed partial class WriterService : IDisposable
         catch (Exception e) when (e is Hdf5Exception or IOException)
         {
             Fail(r, acks, $"writing image {id} (i_image {index}) to '{r.OutputFile}' failed: {e.Message}");
+        }
+        catch (InvalidOperationException e)
+        {
+            // The file refuses writes after an earlier error; that error was reported already.
+            Fail(r, acks, $"'{r.OutputFile}': {e.Message}");
         }
     }
 

@@ -21,13 +21,13 @@ public sealed class WriteRun
     private readonly WriteRequest _request;
     private readonly string _requestId;
     private readonly long _runId;
-    private readonly ZmqSocket _store;
+    private readonly StorePublisher _store;
     private readonly ZmqSocket _acks;
     private readonly WriteRunTimeouts _timeouts;
     private readonly byte[] _buffer = new byte[64 * 1024];
 
     public WriteRun(DetectorConfig config, WriteRequest request, string requestId, long runId,
-        ZmqSocket store, ZmqSocket acks, WriteRunTimeouts timeouts)
+        StorePublisher store, ZmqSocket acks, WriteRunTimeouts timeouts)
     {
         _config = config;
         _request = request;
@@ -53,6 +53,9 @@ public sealed class WriteRun
     public RunOutcome Execute(Func<string?> killReason, CancellationToken stopping)
     {
         DrainStaleAcks();
+        if (!_store.WaitForWriter(_timeouts.Open, stopping))
+            return new RunOutcome(false,
+                $"no StdH5Writer is connected to {_config.WriterAgentEndpoint} (is it running for detector '{_config.DetectorName}'?)", 0);
         using var images = ZmqSocket.Subscriber(_config.AssemblerEndpoint, receiveTimeoutMs: 50);
         var meta = new byte[ImageMetadata.Size + 8];
         ulong? lastId = null;
@@ -241,7 +244,7 @@ public sealed class WriteRun
     private void Send(byte[] message)
     {
         // PUB never blocks: a full queue drops, and the writer sees the i_image jump and says so.
-        _store.TrySend(message);
+        _store.Send(message);
     }
 }
 

@@ -61,12 +61,15 @@ public sealed partial class WriterAgentService
         _outbox = new StatusOutbox(_link, options.ServiceName, logger) { ReconnectGrace = options.ReconnectGrace };
     }
 
+    /// <summary>Completes once the agent is connected to the broker with its queues bound (again after a reconnect).</summary>
+    public Task WaitConnectedAsync(CancellationToken ct) => _link.WaitConnectedAsync(ct);
+
     /// <summary>Requests handled so far (for tests and the stats line).</summary>
     public long RequestsSucceeded, RequestsFailed;
 
     public async Task RunAsync(CancellationToken ct)
     {
-        using var store = ZmqSocket.Publisher(_config.WriterAgentEndpoint);
+        using var store = new StorePublisher(_config.WriterAgentEndpoint);
         // Non-blocking: the run checks for acknowledgements between images without waiting.
         using var acks = ZmqSocket.Puller(_config.WriterStatusEndpoint, receiveTimeoutMs: 0);
         LogStarting(_logger, _options.ServiceName, _options.Tag, _link.Address, _config.WriterAgentEndpoint, _config.WriterStatusEndpoint);
@@ -120,7 +123,8 @@ public sealed partial class WriterAgentService
         if (_reject && _running is { } r)
         {
             LogRejectedBusy(_logger, d.RequestId, r.RequestId);
-            await _outbox.Enqueue(d.RequestId, BrokerProtocol.ActionStart, null, d.Body, d.RoutingKey);
+            // Queued, not awaited: a consumer callback must not wait for a publisher confirm.
+            _ = _outbox.Enqueue(d.RequestId, BrokerProtocol.ActionStart, null, d.Body, d.RoutingKey);
             _ = _outbox.Enqueue(d.RequestId, BrokerProtocol.ActionFail,
                 $"busy: request {r.RequestId} is writing ({r.Run?.Forwarded ?? 0}/{r.NImages} images); writer_busy_policy is reject",
                 d.Body, d.RoutingKey);
@@ -146,7 +150,7 @@ public sealed partial class WriterAgentService
         return Task.CompletedTask;
     }
 
-    private async Task HandleAsync(Delivery d, ZmqSocket store, ZmqSocket acks, CancellationToken ct)
+    private async Task HandleAsync(Delivery d, StorePublisher store, ZmqSocket acks, CancellationToken ct)
     {
         var running = new Running(d.RequestId, null, 0);
         _running = running;

@@ -90,6 +90,10 @@ public static unsafe partial class Hdf5
     [LibraryImport(Lib, EntryPoint = "H5Fcreate", StringMarshalling = StringMarshalling.Utf8)]
     public static partial long H5Fcreate(string name, uint flags, long fcplId, long faplId);
 
+    /// <summary>The file driver's handle: for the default sec2 driver a pointer to the int fd.</summary>
+    [LibraryImport(Lib, EntryPoint = "H5Fget_vfd_handle")]
+    public static partial int H5Fget_vfd_handle(long fileId, long faplId, void** fileHandle);
+
     [LibraryImport(Lib, EntryPoint = "H5Fclose")]
     public static partial int H5Fclose(long fileId);
 
@@ -181,6 +185,13 @@ public static unsafe partial class Hdf5
 
     [LibraryImport(Lib, EntryPoint = "H5Sclose")]
     public static partial int H5Sclose(long spaceId);
+
+    [LibraryImport(Lib, EntryPoint = "H5Tget_size")]
+    public static partial nuint H5Tget_size(long typeId);
+
+    /// <summary>H5T_sign_t: 0 unsigned, 1 two's complement, -1 error.</summary>
+    [LibraryImport(Lib, EntryPoint = "H5Tget_sign")]
+    public static partial int H5Tget_sign(long typeId);
 
     [LibraryImport(Lib, EntryPoint = "H5Tget_class")]
     public static partial int H5Tget_class(long typeId);

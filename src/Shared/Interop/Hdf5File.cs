@@ -51,6 +51,49 @@ public sealed unsafe class Hdf5File : IDisposable
     /// <summary>Reads a whole numeric dataset converted to uint32.</summary>
     public void ReadUInt32(string name, Span<uint> destination) => Read(name, destination, Hdf5.NATIVE_UINT32, "uint32");
 
+    /// <summary>Reads a whole numeric dataset converted to uint16.</summary>
+    public void ReadUInt16(string name, Span<ushort> destination) => Read(name, destination, Hdf5.NATIVE_UINT16, "uint16");
+
+    /// <summary>Reads a whole numeric dataset converted to uint64.</summary>
+    public void ReadUInt64(string name, Span<ulong> destination) => Read(name, destination, Hdf5.NATIVE_UINT64, "uint64");
+
+    /// <summary>The dataset's element type in numpy's words (uint16, float32, ...).</summary>
+    public string TypeName(string name)
+    {
+        using var ds = OpenDataset(name);
+        using var type = new H5TypeHandle(Hdf5.Check(Hdf5.H5Dget_type(ds.Id), $"H5Dget_type({name})"));
+        int bits = (int)Hdf5.H5Tget_size(type.Id) * 8;
+        return Hdf5.H5Tget_class(type.Id) switch
+        {
+            Hdf5.T.FLOAT => $"float{bits}",
+            Hdf5.T.INTEGER => Hdf5.H5Tget_sign(type.Id) == 0 ? $"uint{bits}" : $"int{bits}",
+            int c => $"class {c}, {bits} bits",
+        };
+    }
+
+    /// <summary>
+    /// Reads image <paramref name="index"/> (the slab [index, :, :]) of a 3-D dataset, in the type it
+    /// is stored in, into <paramref name="destination"/> (exactly one image's bytes). Filters
+    /// (bitshuffle-LZ4) are applied by libhdf5 through its plugins.
+    /// </summary>
+    public void ReadImage(string name, long index, Span<byte> destination)
+    {
+        using var ds = OpenDataset(name);
+        long[] shape = ShapeOf(ds, name);
+        if (shape.Length != 3 || index < 0 || index >= shape[0])
+            throw new Hdf5Exception($"{Path}: {name} [{string.Join(", ", shape)}] has no image {index}");
+        using var type = new H5TypeHandle(Hdf5.Check(Hdf5.H5Dget_type(ds.Id), $"H5Dget_type({name})"));
+        long bytes = shape[1] * shape[2] * (long)Hdf5.H5Tget_size(type.Id);
+        if (bytes != destination.Length)
+            throw new Hdf5Exception($"{Path}: an image of {name} is {bytes} bytes, the buffer {destination.Length}");
+        using var file = new H5SpaceHandle(Hdf5.Check(Hdf5.H5Dget_space(ds.Id), $"H5Dget_space({name})"));
+        ReadOnlySpan<ulong> start = [(ulong)index, 0, 0], count = [1, (ulong)shape[1], (ulong)shape[2]];
+        Hdf5.Check(Hdf5.H5Sselect_hyperslab(file.Id, Hdf5.S.SELECT_SET, start, default, count, default), $"H5Sselect_hyperslab({name})");
+        using var memory = new H5SpaceHandle(Hdf5.Check(Hdf5.H5Screate_simple(3, count, default), "H5Screate_simple"));
+        fixed (byte* p = destination)
+            Hdf5.Check(Hdf5.H5Dread(ds.Id, type.Id, memory.Id, file.Id, Hdf5.P.DEFAULT, p), $"H5Dread({Path}:{name}[{index}])");
+    }
+
     private void Read<T>(string name, Span<T> destination, long memType, string typeName) where T : unmanaged
     {
         using var ds = OpenDataset(name);

@@ -142,6 +142,12 @@ public static unsafe partial class Libc
     [LibraryImport(Lib, EntryPoint = "shm_unlink", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int shm_unlink(string name);
 
+    /// <summary>fcntl(fd, cmd, int arg): F_SETFD = 2 with FD_CLOEXEC = 1.</summary>
+    [LibraryImport(Lib, EntryPoint = "fcntl", SetLastError = true)]
+    public static partial int fcntl(int fd, int cmd, int arg);
+
+    public const int F_SETFD = 2, FD_CLOEXEC = 1;
+
     [LibraryImport(Lib, EntryPoint = "ftruncate", SetLastError = true)]
     public static partial int ftruncate(int fd, long length);
 

@@ -16,6 +16,7 @@ public sealed class BrokerClient : IAsyncDisposable
 {
     private readonly BrokerLink _link;
     private readonly Channel<BrokerStatus> _statuses = Channel.CreateUnbounded<BrokerStatus>();
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, Channel<BrokerStatus>> _byRequest = new();
     private readonly CancellationTokenSource _stop = new();
     private Task? _run;
 
@@ -43,7 +44,10 @@ public sealed class BrokerClient : IAsyncDisposable
         return client;
     }
 
-    /// <summary>Every status message from now on, in arrival order.</summary>
+    private Channel<BrokerStatus> Track(string requestId) =>
+        _byRequest.GetOrAdd(requestId, _ => Channel.CreateUnbounded<BrokerStatus>());
+
+    /// <summary>Every status message from now on, in arrival order (for a monitor; requests have their own).</summary>
     public ChannelReader<BrokerStatus> Statuses => _statuses.Reader;
 
     private async Task SetUpAsync(IChannel channel, CancellationToken ct)
@@ -54,13 +58,16 @@ public sealed class BrokerClient : IAsyncDisposable
         consumer.ReceivedAsync += (_, e) =>
         {
             var p = e.BasicProperties;
-            _statuses.Writer.TryWrite(new BrokerStatus(
+            var status = new BrokerStatus(
                 p.CorrelationId ?? "",
                 BrokerProtocol.Header(p, "action") ?? "",
                 BrokerProtocol.Header(p, "source") ?? "",
                 BrokerProtocol.Header(p, "message"),
                 Encoding.UTF8.GetString(e.Body.Span),
-                DateTimeOffset.Now));
+                DateTimeOffset.Now);
+            _statuses.Writer.TryWrite(status);
+            if (_byRequest.TryGetValue(status.RequestId, out var mine))
+                mine.Writer.TryWrite(status);
             return Task.CompletedTask;
         };
         await channel.BasicConsumeAsync(queue, autoAck: true, consumer, ct);
@@ -70,9 +77,18 @@ public sealed class BrokerClient : IAsyncDisposable
     public async Task<string> SendRequestAsync(string body, string tag, CancellationToken ct, string? requestId = null)
     {
         string id = requestId ?? Guid.NewGuid().ToString();
+        Track(id); // before publishing: its first status may come back at once
         var props = new BasicProperties { CorrelationId = id };
-        if (!await _link.TryPublishAsync(BrokerProtocol.RequestExchange, tag, props, Encoding.UTF8.GetBytes(body), ct))
-            throw new IOException($"broker {Address}: the request was not confirmed (connection lost)");
+        try
+        {
+            if (!await _link.TryPublishAsync(BrokerProtocol.RequestExchange, tag, props, Encoding.UTF8.GetBytes(body), ct, mandatory: true))
+                throw new IOException($"broker {Address}: the request was not confirmed (connection lost)");
+        }
+        catch (RabbitMQ.Client.Exceptions.PublishException e) when (e.IsReturn)
+        {
+            // Mandatory: the broker hands back a request no queue is bound for, instead of dropping it.
+            throw new IOException($"broker {Address}: no service takes requests with tag '{tag}' (is the WriterAgent running and connected?)");
+        }
         return id;
     }
 
@@ -91,14 +107,13 @@ public sealed class BrokerClient : IAsyncDisposable
     {
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
         cts.CancelAfter(timeout);
+        var mine = Track(requestId).Reader;
         try
         {
-            while (await _statuses.Reader.WaitToReadAsync(cts.Token))
+            while (await mine.WaitToReadAsync(cts.Token))
             {
-                while (_statuses.Reader.TryRead(out var s))
+                while (mine.TryRead(out var s))
                 {
-                    if (s.RequestId != requestId)
-                        continue;
                     onStatus?.Invoke(s);
                     if (s.Action is BrokerProtocol.ActionSuccess or BrokerProtocol.ActionFail)
                         return s;

@@ -142,8 +142,12 @@ public sealed partial class BrokerLink : IAsyncDisposable
     /// Publishes and waits for the broker's confirm. False when the link is down or the broker did
     /// not confirm; the caller keeps the message and tries again after reconnecting.
     /// </summary>
+    /// <remarks>
+    /// With <paramref name="mandatory"/>, a message no queue takes comes back from the broker: that
+    /// throws <see cref="PublishException"/> with IsReturn set, for the caller to explain.
+    /// </remarks>
     public async Task<bool> TryPublishAsync(string exchange, string routingKey, BasicProperties props,
-        ReadOnlyMemory<byte> body, CancellationToken ct)
+        ReadOnlyMemory<byte> body, CancellationToken ct, bool mandatory = false)
     {
         await _publishLock.WaitAsync(ct);
         try
@@ -151,8 +155,12 @@ public sealed partial class BrokerLink : IAsyncDisposable
             var channel = _channel;
             if (channel is not { IsOpen: true })
                 return false;
-            await channel.BasicPublishAsync(exchange, routingKey, mandatory: false, props, body, ct);
+            await channel.BasicPublishAsync(exchange, routingKey, mandatory, props, body, ct);
             return true;
+        }
+        catch (PublishException e) when (e.IsReturn)
+        {
+            throw;
         }
         catch (Exception e) when (e is AlreadyClosedException or OperationInterruptedException or PublishException or IOException or ObjectDisposedException)
         {

@@ -38,7 +38,9 @@ public sealed class WriterPipeline : IAsyncDisposable
         WriterOptions? writerOptions)
     {
         env.Ring("image");
-        var config = env.Config("jungfrau-raw", 2, 16, 1024, 1024, TestEnv.JungfrauColumn(2), slots: 64) with { ImageBufferSlots = 64 };
+        // A long assembler timeout: under CPU starvation (2 cores shared with the test) a module can
+        // lag; the tests check the writer, not the assembler's synchronization.
+        var config = env.Config("jungfrau-raw", 2, 16, 1024, 1024, TestEnv.JungfrauColumn(2), slots: 64) with { ImageBufferSlots = 64, AssemblerTimeoutMs = 5000 };
         Config = tweak?.Invoke(config) ?? config;
         if (udp)
         {
@@ -84,6 +86,7 @@ public sealed class WriterPipeline : IAsyncDisposable
         var p = new WriterPipeline(env, brokerUrl, udp, rate, tweak, writerOptions);
         try
         {
+            await p.Agent.WaitConnectedAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(30));
             p.Client = await BrokerClient.ConnectAsync(brokerUrl, NullLogger.Instance, CancellationToken.None);
             return p;
         }
