@@ -27,6 +27,7 @@ public static unsafe class Info
 
         var frames = EigerFrames.Load();
         long raw = 0, ours = 0, c = 0;
+        int identical = 0;
         var chunk = new byte[BitshuffleLz4.MaxCompressedSize(EigerFrames.FrameBytes, 4)];
         var cChunk = new byte[chunk.Length];
         var back = new byte[EigerFrames.FrameBytes];
@@ -45,11 +46,14 @@ public static unsafe class Info
             BitshuffleLz4.Decompress(cChunk.AsSpan(0, 12 + (int)cn), 4, back);
             if (!back.AsSpan().SequenceEqual(frame))
                 return Fail("we do not decompress C's chunk to the frame");
+            if (chunk.AsSpan(0, n).SequenceEqual(cChunk.AsSpan(0, 12 + (int)cn)))
+                identical++;
             raw += frame.Length;
             ours += n;
             c += 12 + cn;
         }
-        Console.WriteLine($"{frames.Count} EIGER frames, {raw} bytes: ours {ours} bytes (ratio {raw / (double)ours:F3}), C {c} bytes (ratio {raw / (double)c:F3})");
+        Console.WriteLine($"{frames.Count} EIGER frames, {raw} bytes: ours {ours} bytes (ratio {raw / (double)ours:F3}), C {c} bytes (ratio {raw / (double)c:F3}); " +
+            $"{identical} of {frames.Count} chunks byte-identical");
         return 0;
     }
 
