@@ -1,0 +1,9 @@
+using BenchmarkDotNet.Running;
+using StdDaq.Benchmarks.Compression;
+
+// dotnet run -c Release -- info                  the C library's build (AVX2 or not), compression ratios, cross-check
+// dotnet run -c Release -- [BenchmarkDotNet arguments, e.g. --filter *Compress*]
+if (args.Length > 0 && args[0] == "info")
+    return Info.Run();
+BenchmarkSwitcher.FromAssembly(typeof(CompressionBenchmarks).Assembly).Run(args);
+return 0;
