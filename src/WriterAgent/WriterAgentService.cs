@@ -39,6 +39,8 @@ public sealed partial class WriterAgentService
     private readonly Channel<Delivery> _requests = Channel.CreateUnbounded<Delivery>();
     private readonly bool _reject;
     private volatile Running? _running;
+    /// <summary>Kills for requests not running (yet): a request still waiting in the broker is refused when it comes.</summary>
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, DateTime> _killed = new();
     private long _lastRunId;
 
     private sealed record Delivery(string RequestId, byte[] Body, string RoutingKey, ulong Tag, long Generation);
@@ -76,6 +78,7 @@ public sealed partial class WriterAgentService
         using var linkCts = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var linkTask = _link.RunAsync(linkCts.Token);
         var outboxTask = _outbox.RunAsync(linkCts.Token);
+        var statsTask = StatsAsync(linkCts.Token);
         try
         {
             await foreach (var d in _requests.Reader.ReadAllAsync(ct))
@@ -89,7 +92,7 @@ public sealed partial class WriterAgentService
         while (_outbox.Pending > 0 && !drain.IsCancellationRequested)
             await Task.Delay(50, CancellationToken.None);
         linkCts.Cancel();
-        await Task.WhenAll(linkTask, outboxTask);
+        await Task.WhenAll(linkTask, outboxTask, statsTask);
         await _link.DisposeAsync();
     }
 
@@ -145,6 +148,10 @@ public sealed partial class WriterAgentService
         }
         else
         {
+            // Maybe a request still queued behind the running one: remember it for a while.
+            foreach (var old in _killed.Where(k => DateTime.UtcNow - k.Value > TimeSpan.FromHours(1)).Select(k => k.Key).ToList())
+                _killed.TryRemove(old, out _);
+            _killed[id] = DateTime.UtcNow;
             LogKillIgnored(_logger, id);
         }
         return Task.CompletedTask;
@@ -160,6 +167,8 @@ public sealed partial class WriterAgentService
         {
             if (d.RequestId.Length == 0)
                 throw new BadRequestException("the request has no correlation_id (request id)");
+            if (_killed.TryRemove(d.RequestId, out _))
+                throw new BadRequestException("killed by request before it started");
             var request = WriteRequest.Parse(d.Body, _config);
             long runId = request.RunId ?? NextRunId();
             var run = new WriteRun(_config, request, d.RequestId, runId, store, acks, _options.Timeouts);
@@ -223,6 +232,20 @@ public sealed partial class WriterAgentService
         }
     }
 
+    private async Task StatsAsync(CancellationToken ct)
+    {
+        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(_config.StatsCollectionPeriod));
+        try
+        {
+            while (await timer.WaitForNextTickAsync(ct))
+                LogStats(_logger, Interlocked.Read(ref RequestsSucceeded), Interlocked.Read(ref RequestsFailed),
+                    _running?.RequestId ?? "-", _outbox.Pending, _link.IsConnected ? 1 : 0, _link.Generation);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
     private long NextRunId()
     {
         // Unique and increasing: milliseconds since the epoch, bumped if two requests share one.
@@ -241,10 +264,13 @@ public sealed partial class WriterAgentService
     [LoggerMessage(Level = LogLevel.Information, Message = "request {RequestId}: {Result}: {Message}")]
     private static partial void LogEnd(ILogger logger, string requestId, string result, string message);
 
+    [LoggerMessage(Level = LogLevel.Information, Message = "stats: requests_succeeded={Succeeded} requests_failed={Failed} running={Running} statuses_pending={Pending} broker_connected={Connected} broker_connections={Connections}")]
+    private static partial void LogStats(ILogger logger, long succeeded, long failed, string running, int pending, int connected, long connections);
+
     [LoggerMessage(Level = LogLevel.Information, Message = "request {RequestId}: kill received")]
     private static partial void LogKill(ILogger logger, string requestId);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "kill for request {RequestId} ignored: it is not running")]
+    [LoggerMessage(Level = LogLevel.Information, Message = "kill for request {RequestId}: not running now; refused if it comes later")]
     private static partial void LogKillIgnored(ILogger logger, string requestId);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "request {RequestId} refused: busy with {Running}")]

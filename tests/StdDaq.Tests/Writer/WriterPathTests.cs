@@ -194,6 +194,24 @@ public sealed class WriterPathTests(BrokerFixture broker)
     }
 
     [Fact]
+    public async Task Kill_OfARequestWaitingBehindAnother_RefusesItWhenItsTurnComes()
+    {
+        using var env = new TestEnv();
+        await using var p = await WriterPipeline.StartAsync(env, broker.Url); // writer_busy_policy: queue
+        string first = await p.SendAsync(WriterPipeline.Body(Path.Combine(env.Dir, "first.h5"), 200));
+        string second = await p.SendAsync(WriterPipeline.Body(Path.Combine(env.Dir, "second.h5"), 5));
+        await p.Client.SendKillAsync(second, p.Tag, CancellationToken.None);
+
+        var firstFinal = await p.FinalAsync(first, Long);
+        var secondFinal = await p.FinalAsync(second, Long);
+
+        Assert.True(firstFinal.Action == BrokerProtocol.ActionSuccess, firstFinal.Message);
+        Assert.Equal(BrokerProtocol.ActionFail, secondFinal.Action);
+        Assert.Equal("killed by request before it started", secondFinal.Message);
+        Assert.False(File.Exists(Path.Combine(env.Dir, "second.h5")));
+    }
+
+    [Fact]
     public async Task Write_WriterLappedByTheRing_MissingImagesReportedAndNoneWrittenWrong()
     {
         using var env = new TestEnv();
