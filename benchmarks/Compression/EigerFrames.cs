@@ -1,17 +1,17 @@
-using System.Buffers.Binary;
+using StdDaq.Shared.Packets;
 
 namespace StdDaq.Benchmarks.Compression;
 
 /// <summary>
 /// The 20 real EIGER 500k 32-bit module frames (512 × 256 uint32) of ../shared/data/eiger-500k-32bit:
 /// each file's packets (u64 LE length + 48-byte SLS header + 4096 bytes) placed by packet number,
-/// 5 frames × 128 packets per file. Same reading as the tests' EigerFrames.
+/// 5 frames × 128 packets per file. Read with CaptureFrames, as the tests' EigerFrames.
 /// </summary>
 public static class EigerFrames
 {
     public const int FrameBytes = 512 * 256 * sizeof(uint);
     public const int Count = 20;
-    private const int HeaderBytes = 48, PayloadBytes = 4096, PacketsPerFrame = 128;
+    private const int PayloadBytes = 4096, PacketsPerFrame = 128;
 
     public static string Dir
     {
@@ -28,25 +28,7 @@ public static class EigerFrames
 
     public static List<byte[]> Load()
     {
-        var frames = new List<byte[]>();
-        foreach (string file in Directory.GetFiles(Dir, "*.dat").Order(StringComparer.Ordinal))
-        {
-            byte[] bytes = File.ReadAllBytes(file);
-            var byNumber = new SortedDictionary<ulong, byte[]>();
-            for (int off = 0; off < bytes.Length;)
-            {
-                int len = (int)BinaryPrimitives.ReadUInt64LittleEndian(bytes.AsSpan(off));
-                ulong frameNumber = BinaryPrimitives.ReadUInt64LittleEndian(bytes.AsSpan(off + 8));
-                uint packet = BinaryPrimitives.ReadUInt32LittleEndian(bytes.AsSpan(off + 8 + 12));
-                if (len != HeaderBytes + PayloadBytes || packet >= PacketsPerFrame)
-                    throw new InvalidDataException($"{file}: unexpected record (length {len}, packet {packet}) at byte {off}");
-                if (!byNumber.TryGetValue(frameNumber, out var frame))
-                    byNumber[frameNumber] = frame = new byte[FrameBytes];
-                bytes.AsSpan(off + 8 + HeaderBytes, PayloadBytes).CopyTo(frame.AsSpan((int)packet * PayloadBytes));
-                off += 8 + len;
-            }
-            frames.AddRange(byNumber.Values);
-        }
+        var frames = CaptureFrames.Load(Directory.GetFiles(Dir, "*.dat").Order(StringComparer.Ordinal), PayloadBytes, PacketsPerFrame);
         if (frames.Count != Count)
             throw new InvalidDataException($"{Dir}: {frames.Count} frames, expected {Count}");
         return frames;

@@ -160,21 +160,7 @@ public sealed class NexusImageFile : IDisposable
         CheckWritable(index);
         if (status == StatusNotWritten)
             throw new ArgumentOutOfRangeException(nameof(status), "0xFFFF is the status of images not written");
-        CheckChunk(chunk);
-        Hdf5.Quiet();
-        try
-        {
-            if (index >= _extent)
-                SetExtent(_data, Math.Min(_n, index + GrowStep), 3);
-            ReadOnlySpan<ulong> offset = [(ulong)index, 0, 0];
-            Hdf5.Check(Hdf5.H5Dwrite_chunk(_data.Id, Hdf5.P.DEFAULT, 0, offset, (nuint)chunk.Length, chunk),
-                $"{_path}: H5Dwrite_chunk(image {index}, {chunk.Length} bytes)");
-        }
-        catch (Hdf5Exception e)
-        {
-            _fault = e.Message;
-            throw;
-        }
+        WriteChunk(index, chunk);
         _records.Add(index, imageId, status, StatusNotWritten);
         ImagesWritten++;
     }
@@ -191,21 +177,29 @@ public sealed class NexusImageFile : IDisposable
         ThrowIfFaulted();
         if (index != _records.End - 1 || index < _records.Start)
             throw new ArgumentOutOfRangeException(nameof(index), index, $"only the last image written since the last flush ({_records.End - 1}) can be taken back");
-        CheckChunk(replacement);
+        WriteChunk(index, replacement);
+        _records.SetStatus(index, StatusNotWritten);
+        ImagesWritten--;
+    }
+
+    /// <summary>One chunk at [index, 0, 0], growing the extent first if needed; an error faults the file.</summary>
+    private void WriteChunk(long index, ReadOnlySpan<byte> chunk)
+    {
+        CheckChunk(chunk);
         Hdf5.Quiet();
         try
         {
+            if (index >= _extent)
+                SetExtent(_data, Math.Min(_n, index + GrowStep), 3);
             ReadOnlySpan<ulong> offset = [(ulong)index, 0, 0];
-            Hdf5.Check(Hdf5.H5Dwrite_chunk(_data.Id, Hdf5.P.DEFAULT, 0, offset, (nuint)replacement.Length, replacement),
-                $"{_path}: H5Dwrite_chunk(image {index}, replacement)");
+            Hdf5.Check(Hdf5.H5Dwrite_chunk(_data.Id, Hdf5.P.DEFAULT, 0, offset, (nuint)chunk.Length, chunk),
+                $"{_path}: H5Dwrite_chunk(image {index}, {chunk.Length} bytes)");
         }
         catch (Hdf5Exception e)
         {
             _fault = e.Message;
             throw;
         }
-        _records.SetStatus(index, StatusNotWritten);
-        ImagesWritten--;
     }
 
     /// <summary>Records an image that is not in the file (e.g. overwritten in the ring): status 0xFFFF, pixels 0.</summary>

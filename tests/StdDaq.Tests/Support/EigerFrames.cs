@@ -1,5 +1,3 @@
-using System.Buffers.Binary;
-using System.Runtime.InteropServices;
 using StdDaq.Shared.Packets;
 
 namespace StdDaq.Tests.Support;
@@ -22,24 +20,7 @@ public static class EigerFrames
 
     private static IReadOnlyList<byte[]> Load()
     {
-        var frames = new List<byte[]>();
-        foreach (string file in Directory.GetFiles(Dir, "*.dat").Order(StringComparer.Ordinal))
-        {
-            byte[] bytes = File.ReadAllBytes(file);
-            var byNumber = new SortedDictionary<ulong, byte[]>();
-            for (int off = 0; off < bytes.Length;)
-            {
-                int len = (int)BinaryPrimitives.ReadUInt64LittleEndian(bytes.AsSpan(off));
-                Assert.Equal(SlsHeader.Size + PayloadBytes, len);
-                var h = MemoryMarshal.Read<SlsHeader>(bytes.AsSpan(off + 8));
-                Assert.InRange(h.PacketNumber, 0u, PacketsPerFrame - 1u);
-                if (!byNumber.TryGetValue(h.FrameNumber, out var frame))
-                    byNumber[h.FrameNumber] = frame = new byte[FrameBytes];
-                bytes.AsSpan(off + 8 + SlsHeader.Size, PayloadBytes).CopyTo(frame.AsSpan((int)h.PacketNumber * PayloadBytes));
-                off += 8 + len;
-            }
-            frames.AddRange(byNumber.Values);
-        }
+        var frames = CaptureFrames.Load(Directory.GetFiles(Dir, "*.dat").Order(StringComparer.Ordinal), PayloadBytes, PacketsPerFrame);
         Assert.Equal(20, frames.Count);
         return frames;
     }

@@ -102,6 +102,33 @@ public class NexusImageFileTests
     }
 
     [Fact]
+    public void Unwrite_TheLastImage_ReadsAsZerosNotWrittenAndOnlyTheLastCanBeTakenBack()
+    {
+        using var env = new TestEnv();
+        string path = Path.Combine(env.Dir, "torn.h5");
+        const int h = 4, w = 8;
+        using (var file = NexusImageFile.Create(path, Options(3, h, w), overwrite: false))
+        {
+            file.WriteImage(0, TestImages.UInt16(0, h, w), 70, 0);
+            file.WriteImage(1, TestImages.UInt16(1, h, w), 71, 0);
+            Assert.Throws<ArgumentOutOfRangeException>(() => file.Unwrite(0, new byte[h * w * 2]));
+            file.Unwrite(1, new byte[h * w * 2]);
+            file.WriteImage(2, TestImages.UInt16(2, h, w), 72, 0);
+            Assert.Equal(2, file.ImagesWritten);
+            file.Close(interrupted: false, null);
+        }
+
+        var v = ReadBack(env, path);
+        Assert.Equal([70UL, 71, 72], v.ImageIds);
+        Assert.Equal([0, 0xFFFF, 0], v.Status);
+        Assert.Equal(2, v.RootNumber("n_images_written"));
+        int bytes = h * w * 2;
+        Assert.Equal(TestImages.UInt16(0, h, w), v.Pixels[..bytes]);
+        Assert.All(v.Pixels[bytes..(2 * bytes)], b => Assert.Equal(0, b));
+        Assert.Equal(TestImages.UInt16(2, h, w), v.Pixels[(2 * bytes)..]);
+    }
+
+    [Fact]
     public void Create_AttributesLargerThan64KiBAndEmpty_H5pyReadsThemWhole()
     {
         using var env = new TestEnv();
