@@ -256,6 +256,21 @@ public sealed class WriterPathTests(BrokerFixture broker)
     }
 
     [Fact]
+    public async Task Write_UnwritablePath_RequestFailsNamingItThenTheNextSucceeds()
+    {
+        using var env = new TestEnv();
+        await using var p = await WriterPipeline.StartAsync(env, broker.Url);
+        // /proc exists (the agent's checks pass) but nobody, not even root, can create a file there.
+        var bad = await p.WriteAsync(WriterPipeline.Body($"/proc/{env.Name}.h5", 5), Long);
+
+        Assert.Equal(BrokerProtocol.ActionFail, bad.Action);
+        Assert.StartsWith($"writing '/proc/{env.Name}.h5' failed: cannot create '/proc/{env.Name}.h5':", bad.Message);
+        Assert.Contains("H5Fcreate", bad.Message);
+        var good = await p.WriteAsync(WriterPipeline.Body(Path.Combine(env.Dir, "next.h5"), 5), Long);
+        Assert.True(good.Action == BrokerProtocol.ActionSuccess, good.Message);
+    }
+
+    [Fact]
     public async Task Write_DiskFull_RequestFailsThenTheNextRequestSucceeds()
     {
         Assert.True(Environment.UserName == "root", "this test mounts a small tmpfs to fill it and needs root (CI runs as root)");
