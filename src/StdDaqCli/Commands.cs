@@ -7,7 +7,8 @@ internal static class Commands
         (code == 0 ? Console.Out : Console.Error).WriteLine("""
             usage: std-daq <command> ...
               sim <config.json> [options]   send simulated detector UDP packets (see std-daq sim --help)
-              up <config.json> [options]    run the pipeline locally (receivers for every module) with live counters
+              up <config.json> [options]    run the whole pipeline locally (receivers, assembler, writer, agent; --private-broker,
+                                --simulate, --write FILE --images N: the demo)
               write <output_file> <n_images> [--wait] [--timeout S]
                                             ask the WriterAgent (through the broker) to write the next N images
               kill <request_id>             end a running write request early (file closed, marked interrupted)
