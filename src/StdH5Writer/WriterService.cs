@@ -136,6 +136,10 @@ public sealed partial class WriterService : IDisposable
         {
             if (_run is { Ended: false } run)
                 End(run, acks, m.Interrupted);
+            else if (_run == null)
+                // None of the run's images reached this writer (it started late, or they were lost):
+                // say so now rather than leave the agent waiting for a file that never was.
+                Ack(acks, new Run(m) { Ended = true }, WriterAck.Error, $"no image of run {m.RunId} reached the writer; no file was written");
             _run = null;
             return;
         }
