@@ -38,13 +38,13 @@ internal static class BrokerCommands
             body["start_image_id"] = a.Long("start-image-id", 0, 0);
         double timeout = a.Double("timeout", 0, 0);
         return WriteAsync(a.Option("broker-url"), a.Option("tag") ?? "", body.ToJsonString(), n, a.Flag("wait"),
-            timeout > 0 ? TimeSpan.FromSeconds(timeout) : Timeout.InfiniteTimeSpan, logger, ct).GetAwaiter().GetResult();
+            timeout > 0 ? TimeSpan.FromSeconds(timeout) : Timeout.InfiniteTimeSpan, ct).GetAwaiter().GetResult();
     }, ["broker-url", "tag", "timeout", "compression", "run-id", "start-image-id"], ["wait", "overwrite"]);
 
     private static async Task<int> WriteAsync(string? url, string tag, string body, long n, bool wait, TimeSpan timeout,
-        ILogger logger, CancellationToken ct)
+        CancellationToken ct)
     {
-        await using var client = await BrokerClient.ConnectAsync(url, QuietLogger(logger), ct);
+        await using var client = await BrokerClient.ConnectAsync(url, QuietLogger, ct);
         string id = await client.SendRequestAsync(body, tag, ct);
         Console.WriteLine(id);
         if (!wait)
@@ -82,7 +82,7 @@ internal static class BrokerCommands
             throw new UsageException("expected <request_id>");
         return Run(async () =>
         {
-            await using var client = await BrokerClient.ConnectAsync(a.Option("broker-url"), QuietLogger(logger), ct);
+            await using var client = await BrokerClient.ConnectAsync(a.Option("broker-url"), QuietLogger, ct);
             await client.SendKillAsync(a.Positional[0], a.Option("tag") ?? "", ct);
             Console.WriteLine($"kill sent for request {a.Positional[0]}");
             return 0;
@@ -96,7 +96,7 @@ internal static class BrokerCommands
         double seconds = a.Double("seconds", 0, 0);
         return Run(async () =>
         {
-            await using var client = await BrokerClient.ConnectAsync(a.Option("broker-url"), QuietLogger(logger), ct);
+            await using var client = await BrokerClient.ConnectAsync(a.Option("broker-url"), QuietLogger, ct, monitor: true);
             Console.Error.WriteLine($"std-daq monitor: status messages on {client.Address} (Ctrl-C ends)");
             using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
             if (seconds > 0)
@@ -122,7 +122,7 @@ internal static class BrokerCommands
     private static readonly Lazy<ILoggerFactory> Warnings = new(() => ServiceHost.CreateLoggerFactory(LogLevel.Warning));
 
     /// <summary>The client's own log: warnings only (reconnects), so stdout stays the command's output.</summary>
-    public static ILogger QuietLogger(ILogger logger) => Warnings.Value.CreateLogger("std-daq");
+    public static ILogger QuietLogger => Warnings.Value.CreateLogger("std-daq");
 
     public static long? Number(string? json, string key)
     {

@@ -68,8 +68,8 @@ public sealed class PrivateBroker : IAsyncDisposable
         Directory.CreateDirectory(Path.Combine(Dir, "mnesia"));
         Directory.CreateDirectory(Path.Combine(Dir, "log"));
         await File.WriteAllTextAsync(Path.Combine(Dir, "enabled_plugins"), "[].", ct);
-        Run("chown", "-R", "rabbitmq:rabbitmq", Dir);
-        Run("chmod", "755", Dir); // the rabbitmq user must be able to enter it
+        Run("chown", ["-R", "rabbitmq:rabbitmq", Dir]);
+        Run("chmod", ["755", Dir]); // the rabbitmq user must be able to enter it
 
         var psi = new ProcessStartInfo("runuser")
         {
@@ -124,21 +124,17 @@ public sealed class PrivateBroker : IAsyncDisposable
         if (p == null)
             return;
         // runuser → sh → beam.smp: signal the Erlang VM, which runs as rabbitmq under our node name.
-        Run("pkill", "-TERM", "-f", $"beam.smp.*{Dir}");
+        Run("pkill", ["-TERM", "-f", $"beam.smp.*{Dir}"]);
         if (!p.WaitForExit(20_000))
         {
-            Run("pkill", "-KILL", "-f", $"beam.smp.*{Dir}");
+            Run("pkill", ["-KILL", "-f", $"beam.smp.*{Dir}"]);
             p.Kill(entireProcessTree: true);
             p.WaitForExit(5_000);
         }
         p.Dispose();
-        var epmd = new ProcessStartInfo("epmd") { RedirectStandardOutput = true, RedirectStandardError = true };
-        epmd.ArgumentList.Add("-kill");
-        epmd.Environment["ERL_EPMD_PORT"] = EpmdPort.ToString();
         try
         {
-            using var e = Process.Start(epmd);
-            e?.WaitForExit(5_000);
+            Run("epmd", ["-kill"], new() { ["ERL_EPMD_PORT"] = EpmdPort.ToString() });
         }
         catch (System.ComponentModel.Win32Exception)
         {
@@ -162,11 +158,13 @@ public sealed class PrivateBroker : IAsyncDisposable
         return ValueTask.CompletedTask;
     }
 
-    private static void Run(string file, params string[] args)
+    private static void Run(string file, string[] args, Dictionary<string, string>? env = null)
     {
         var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var a in args)
             psi.ArgumentList.Add(a);
+        foreach (var (k, v) in env ?? [])
+            psi.Environment[k] = v;
         using var p = Process.Start(psi) ?? throw new IOException($"cannot run {file}");
         p.WaitForExit(30_000);
     }

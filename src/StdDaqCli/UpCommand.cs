@@ -84,7 +84,7 @@ internal static class UpCommand
             }
             if (brokerUrl != null)
             {
-                var agent = new WriterAgentService(config, new WriterAgentOptions { BrokerUrl = brokerUrl, ServiceName = $"{config.DetectorName}.writer_agent" },
+                var agent = new WriterAgentService(config, new WriterAgentOptions { BrokerUrl = brokerUrl },
                     quiet.CreateLogger("WriterAgent"));
                 tasks.Add(agent.RunAsync(stop.Token));
                 stages += $", WriterAgent on broker {brokerUrl}";

@@ -13,7 +13,7 @@ return ServiceHost.Run("WriterAgent", args, usage, (a, logger, ct) =>
     var options = new WriterAgentOptions
     {
         BrokerUrl = a.Option("broker-url"),
-        ServiceName = a.Option("service-name") ?? Environment.GetEnvironmentVariable("SERVICE_NAME") ?? $"{config.DetectorName}.writer_agent",
+        ServiceName = a.Option("service-name") ?? Environment.GetEnvironmentVariable("SERVICE_NAME"),
         Tag = a.Option("tag") ?? "#",
     };
     var agent = new WriterAgentService(config, options, logger);

@@ -184,7 +184,7 @@ public sealed class WriteRun
 
     private WriterAck? TryReadAck(int timeoutMs)
     {
-        var sw = Stopwatch.StartNew();
+        long start = Stopwatch.GetTimestamp();
         while (true)
         {
             int n = _acks.Receive(_buffer);
@@ -196,7 +196,7 @@ public sealed class WriteRun
             }
             if (n < 0)
             {
-                if (sw.ElapsedMilliseconds >= timeoutMs)
+                if (Stopwatch.GetElapsedTime(start).TotalMilliseconds >= timeoutMs)
                     return null;
                 Thread.Sleep(2);
             }

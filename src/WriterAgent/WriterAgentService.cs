@@ -13,8 +13,8 @@ namespace StdDaq.Agent;
 public sealed record WriterAgentOptions
 {
     public string? BrokerUrl { get; init; }
-    /// <summary>The <c>source</c> of its statuses (service name, e.g. facility.beamline.writer_agent).</summary>
-    public string ServiceName { get; init; } = "std-daq.writer_agent";
+    /// <summary>The <c>source</c> of its statuses (service name, e.g. facility.beamline.writer_agent); null: <c>&lt;detector_name&gt;.writer_agent</c>.</summary>
+    public string? ServiceName { get; init; }
     /// <summary>The request/kill routing key it binds (a topic pattern; "#" takes every request).</summary>
     public string Tag { get; init; } = "#";
     public WriteRunTimeouts Timeouts { get; init; } = new();
@@ -38,6 +38,7 @@ public sealed partial class WriterAgentService
     private readonly StatusOutbox _outbox;
     private readonly Channel<Delivery> _requests = Channel.CreateUnbounded<Delivery>();
     private readonly bool _reject;
+    private readonly string _serviceName;
     private volatile Running? _running;
     /// <summary>Kills for requests not running (yet): a request still waiting in the broker is refused when it comes.</summary>
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, DateTime> _killed = new();
@@ -45,11 +46,12 @@ public sealed partial class WriterAgentService
 
     private sealed record Delivery(string RequestId, byte[] Body, string RoutingKey, ulong Tag, long Generation);
 
-    private sealed class Running(string requestId, WriteRun? run, long nImages)
+    /// <summary>The request being handled: its run once the request checked out, and a kill if one came.</summary>
+    private sealed class Running(string requestId)
     {
         public string RequestId { get; } = requestId;
-        public WriteRun? Run { get; set; } = run;
-        public long NImages { get; } = nImages;
+        public volatile WriteRun? Run;
+        public long NImages;
         public volatile string? Kill;
     }
 
@@ -59,8 +61,9 @@ public sealed partial class WriterAgentService
         _options = options;
         _logger = logger;
         _reject = config.WriterBusyPolicy == "reject";
-        _link = new BrokerLink(BrokerProtocol.Factory(options.BrokerUrl, options.ServiceName), logger, SetUpAsync);
-        _outbox = new StatusOutbox(_link, options.ServiceName, logger) { ReconnectGrace = options.ReconnectGrace };
+        _serviceName = options.ServiceName ?? $"{config.DetectorName}.writer_agent";
+        _link = new BrokerLink(BrokerProtocol.Factory(options.BrokerUrl, _serviceName), logger, SetUpAsync);
+        _outbox = new StatusOutbox(_link, _serviceName, logger) { ReconnectGrace = options.ReconnectGrace };
     }
 
     /// <summary>Completes once the agent is connected to the broker with its queues bound (again after a reconnect).</summary>
@@ -74,7 +77,7 @@ public sealed partial class WriterAgentService
         using var store = new StorePublisher(_config.WriterAgentEndpoint);
         // Non-blocking: the run checks for acknowledgements between images without waiting.
         using var acks = ZmqSocket.Puller(_config.WriterStatusEndpoint, receiveTimeoutMs: 0);
-        LogStarting(_logger, _options.ServiceName, _options.Tag, _link.Address, _config.WriterAgentEndpoint, _config.WriterStatusEndpoint);
+        LogStarting(_logger, _serviceName, _options.Tag, _link.Address, _config.WriterAgentEndpoint, _config.WriterStatusEndpoint);
         using var linkCts = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var linkTask = _link.RunAsync(linkCts.Token);
         var outboxTask = _outbox.RunAsync(linkCts.Token);
@@ -159,7 +162,7 @@ public sealed partial class WriterAgentService
 
     private async Task HandleAsync(Delivery d, StorePublisher store, ZmqSocket acks, CancellationToken ct)
     {
-        var running = new Running(d.RequestId, null, 0);
+        var running = new Running(d.RequestId);
         _running = running;
         _ = _outbox.Enqueue(d.RequestId, BrokerProtocol.ActionStart, null, d.Body, d.RoutingKey);
         RunOutcome outcome;
@@ -172,7 +175,8 @@ public sealed partial class WriterAgentService
             var request = WriteRequest.Parse(d.Body, _config);
             long runId = request.RunId ?? NextRunId();
             var run = new WriteRun(_config, request, d.RequestId, runId, store, acks, _options.Timeouts);
-            _running = running = new Running(d.RequestId, run, request.NImages) { Kill = running.Kill };
+            running.NImages = request.NImages;
+            running.Run = run;
             LogStartRun(_logger, d.RequestId, request.NImages, request.OutputFile, runId);
             var progress = ReportProgressAsync(running, d, ct);
             outcome = await Task.Factory.StartNew(() => run.Execute(() => running.Kill, ct),

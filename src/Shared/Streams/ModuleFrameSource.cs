@@ -1,4 +1,5 @@
 using StdDaq.Shared.Config;
+using StdDaq.Shared.Detectors;
 using StdDaq.Shared.Interop;
 using StdDaq.Shared.Memory;
 
@@ -95,6 +96,10 @@ public sealed class ModuleFrameSource : IDisposable
         return new ModuleFrameNotice(imageId, (ulong)missing, (ushort)module, (ushort)g.BitDepth, (uint)got, imageId,
             imageId, 0, seq, (ulong)now);
     }
+
+    /// <summary>Writes frame <paramref name="imageId"/> of <paramref name="module"/> with the simulator's pixel pattern, whole.</summary>
+    public ModuleFrameNotice WritePattern(int module, ulong imageId) =>
+        Write(module, imageId, frame => PixelPattern.Fill(_config.Module, imageId, module, frame));
 
     /// <summary>Sends the notice on its module's endpoint; false if the high-water mark dropped it.</summary>
     public bool Publish(in ModuleFrameNotice notice)

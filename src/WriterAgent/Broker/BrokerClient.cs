@@ -15,22 +15,27 @@ namespace StdDaq.Agent.Broker;
 public sealed class BrokerClient : IAsyncDisposable
 {
     private readonly BrokerLink _link;
-    private readonly Channel<BrokerStatus> _statuses = Channel.CreateUnbounded<BrokerStatus>();
+    /// <summary>Every status, for a monitor; null unless asked for (nobody would read it).</summary>
+    private readonly Channel<BrokerStatus>? _statuses;
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, Channel<BrokerStatus>> _byRequest = new();
     private readonly CancellationTokenSource _stop = new();
     private Task? _run;
 
-    private BrokerClient(string? brokerUrl, ILogger logger)
+    private BrokerClient(string? brokerUrl, ILogger logger, bool monitor)
     {
+        _statuses = monitor ? Channel.CreateUnbounded<BrokerStatus>() : null;
         _link = new BrokerLink(BrokerProtocol.Factory(brokerUrl, "std-daq-client"), logger, SetUpAsync, TimeSpan.FromSeconds(1));
     }
 
     public string Address => _link.Address;
 
-    /// <summary>Connects (failing fast with an IOException naming the broker) and starts seeing statuses.</summary>
-    public static async Task<BrokerClient> ConnectAsync(string? brokerUrl, ILogger logger, CancellationToken ct)
+    /// <summary>
+    /// Connects (failing fast with an IOException naming the broker) and starts seeing statuses:
+    /// those of its own requests, and with <paramref name="monitor"/> every one (<see cref="Statuses"/>).
+    /// </summary>
+    public static async Task<BrokerClient> ConnectAsync(string? brokerUrl, ILogger logger, CancellationToken ct, bool monitor = false)
     {
-        var client = new BrokerClient(brokerUrl, logger);
+        var client = new BrokerClient(brokerUrl, logger, monitor);
         try
         {
             await client._link.ConnectOnceAsync(ct);
@@ -48,7 +53,8 @@ public sealed class BrokerClient : IAsyncDisposable
         _byRequest.GetOrAdd(requestId, _ => Channel.CreateUnbounded<BrokerStatus>());
 
     /// <summary>Every status message from now on, in arrival order (for a monitor; requests have their own).</summary>
-    public ChannelReader<BrokerStatus> Statuses => _statuses.Reader;
+    public ChannelReader<BrokerStatus> Statuses =>
+        _statuses?.Reader ?? throw new InvalidOperationException("connect with monitor: true to see every status");
 
     private async Task SetUpAsync(IChannel channel, CancellationToken ct)
     {
@@ -65,7 +71,7 @@ public sealed class BrokerClient : IAsyncDisposable
                 BrokerProtocol.Header(p, "message"),
                 Encoding.UTF8.GetString(e.Body.Span),
                 DateTimeOffset.Now);
-            _statuses.Writer.TryWrite(status);
+            _statuses?.Writer.TryWrite(status);
             if (_byRequest.TryGetValue(status.RequestId, out var mine))
                 mine.Writer.TryWrite(status);
             return Task.CompletedTask;
@@ -116,7 +122,10 @@ public sealed class BrokerClient : IAsyncDisposable
                 {
                     onStatus?.Invoke(s);
                     if (s.Action is BrokerProtocol.ActionSuccess or BrokerProtocol.ActionFail)
+                    {
+                        _byRequest.TryRemove(requestId, out _);
                         return s;
+                    }
                 }
             }
         }

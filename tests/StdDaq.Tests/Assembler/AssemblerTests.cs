@@ -177,14 +177,10 @@ public class AssemblerTests
         };
         using var harness = new AssemblerHarness(env, config, udp: false);
         var source = harness.Source!;
-        var g = config.Module;
         var notices = new List<ModuleFrameNotice>();
         for (ulong id = 1; id <= 12; id++)
             for (int m = 0; m < 2; m++)
-            {
-                int module = m;
-                notices.Add(source.Write(m, id, f => PixelPattern.Fill(g, id, module, f)));
-            }
+                notices.Add(source.WritePattern(m, id));
         source.WaitForSubscribers(TimeSpan.FromSeconds(10));
         foreach (var n in notices)
             Assert.True(source.Publish(n));
@@ -226,17 +222,12 @@ public class AssemblerTests
         };
         using var harness = new AssemblerHarness(env, config, udp: false);
         var source = harness.Source!;
-        var g = config.Module;
         source.WaitForSubscribers(TimeSpan.FromSeconds(10));
         void Send(ulong first, ulong last)
         {
             for (ulong id = first; id <= last; id++)
                 for (int m = 0; m < 2; m++)
-                {
-                    int module = m;
-                    ulong frame = id;
-                    Assert.True(source.Publish(source.Write(m, id, f => PixelPattern.Fill(g, frame, module, f))));
-                }
+                    Assert.True(source.Publish(source.WritePattern(m, id)));
         }
         Send(1, 12);
         harness.Collect(12, TimeSpan.FromSeconds(10)); // metadata only: the reader is "busy"

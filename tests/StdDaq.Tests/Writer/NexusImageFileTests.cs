@@ -12,28 +12,6 @@ public class NexusImageFileTests
     private const ushort UInt16Code = 2;
 
     /// <summary>Prints the file as h5py sees it (JSON) and writes data[:] as raw bytes to argv[2].</summary>
-    private const string Reader = """
-        import os, sys, json
-        os.environ['HDF5_PLUGIN_PATH'] = '/usr/lib/x86_64-linux-gnu/hdf5/serial/plugins'
-        import h5py, numpy as np
-        def val(v):
-            if isinstance(v, bytes): return v.decode('utf-8')
-            if isinstance(v, np.generic): return v.item()
-            return v
-        def attrs(o): return {k: val(v) for k, v in o.attrs.items()}
-        with h5py.File(sys.argv[1], 'r') as f:
-            d = f['entry/data/data']
-            pl = d.id.get_create_plist()
-            info = dict(root=attrs(f), entry=attrs(f['entry']), group=attrs(f['entry/data']),
-                root_types={k: f.attrs.get_id(k).dtype.str for k in f.attrs},
-                shape=list(d.shape), maxshape=list(d.maxshape), chunks=list(d.chunks), dtype=d.dtype.str,
-                filters=[list(pl.get_filter(i)[:3]) for i in range(pl.get_nfilters())],
-                image_id=f['entry/data/image_id'][:].tolist(), status=f['entry/data/status'][:].tolist())
-            with open(sys.argv[2], 'wb') as out:
-                out.write(d[:].tobytes())
-        print(json.dumps(info))
-        """;
-
     private sealed record View(JsonElement Info, byte[] Pixels)
     {
         public JsonElement Root => Info.GetProperty("root");
@@ -47,8 +25,7 @@ public class NexusImageFileTests
     private static View ReadBack(TestEnv env, string path)
     {
         string raw = Path.Combine(env.Dir, $"pixels{Guid.NewGuid():N}.bin");
-        string json = Python.Run(env, Reader, path, raw);
-        return new View(JsonDocument.Parse(json).RootElement.Clone(), File.ReadAllBytes(raw));
+        return new View(H5py.Read(env, path, raw), File.ReadAllBytes(raw));
     }
 
     private static NexusFileOptions Options(long n, int h, int w, ushort dtype = UInt16Code, bool bitshuffle = false,

@@ -38,7 +38,7 @@ public sealed class WriterPathTests(BrokerFixture broker)
         string dump = Path.Combine(env.Dir, "pixels.raw");
         var h5 = H5py.Read(env, file, dump);
         Assert.Equal([n, 1024, 1024], H5py.Longs(h5.GetProperty("shape")));
-        Assert.Equal("uint16", h5.GetProperty("dtype").GetString());
+        Assert.Equal("uint16", h5.GetProperty("dtype_name").GetString());
         Assert.Equal([1, 1024, 1024], H5py.Longs(h5.GetProperty("chunks")));
         Assert.Equal("NXentry", h5.GetProperty("entry_class").GetString());
         Assert.Equal("NXdata", h5.GetProperty("data_class").GetString());
@@ -79,7 +79,7 @@ public sealed class WriterPathTests(BrokerFixture broker)
         string dump = Path.Combine(env.Dir, "pixels.raw");
         var h5 = H5py.Read(env, file, dump);
         Assert.Equal([n, 1024, 1024], H5py.Longs(h5.GetProperty("shape")));
-        Assert.True(h5.GetProperty("filters").TryGetProperty("32008", out var bshuf), $"no bitshuffle filter: {h5.GetProperty("filters")}");
+        Assert.True(h5.GetProperty("filters_by_id").TryGetProperty("32008", out var bshuf), $"no bitshuffle filter: {h5.GetProperty("filters_by_id")}");
         Assert.Equal(2, bshuf[bshuf.GetArrayLength() - 1].GetInt32()); // LZ4
         var ids = H5py.ULongs(h5.GetProperty("image_id"));
         byte[] pixels = File.ReadAllBytes(dump);

@@ -5,7 +5,6 @@ using StdDaq.Agent;
 using StdDaq.Agent.Broker;
 using StdDaq.Cli.Sim;
 using StdDaq.Shared.Config;
-using StdDaq.Shared.Detectors;
 using StdDaq.Shared.Streams;
 using StdDaq.Tests.Support;
 using StdDaq.UdpRecv;
@@ -61,7 +60,6 @@ public sealed class WriterPipeline : IAsyncDisposable
         Agent = new WriterAgentService(Config, new WriterAgentOptions
         {
             BrokerUrl = brokerUrl,
-            ServiceName = $"{Config.DetectorName}.writer_agent",
             Tag = Config.DetectorName,
             ReconnectGrace = TimeSpan.FromSeconds(1),
             ProgressInterval = TimeSpan.FromMilliseconds(200),
@@ -140,17 +138,11 @@ public sealed class WriterPipeline : IAsyncDisposable
     {
         var source = _source!;
         source.WaitForSubscribers(TimeSpan.FromSeconds(10));
-        var g = Config.Module;
         var sw = Stopwatch.StartNew();
         for (ulong id = 1; !_stop.IsCancellationRequested; id++)
         {
             for (int m = 0; m < Config.NModules; m++)
-            {
-                int module = m;
-                ulong imageId = id;
-                var notice = source.Write(m, id, frame => PixelPattern.Fill(g, imageId, module, frame));
-                source.Publish(notice);
-            }
+                source.Publish(source.WritePattern(m, id));
             double due = id / rate;
             double wait = due - sw.Elapsed.TotalSeconds;
             if (wait > 0)
