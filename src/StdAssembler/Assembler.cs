@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using StdDaq.Assembler.Conversions;
 using StdDaq.Shared.Config;
+using StdDaq.Shared.Hosting;
 using StdDaq.Shared.Interop;
 using StdDaq.Shared.Memory;
 using StdDaq.Shared.Streams;
@@ -44,6 +45,7 @@ public sealed partial class Assembler : IDisposable
     private readonly FrameConverter _converter;
     private readonly ShmRing[] _frames;
     private readonly ShmRing _images;
+    private readonly RoleLock _role;
     private readonly ZmqSocket _subscriber;
     private readonly ZmqSocket? _publisher;
     private readonly int _nModules;
@@ -70,7 +72,13 @@ public sealed partial class Assembler : IDisposable
     public ImageLayout Layout => _layout;
     public ShmRing ImageRing => _images;
 
-    public Assembler(DetectorConfig config, ILogger logger, AssemblerOptions? options = null, bool publish = true)
+    /// <summary>
+    /// Takes the detector's assembler role, waits (at most wait_for_peers_s, or until
+    /// <paramref name="startup"/> is cancelled) for every module's FrameBuffer, creates or reuses the
+    /// ImageBuffer and connects to the receivers.
+    /// </summary>
+    public Assembler(DetectorConfig config, ILogger logger, AssemblerOptions? options = null, bool publish = true,
+        CancellationToken startup = default)
     {
         if (config.NModules > MaxModules)
             throw new ArgumentException($"n_modules {config.NModules} exceeds the {MaxModules} modules an image slot header can flag");
@@ -92,12 +100,17 @@ public sealed partial class Assembler : IDisposable
         _parallel = new ParallelOptions { MaxDegreeOfParallelism = _workers };
         _frames = new ShmRing[_nModules];
         var g = config.Module;
+        // One assembler per detector: a second one would take over the metadata endpoint.
+        _role = ServiceRoles.Assembler(config);
         try
         {
+            var deadline = DateTime.UtcNow + config.WaitForPeers;
             for (int m = 0; m < _nModules; m++)
-                _frames[m] = ShmRing.CreateOrAttach(config.FrameBufferName(m), RingKind.FrameBuffer, g.FrameBytes, config.FrameBufferSlots);
+                _frames[m] = ShmRing.WaitAttach(config.FrameBufferName(m), RingKind.FrameBuffer, g.FrameBytes, config.FrameBufferSlots,
+                    writable: true, Remaining(deadline), ServiceRoles.ReceiverName(config, m), LogWaiting, startup);
             _images = ShmRing.CreateOrAttach(config.ImageBufferName, RingKind.ImageBuffer, _layout.ImageBytes,
-                config.ImageBufferSlotsFor(_layout.ImageBytes));
+                config.ImageBufferSlotsFor(_layout.ImageBytes), Remaining(deadline), LogWaiting);
+            WaitForReceivers(deadline, startup);
             _subscriber = ZmqSocket.Subscriber(config.ModuleFrameEndpoint(0), receiveTimeoutMs: 5);
             for (int m = 1; m < _nModules; m++)
                 _subscriber.Connect(config.ModuleFrameEndpoint(m));
@@ -110,7 +123,41 @@ public sealed partial class Assembler : IDisposable
                 r?.Dispose();
             _images?.Dispose();
             _subscriber?.Dispose();
+            _role.Dispose();
             throw;
+        }
+    }
+
+    private static TimeSpan Remaining(DateTime deadline)
+    {
+        var left = deadline - DateTime.UtcNow;
+        return left > TimeSpan.Zero ? left : TimeSpan.Zero;
+    }
+
+    /// <summary>
+    /// Waits until every receiver's notice endpoint is bound (its process is up), saying once which
+    /// it waits for. At the deadline it goes on: zmq connects to a receiver whenever it comes, and
+    /// until then that module's frames count as missing.
+    /// </summary>
+    private void WaitForReceivers(DateTime deadline, CancellationToken startup)
+    {
+        bool said = false;
+        while (true)
+        {
+            var absent = Enumerable.Range(0, _nModules).Where(m => !ZmqSocket.IsListening(_config.ModuleFrameEndpoint(m))).ToList();
+            if (absent.Count == 0)
+                return;
+            string which = $"module{(absent.Count > 1 ? "s" : "")} {string.Join(", ", absent.Take(16))}{(absent.Count > 16 ? ", ..." : "")}";
+            if (DateTime.UtcNow >= deadline)
+            {
+                LogReceiversAbsent(which);
+                return;
+            }
+            if (!said)
+                LogWaiting($"waiting up to {Remaining(deadline).TotalSeconds:0.#} s for the receivers of {which} to bind their notice endpoints");
+            said = true;
+            if (startup.WaitHandle.WaitOne(50))
+                throw new OperationCanceledException(startup);
         }
     }
 
@@ -360,6 +407,7 @@ public sealed partial class Assembler : IDisposable
             r.Dispose();
         _images.Dispose();
         _converter.Dispose();
+        _role.Dispose();
     }
 
     private sealed class Pending(int nModules)
@@ -379,6 +427,12 @@ public sealed partial class Assembler : IDisposable
 
     [LoggerMessage(Level = LogLevel.Information, Message = "StdAssembler {Detector}: {Modules} modules -> {Width}x{Height} {Dtype} images in /dev/shm/{Ring} ({Slots} slots), {Workers} workers, metadata on {Endpoint}")]
     private partial void LogStarted(string detector, int modules, int width, int height, string dtype, string ring, int slots, int workers, string endpoint);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{Message}")]
+    private partial void LogWaiting(string message);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "no receiver is up for {Which}; going on without: their frames count as missing until their receivers start")]
+    private partial void LogReceiversAbsent(string which);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "JUNGFRAU converted to keV with gains and pedestals from {Path}; {Masked} pixels masked (always NaN)")]
     private partial void LogCalibration(string path, long masked);

@@ -18,7 +18,7 @@ return ServiceHost.Run("StdAssembler", args, usage, (a, logger, ct) =>
         TimeoutMs = a.Option("timeout-ms") != null ? a.Double("timeout-ms", 0, 1, 600_000) : null,
         DiscardIncomplete = a.Flag("discard-incomplete"),
     };
-    using var assembler = new Assembler(config, logger, options);
+    using var assembler = new Assembler(config, logger, options, startup: ct);
     assembler.Run(ct);
     return 0;
 }, options: ["gains-and-pedestals", "workers", "timeout-ms"], flags: ["discard-incomplete"]);

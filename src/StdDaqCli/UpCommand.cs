@@ -55,6 +55,8 @@ internal static class UpCommand
         using var quiet = ServiceHost.CreateLoggerFactory(LogLevel.Warning);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var receivers = new List<UdpReceiver>();
+        // Only what this run created is removed by --cleanup: never the rings of a pipeline already running.
+        var created = new List<string>();
         var tasks = new List<Task>();
         PrivateBroker? broker = null;
         StdDaq.Assembler.Assembler? assembler = null;
@@ -70,12 +72,19 @@ internal static class UpCommand
                 Console.WriteLine($"std-daq up: RabbitMQ {broker.NodeName} on {broker.Url}");
             }
             for (int m = 0; m < config.NModules; m++)
-                receivers.Add(new UdpReceiver(config, m, quiet.CreateLogger($"StdUdpRecv-{m}")));
+            {
+                var r = new UdpReceiver(config, m, quiet.CreateLogger($"StdUdpRecv-{m}"));
+                receivers.Add(r);
+                if (r.Ring.Created)
+                    created.Add(r.Ring.Name);
+            }
             tasks.AddRange(receivers.Select(r => r.RunAsync(stop.Token)));
             string stages = $"receiving on udp {config.StartUdpPort}..{config.UdpPort(config.NModules - 1)}";
             if (!a.Flag("receivers-only"))
             {
-                assembler = new StdDaq.Assembler.Assembler(config, quiet.CreateLogger("StdAssembler"));
+                assembler = new StdDaq.Assembler.Assembler(config, quiet.CreateLogger("StdAssembler"), startup: ct);
+                if (assembler.ImageRing.Created)
+                    created.Add(assembler.ImageRing.Name);
                 var asm = assembler;
                 tasks.Add(Task.Factory.StartNew(() => asm.Run(stop.Token), TaskCreationOptions.LongRunning));
                 writer = new WriterService(config, new WriterOptions { ConfigText = configText }, quiet.CreateLogger("StdH5Writer"));
@@ -152,11 +161,8 @@ internal static class UpCommand
             if (broker != null)
                 await broker.DisposeAsync();
             if (a.Flag("cleanup"))
-            {
-                for (int m = 0; m < config.NModules; m++)
-                    ShmRing.Unlink(config.FrameBufferName(m));
-                ShmRing.Unlink(config.ImageBufferName);
-            }
+                foreach (var name in created)
+                    ShmRing.Unlink(name);
         }
     }
 

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using StdDaq.Shared.Compression;
 using StdDaq.Shared.Config;
+using StdDaq.Shared.Hosting;
 using StdDaq.Shared.Interop;
 using StdDaq.Shared.Memory;
 using StdDaq.Shared.Streams;
@@ -32,6 +33,7 @@ public sealed partial class WriterService : IDisposable
     private readonly long _imageBytes;
     private readonly byte[] _message = new byte[256 * 1024];
     private ShmRing? _ring;
+    private readonly RoleLock _role;
     private bool _ringWarned;
     private Run? _run;
     private byte[]? _compressed;
@@ -48,6 +50,8 @@ public sealed partial class WriterService : IDisposable
         _width = config.ImagePixelWidth;
         _elemSize = ImageMetadata.BytesPerPixel(config.ImageDtype);
         _imageBytes = (long)_height * _width * _elemSize;
+        // One writer per detector: two would both write every requested file.
+        _role = ServiceRoles.Writer(config);
     }
 
     /// <summary>The run being written: its file, where it is, what is missing so far.</summary>
@@ -72,6 +76,7 @@ public sealed partial class WriterService : IDisposable
 
     private void Loop(CancellationToken ct)
     {
+        WaitForRing(ct);
         using var store = ZmqSocket.Subscriber(_config.WriterAgentEndpoint, receiveHwm: 100_000, receiveTimeoutMs: 50);
         using var acks = ZmqSocket.Pusher(_config.WriterStatusEndpoint);
         LogStarting(_logger, _config.DetectorName, _config.WriterAgentEndpoint, _config.WriterStatusEndpoint, _config.ImageBufferName,
@@ -345,6 +350,27 @@ public sealed partial class WriterService : IDisposable
             Counters.AcksDropped++;
     }
 
+    /// <summary>
+    /// Waits at start (at most wait_for_peers_s) for the assembler's ImageBuffer, saying once that it
+    /// waits. If it does not come, the writer goes on and attaches when the first image needs it.
+    /// </summary>
+    private void WaitForRing(CancellationToken ct)
+    {
+        try
+        {
+            _ring ??= ShmRing.WaitAttach(_config.ImageBufferName, RingKind.ImageBuffer, _imageBytes, null, writable: false,
+                _config.WaitForPeers, $"StdAssembler of detector '{_config.DetectorName}'", m => LogWaiting(_logger, m), ct);
+        }
+        catch (RingBufferException e)
+        {
+            LogNoRing(_logger, e.Message);
+            _ringWarned = true;
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
     private ShmRing? Ring()
     {
         if (_ring != null)
@@ -364,7 +390,11 @@ public sealed partial class WriterService : IDisposable
 
     private static double Elapsed(long ticks) => (Stopwatch.GetTimestamp() - ticks) / (double)Stopwatch.Frequency;
 
-    public void Dispose() => _ring?.Dispose();
+    public void Dispose()
+    {
+        _ring?.Dispose();
+        _role.Dispose();
+    }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "StdH5Writer {Detector}: StoreStream from {Store}, acks to {Acks}, images from /dev/shm/{Ring}, flush every {Flush} s")]
     private static partial void LogStarting(ILogger logger, string detector, string store, string acks, string ring, double flush);
@@ -380,6 +410,9 @@ public sealed partial class WriterService : IDisposable
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "StoreStream message ignored: {Error}")]
     private static partial void LogMalformed(ILogger logger, string error);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{Message}")]
+    private static partial void LogWaiting(ILogger logger, string message);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "image buffer not available: {Error}")]
     private static partial void LogNoRing(ILogger logger, string error);

@@ -3,6 +3,7 @@ using System.Net;
 using Microsoft.Extensions.Logging;
 using StdDaq.Shared.Config;
 using StdDaq.Shared.Detectors;
+using StdDaq.Shared.Hosting;
 using StdDaq.Shared.Interop;
 using StdDaq.Shared.Memory;
 using StdDaq.Shared.Streams;
@@ -25,6 +26,7 @@ public sealed partial class UdpReceiver : IDisposable
     private readonly ILogger _logger;
     private readonly UdpSocket _socket;
     private readonly ShmRing _ring;
+    private readonly RoleLock _role;
     private readonly ZmqSocket? _publisher;
     private readonly PacketParser _parser;
     private readonly FrameTracker _tracker;
@@ -49,6 +51,8 @@ public sealed partial class UdpReceiver : IDisposable
         ModuleId = moduleId;
         Port = config.UdpPort(moduleId);
         _parser = new PacketParser(_geometry, config.JungfrauImageId == "bunch_id");
+        // One receiver per module: a second one would take over the notice endpoint and the ring.
+        _role = ServiceRoles.Receiver(config, moduleId);
         try
         {
             _socket = UdpSocket.Bind(bindAddress ?? IPAddress.Any, Port);
@@ -57,13 +61,15 @@ public sealed partial class UdpReceiver : IDisposable
             GrantedReceiveBuffer = _socket.RequestReceiveBuffer(config.UdpReceiveBufferBytes);
             if (GrantedReceiveBuffer < config.UdpReceiveBufferBytes)
                 LogSmallBuffer(config.UdpReceiveBufferBytes, GrantedReceiveBuffer, UdpSocket.RmemMax());
-            _ring = ShmRing.CreateOrAttach(config.FrameBufferName(moduleId), RingKind.FrameBuffer, _geometry.FrameBytes, config.FrameBufferSlots);
+            _ring = ShmRing.CreateOrAttach(config.FrameBufferName(moduleId), RingKind.FrameBuffer, _geometry.FrameBytes, config.FrameBufferSlots,
+                config.WaitForPeers, m => LogShm(m));
             _publisher = publish ? ZmqSocket.Publisher(config.ModuleFrameEndpoint(moduleId)) : null;
         }
         catch
         {
             _socket?.Dispose();
             _ring?.Dispose();
+            _role.Dispose();
             throw;
         }
         _batch = new RecvBatch(config.UdpBatchSize, _geometry.HeaderBytes, _geometry.PayloadBytes + Slack);
@@ -160,7 +166,11 @@ public sealed partial class UdpReceiver : IDisposable
         _socket.Dispose();
         _ring.Dispose();
         _batch.Dispose();
+        _role.Dispose();
     }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{Message}")]
+    private partial void LogShm(string message);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "asked for a {Requested}-byte UDP receive buffer, the kernel gave {Granted} (net.core.rmem_max = {RmemMax}); bursts may be dropped. Raise it: sysctl -w net.core.rmem_max={Requested}")]
     private partial void LogSmallBuffer(long requested, long granted, long rmemMax);

@@ -6,6 +6,7 @@ using RabbitMQ.Client;
 using RabbitMQ.Client.Events;
 using StdDaq.Agent.Broker;
 using StdDaq.Shared.Config;
+using StdDaq.Shared.Hosting;
 using StdDaq.Shared.Streams;
 
 namespace StdDaq.Agent;
@@ -74,6 +75,8 @@ public sealed partial class WriterAgentService
 
     public async Task RunAsync(CancellationToken ct)
     {
+        // One agent per detector: a second one would take over the StoreStream endpoint.
+        using var role = ServiceRoles.WriterAgent(_config);
         using var store = new StorePublisher(_config.WriterAgentEndpoint);
         // Non-blocking: the run checks for acknowledgements between images without waiting.
         using var acks = ZmqSocket.Puller(_config.WriterStatusEndpoint, receiveTimeoutMs: 0);

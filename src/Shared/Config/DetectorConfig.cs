@@ -48,6 +48,12 @@ public sealed record DetectorConfig
     /// arrived, if no newer image of the missing module came first (assembler_timeout_ms).
     /// </summary>
     public double AssemblerTimeoutMs { get; init; } = 200;
+    /// <summary>
+    /// How long a service waits at start for what its peers make: the assembler for every module's
+    /// FrameBuffer, the writer for the ImageBuffer (wait_for_peers_s). Then it fails (exit 1).
+    /// </summary>
+    public double WaitForPeersS { get; init; } = 60;
+    public TimeSpan WaitForPeers => TimeSpan.FromSeconds(WaitForPeersS);
     /// <summary>Assembler worker threads converting modules in parallel (assembler_workers; 0: automatic).</summary>
     public int AssemblerWorkers { get; init; }
     /// <summary>JUNGFRAU image id: "bunch_id" (falls back to frame number when 0) or "frame_number".</summary>

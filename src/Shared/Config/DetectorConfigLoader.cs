@@ -18,7 +18,7 @@ public static partial class DetectorConfigLoader
         "frame_buffer_slots", "udp_receive_buffer_bytes", "udp_frame_timeout_ms", "udp_batch_size",
         "jungfrau_image_id", "udp_receive_in_place", "image_buffer_slots", "assembler_timeout_ms",
         "assembler_workers", "writer_output_roots", "writer_flush_interval_s", "writer_compression",
-        "writer_busy_policy",
+        "writer_busy_policy", "wait_for_peers_s",
     ];
 
     private static readonly string[] LogLevels = ["trace", "debug", "info", "warning", "error", "critical"];
@@ -162,6 +162,8 @@ public static partial class DetectorConfigLoader
             cfg = cfg with { ImageBufferSlots = imageSlots };
         if (OptionalNumber(root, "assembler_timeout_ms", 1, 600_000) is { } asmTimeout)
             cfg = cfg with { AssemblerTimeoutMs = asmTimeout };
+        if (OptionalNumber(root, "wait_for_peers_s", 0, 86_400) is { } waitPeers)
+            cfg = cfg with { WaitForPeersS = waitPeers };
         if (OptionalInt(root, "assembler_workers", 0, 256) is { } workers)
             cfg = cfg with { AssemblerWorkers = workers };
         if (OptionalBool(root, "udp_receive_in_place") is { } inPlace)

@@ -31,6 +31,11 @@ public static class ServiceHost
             var cl = new CommandLine(args, options ?? ["bind"], flags);
             return body(cl, logger, cts.Token);
         }
+        catch (OperationCanceledException) when (cts.IsCancellationRequested)
+        {
+            Console.Error.WriteLine($"{name}: stopped before it was up");
+            return 0;
+        }
         catch (UsageException e)
         {
             Console.Error.WriteLine($"{name}: {e.Message}\nusage: {usage}");

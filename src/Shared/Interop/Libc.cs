@@ -16,7 +16,21 @@ public static unsafe partial class Libc
         public const int RDWR = 0x2;
         public const int CREAT = 0x40;
         public const int EXCL = 0x80;
+        public const int CLOEXEC = 0x80000;
     }
+
+    /// <summary>flock operations.</summary>
+    public static class Lock
+    {
+        public const int SH = 1;
+        public const int EX = 2;
+        public const int NB = 4;
+        public const int UN = 8;
+    }
+
+    /// <summary>renameat2 flags.</summary>
+    public const uint RENAME_NOREPLACE = 1;
+    public const int AT_FDCWD = -100;
 
     public static class Prot
     {
@@ -70,6 +84,10 @@ public static unsafe partial class Libc
         public const int EINTR = 4;
         public const int EAGAIN = 11;
         public const int ENOENT = 2;
+        public const int ESRCH = 3;
+        public const int EPERM = 1;
+        public const int EWOULDBLOCK = 11;
+        public const int EINVAL = 22;
         public const int EEXIST = 17;
         public const int ENOSPC = 28;
         public const int ECONNREFUSED = 111;
@@ -183,6 +201,45 @@ public static unsafe partial class Libc
 
     [LibraryImport(Lib, EntryPoint = "clock_gettime")]
     public static partial int clock_gettime(int clockid, Timespec* tp);
+
+    [LibraryImport(Lib, EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int open(string pathname, int flags, uint mode);
+
+    [LibraryImport(Lib, EntryPoint = "flock", SetLastError = true)]
+    public static partial int flock(int fd, int operation);
+
+    [LibraryImport(Lib, EntryPoint = "read", SetLastError = true)]
+    public static partial nint read(int fd, void* buf, nuint count);
+
+    [LibraryImport(Lib, EntryPoint = "pwrite", SetLastError = true)]
+    public static partial nint pwrite(int fd, void* buf, nuint count, long offset);
+
+    [LibraryImport(Lib, EntryPoint = "unlink", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int unlink(string pathname);
+
+    [LibraryImport(Lib, EntryPoint = "link", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int link(string oldpath, string newpath);
+
+    [LibraryImport(Lib, EntryPoint = "renameat2", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int renameat2(int olddirfd, string oldpath, int newdirfd, string newpath, uint flags);
+
+    /// <summary>struct stat of x86_64 Linux (144 bytes); only the identity fields are named.</summary>
+    [StructLayout(LayoutKind.Sequential, Size = 144)]
+    public struct Stat
+    {
+        public ulong st_dev;   // @0
+        public ulong st_ino;   // @8
+    }
+
+    [LibraryImport(Lib, EntryPoint = "stat", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int stat(string pathname, Stat* statbuf);
+
+    [LibraryImport(Lib, EntryPoint = "fstat", SetLastError = true)]
+    public static partial int fstat(int fd, Stat* statbuf);
+
+    /// <summary>True if a process with this pid exists (kill(pid, 0) succeeds or is refused for permissions).</summary>
+    public static bool ProcessAlive(int pid) =>
+        pid > 0 && (kill(pid, 0) == 0 || Marshal.GetLastPInvokeError() == Errno.EPERM);
 
     [LibraryImport(Lib, EntryPoint = "strerror")]
     private static partial nint strerror_native(int errnum);

@@ -50,36 +50,89 @@ public sealed unsafe class ShmRing : IDisposable
 
     /// <summary>
     /// Creates the segment, or attaches to an existing one of exactly this layout (a restarted
-    /// writer reuses its ring). An existing segment of another layout is never re-truncated.
+    /// receiver reuses its ring). For the one process that owns the ring's role (see
+    /// <see cref="Hosting.RoleLock"/>). Creation is atomic: the segment is allocated, pre-faulted and
+    /// described under a temporary name and then published under its real name in one step, so no
+    /// other process ever sees it half made. An existing segment of another layout is never
+    /// re-truncated (clear error). A half-made segment that no live process uses (left by a creator
+    /// that died, from a program without atomic creation) is replaced; one still in use is waited for,
+    /// at most <paramref name="wait"/>.
     /// </summary>
-    public static ShmRing CreateOrAttach(string name, RingKind kind, long slotBytes, int slotCount)
+    public static ShmRing CreateOrAttach(string name, RingKind kind, long slotBytes, int slotCount,
+        TimeSpan? wait = null, Action<string>? log = null)
     {
         if (slotBytes <= 0 || slotCount <= 0)
             throw new ArgumentOutOfRangeException(nameof(slotBytes), $"ring '{name}': {slotCount} slots of {slotBytes} bytes");
-        var (total, dataOffset, stride) = LayoutOf(slotBytes, slotCount);
-        string shmName = "/" + name;
-        int fd = Libc.shm_open(shmName, Libc.O.RDWR | Libc.O.CREAT | Libc.O.EXCL, 438 /* 0666 */);
-        if (fd < 0)
+        var deadline = DateTime.UtcNow + (wait ?? DefaultWait);
+        bool said = false;
+        while (true)
         {
-            int errno = Marshal.GetLastPInvokeError();
-            if (errno == Libc.Errno.EEXIST)
-                return Attach(name, kind, slotBytes, slotCount, writable: true);
-            throw new RingBufferException($"shm_open({PathOf(name)}) failed: {Libc.strerror(errno)}");
+            var ring = TryAttach(name, kind, slotBytes, slotCount, writable: true, out var problem, out string message);
+            if (ring != null)
+                return ring;
+            switch (problem)
+            {
+                case AttachProblem.Missing:
+                    ring = CreatePublished(name, kind, slotBytes, slotCount);
+                    if (ring != null)
+                        return ring;
+                    continue; // another process published it first: attach to that one
+                case AttachProblem.Unfinished:
+                    var users = ShmUsers.Of(name);
+                    if (users.Count == 0)
+                    {
+                        log?.Invoke($"replacing {PathOf(name)}: it {message} and no process uses it (its creator died)");
+                        Libc.shm_unlink("/" + name);
+                        continue;
+                    }
+                    if (DateTime.UtcNow > deadline)
+                        throw new RingBufferException($"shared memory {PathOf(name)} {message}, and {ShmUsers.Describe(users)} still uses it; "
+                            + $"stop it, then remove the segment with `std-daq shm rm {name}`");
+                    if (!said)
+                        log?.Invoke($"waiting for {PathOf(name)}: it {message} by {ShmUsers.Describe(users)}");
+                    said = true;
+                    Thread.Sleep(50);
+                    continue;
+                default:
+                    throw new RingBufferException($"shared memory {PathOf(name)} {message}");
+            }
         }
+    }
+
+    /// <summary>How long a process waits for a segment when the caller does not say.</summary>
+    public static readonly TimeSpan DefaultWait = TimeSpan.FromSeconds(60);
+
+    /// <summary>The temporary name of a segment being created by <paramref name="pid"/>.</summary>
+    public static string TemporaryName(string name, int pid) => $"{name}.new-{pid}";
+
+    /// <summary>
+    /// Makes the segment under <see cref="TemporaryName"/> and publishes it as <paramref name="name"/>
+    /// with renameat2(RENAME_NOREPLACE). Null if a segment of that name appeared meanwhile.
+    /// </summary>
+    private static ShmRing? CreatePublished(string name, RingKind kind, long slotBytes, int slotCount)
+    {
+        var (total, dataOffset, stride) = LayoutOf(slotBytes, slotCount);
+        RemoveDeadTemporaries(name);
+        string tmp = TemporaryName(name, Libc.getpid());
+        Libc.shm_unlink("/" + tmp); // one of our own earlier attempts in this process
+        int fd = Libc.shm_open("/" + tmp, Libc.O.RDWR | Libc.O.CREAT | Libc.O.EXCL, 438 /* 0666 */);
+        if (fd < 0)
+            throw new RingBufferException($"shm_open({PathOf(tmp)}) failed: {Libc.strerror(Marshal.GetLastPInvokeError())}");
         using var handle = new SafeFd(fd);
+        void* p = (void*)-1;
         try
         {
             if (Libc.ftruncate(fd, total) != 0)
-                throw new RingBufferException($"ftruncate({PathOf(name)}, {total}) failed: {Libc.strerror(Marshal.GetLastPInvokeError())}");
+                throw new RingBufferException($"ftruncate({PathOf(tmp)}, {total}) failed: {Libc.strerror(Marshal.GetLastPInvokeError())}");
             // Allocating every page now turns a full /dev/shm into a clear error here instead of a
             // SIGBUS on the data path, and pre-faults the pages (first touch of tmpfs is slow).
             int err = Libc.posix_fallocate(fd, 0, total);
             if (err != 0)
                 throw new RingBufferException(
                     $"cannot allocate {total >> 20} MiB for {PathOf(name)} ({slotCount} slots x {slotBytes} bytes): {Libc.strerror(err)}");
-            void* p = Libc.mmap(null, (nuint)total, Libc.Prot.READ | Libc.Prot.WRITE, Libc.Map.SHARED | Libc.Map.POPULATE, fd, 0);
+            p = Libc.mmap(null, (nuint)total, Libc.Prot.READ | Libc.Prot.WRITE, Libc.Map.SHARED | Libc.Map.POPULATE, fd, 0);
             if (p == (void*)-1)
-                throw new RingBufferException($"mmap({PathOf(name)}, {total}) failed: {Libc.strerror(Marshal.GetLastPInvokeError())}");
+                throw new RingBufferException($"mmap({PathOf(tmp)}, {total}) failed: {Libc.strerror(Marshal.GetLastPInvokeError())}");
             var h = (RingHeader*)p;
             h->Magic = RingHeader.MagicValue;
             h->LayoutVersion = RingHeader.CurrentLayoutVersion;
@@ -95,59 +148,170 @@ public sealed unsafe class ShmRing : IDisposable
             h->Kind = kind;
             h->CreationTimeNs = Libc.RealtimeNs();
             Volatile.Write(ref h->Ready, 1u);
+            if (!Publish(tmp, name))
+            {
+                Libc.munmap(p, (nuint)total);
+                Libc.shm_unlink("/" + tmp);
+                return null;
+            }
             return new ShmRing(name, (byte*)p, (nuint)total, created: true);
         }
         catch
         {
-            Libc.shm_unlink(shmName);
+            if (p != (void*)-1)
+                Libc.munmap(p, (nuint)total);
+            Libc.shm_unlink("/" + tmp);
             throw;
         }
+    }
+
+    /// <summary>Renames tmp to name unless name exists (false then), in one step.</summary>
+    private static bool Publish(string tmp, string name)
+    {
+        if (Libc.renameat2(Libc.AT_FDCWD, PathOf(tmp), Libc.AT_FDCWD, PathOf(name), Libc.RENAME_NOREPLACE) == 0)
+            return true;
+        int errno = Marshal.GetLastPInvokeError();
+        if (errno == Libc.Errno.EEXIST)
+            return false;
+        if (errno != Libc.Errno.EINVAL)
+            throw new RingBufferException($"renameat2({PathOf(tmp)}, {PathOf(name)}, RENAME_NOREPLACE) failed: {Libc.strerror(errno)}");
+        // A file system without RENAME_NOREPLACE: link() is just as atomic and also refuses an existing name.
+        if (Libc.link(PathOf(tmp), PathOf(name)) != 0)
+        {
+            errno = Marshal.GetLastPInvokeError();
+            if (errno == Libc.Errno.EEXIST)
+                return false;
+            throw new RingBufferException($"link({PathOf(tmp)}, {PathOf(name)}) failed: {Libc.strerror(errno)}");
+        }
+        Libc.shm_unlink("/" + tmp);
+        return true;
+    }
+
+    /// <summary>Removes temporary segments of <paramref name="name"/> whose creator is gone.</summary>
+    public static void RemoveDeadTemporaries(string name)
+    {
+        string prefix = TemporaryName(name, 0)[..^1];
+        foreach (var path in Directory.EnumerateFiles("/dev/shm", prefix + "*"))
+        {
+            string file = Path.GetFileName(path);
+            if (int.TryParse(file.AsSpan(prefix.Length), out int pid) && !Libc.ProcessAlive(pid))
+                Libc.shm_unlink("/" + file);
+        }
+    }
+
+    /// <summary>
+    /// Attaches to a segment another process creates: waits (at most <paramref name="timeout"/>) while
+    /// it is missing, saying once through <paramref name="log"/> what it waits for. A segment of
+    /// another layout is an error at once. <paramref name="creator"/> names who makes it ("StdUdpRecv
+    /// for module 3"), for the messages.
+    /// </summary>
+    public static ShmRing WaitAttach(string name, RingKind kind, long? slotBytes, int? slotCount, bool writable,
+        TimeSpan timeout, string creator, Action<string>? log, CancellationToken ct)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        bool said = false;
+        while (true)
+        {
+            var ring = TryAttach(name, kind, slotBytes, slotCount, writable, out var problem, out string message);
+            if (ring != null)
+            {
+                if (said)
+                    log?.Invoke($"{PathOf(name)} is there");
+                return ring;
+            }
+            if (problem == AttachProblem.Incompatible)
+                throw new RingBufferException($"shared memory {PathOf(name)} {message}");
+            if (DateTime.UtcNow >= deadline)
+                throw new RingBufferException($"shared memory {PathOf(name)} {message} after waiting {timeout.TotalSeconds:0.#} s: is {creator} running?");
+            if (!said)
+                log?.Invoke($"waiting up to {timeout.TotalSeconds:0.#} s for {PathOf(name)} from {creator} (it {message})");
+            said = true;
+            if (ct.WaitHandle.WaitOne(50))
+                throw new OperationCanceledException(ct);
+        }
+    }
+
+    /// <summary>Why a segment could not be attached.</summary>
+    public enum AttachProblem
+    {
+        None,
+        /// <summary>No segment of that name.</summary>
+        Missing,
+        /// <summary>A segment that is not (yet) a whole ring: too small, no magic, not ready.</summary>
+        Unfinished,
+        /// <summary>A ring of another layout, kind or version, or not a std-daq ring at all.</summary>
+        Incompatible,
     }
 
     /// <summary>
     /// Attaches to an existing segment by name and checks its layout. Expected values that are
     /// given (kind, slot bytes, slot count) must match exactly.
     /// </summary>
-    public static ShmRing Attach(string name, RingKind? kind = null, long? slotBytes = null, int? slotCount = null, bool writable = false)
+    public static ShmRing Attach(string name, RingKind? kind = null, long? slotBytes = null, int? slotCount = null, bool writable = false) =>
+        TryAttach(name, kind, slotBytes, slotCount, writable, out _, out string message)
+        ?? throw new RingBufferException($"shared memory {PathOf(name)} {message}");
+
+    /// <summary>Attaches, or returns null with what is wrong (<paramref name="message"/> completes "shared memory /dev/shm/x ...").</summary>
+    public static ShmRing? TryAttach(string name, RingKind? kind, long? slotBytes, int? slotCount, bool writable,
+        out AttachProblem problem, out string message)
     {
         string path = PathOf(name);
+        string removeHint = $"; remove it with `std-daq shm rm {name}` once no process uses it";
         int fd = Libc.shm_open("/" + name, writable ? Libc.O.RDWR : Libc.O.RDONLY, 0);
         if (fd < 0)
         {
             int errno = Marshal.GetLastPInvokeError();
-            throw new RingBufferException(errno == Libc.Errno.ENOENT
-                ? $"shared memory {path} does not exist (is its writer running?)"
-                : $"shm_open({path}) failed: {Libc.strerror(errno)}");
+            problem = errno == Libc.Errno.ENOENT ? AttachProblem.Missing : AttachProblem.Incompatible;
+            message = errno == Libc.Errno.ENOENT ? "does not exist" : $"cannot be opened: {Libc.strerror(errno)}";
+            return null;
         }
         using var handle = new SafeFd(fd);
         long size = new FileInfo(path).Length;
         if (size < PageBytes)
-            throw new RingBufferException($"{path} is {size} bytes, too small to be a std-daq ring (being created, or not ours)");
+        {
+            problem = AttachProblem.Unfinished;
+            message = $"is {size} bytes, not yet a whole std-daq ring (being created)";
+            return null;
+        }
         int prot = writable ? Libc.Prot.READ | Libc.Prot.WRITE : Libc.Prot.READ;
         void* p = Libc.mmap(null, (nuint)size, prot, Libc.Map.SHARED | Libc.Map.POPULATE, fd, 0);
         if (p == (void*)-1)
-            throw new RingBufferException($"mmap({path}, {size}) failed: {Libc.strerror(Marshal.GetLastPInvokeError())}");
-        var h = (RingHeader*)p;
-        string? problem = null;
-        if (h->Magic != RingHeader.MagicValue)
-            problem = "is not a std-daq ring (bad magic)";
-        else if (h->LayoutVersion != RingHeader.CurrentLayoutVersion)
-            problem = $"has layout version {h->LayoutVersion}, this program knows {RingHeader.CurrentLayoutVersion}";
-        else if (Volatile.Read(ref h->Ready) != 1)
-            problem = "is still being created";
-        else if (h->TotalBytes != (ulong)size || h->SlotHeaderBytes != SlotHeader.Size)
-            problem = $"is {size} bytes but its header says {h->TotalBytes}";
-        else if (kind is { } k && h->Kind != k)
-            problem = $"is a {h->Kind}, expected a {k}";
-        else if ((slotBytes is { } sb && h->SlotBytes != (ulong)sb) || (slotCount is { } sc && h->SlotCount != (ulong)sc))
-            problem = $"has {h->SlotCount} slots x {h->SlotBytes} bytes, expected {slotCount?.ToString() ?? "any"} slots x {slotBytes?.ToString() ?? "any"} bytes"
-                + $" (created by pid {h->CreatorPid}; stop the processes using it or remove {path})";
-        if (problem != null)
         {
-            Libc.munmap(p, (nuint)size);
-            throw new RingBufferException($"shared memory {path} {problem}");
+            problem = AttachProblem.Incompatible;
+            message = $"cannot be mapped: mmap({size}) failed: {Libc.strerror(Marshal.GetLastPInvokeError())}";
+            return null;
         }
-        return new ShmRing(name, (byte*)p, (nuint)size, created: false);
+        var h = (RingHeader*)p;
+        problem = AttachProblem.Incompatible;
+        message = "";
+        if (h->Magic == 0)
+        {
+            problem = AttachProblem.Unfinished;
+            message = "has no header yet (being created)";
+        }
+        else if (h->Magic != RingHeader.MagicValue)
+            message = "is not a std-daq ring (bad magic)" + removeHint;
+        else if (h->LayoutVersion != RingHeader.CurrentLayoutVersion)
+            message = $"has layout version {h->LayoutVersion}, this program knows {RingHeader.CurrentLayoutVersion} (created by pid {h->CreatorPid})" + removeHint;
+        else if (Volatile.Read(ref h->Ready) != 1)
+        {
+            problem = AttachProblem.Unfinished;
+            message = $"is still being created by pid {h->CreatorPid}";
+        }
+        else if (h->TotalBytes != (ulong)size || h->SlotHeaderBytes != SlotHeader.Size)
+            message = $"is {size} bytes but its header says {h->TotalBytes}" + removeHint;
+        else if (kind is { } k && h->Kind != k)
+            message = $"is a {h->Kind}, expected a {k}" + removeHint;
+        else if ((slotBytes is { } sb && h->SlotBytes != (ulong)sb) || (slotCount is { } sc && h->SlotCount != (ulong)sc))
+            message = $"has {h->SlotCount} slots x {h->SlotBytes} bytes, expected {slotCount?.ToString() ?? "any"} slots x {slotBytes?.ToString() ?? "any"} bytes"
+                + $" (created by pid {h->CreatorPid}, another geometry)" + removeHint;
+        else
+        {
+            problem = AttachProblem.None;
+            return new ShmRing(name, (byte*)p, (nuint)size, created: false);
+        }
+        Libc.munmap(p, (nuint)size);
+        return null;
     }
 
     /// <summary>Removes the name; processes that have it mapped keep their mapping.</summary>

@@ -15,6 +15,7 @@ public sealed class ModuleFrameSource : IDisposable
     private readonly DetectorConfig _config;
     private readonly ShmRing[] _rings;
     private readonly ZmqSocket[] _publishers;
+    private readonly List<Hosting.RoleLock> _roles = [];
     private readonly byte[] _notice = new byte[ModuleFrameNotice.Size];
 
     public ModuleFrameSource(DetectorConfig config)
@@ -26,6 +27,8 @@ public sealed class ModuleFrameSource : IDisposable
         {
             for (int m = 0; m < config.NModules; m++)
             {
+                // It stands in for the module's receiver, so it takes the receiver's role.
+                _roles.Add(Hosting.ServiceRoles.Receiver(config, m));
                 _rings[m] = ShmRing.CreateOrAttach(config.FrameBufferName(m), RingKind.FrameBuffer, config.Module.FrameBytes, config.FrameBufferSlots);
                 _publishers[m] = ZmqSocket.Publisher(config.ModuleFrameEndpoint(m), seeSubscriptions: true);
             }
@@ -116,5 +119,7 @@ public sealed class ModuleFrameSource : IDisposable
             p?.Dispose();
         foreach (var r in _rings)
             r?.Dispose();
+        foreach (var r in _roles)
+            r.Dispose();
     }
 }

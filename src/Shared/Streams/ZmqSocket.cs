@@ -23,6 +23,9 @@ public sealed unsafe class ZmqSocket : IDisposable
     });
 
     private nint _socket;
+    // The socket file of a bound ipc:// endpoint and its identity, removed on dispose.
+    private string? _ipcPath;
+    private Libc.Stat _ipcFile;
 
     public string Endpoint { get; private set; } = "";
 
@@ -52,6 +55,31 @@ public sealed unsafe class ZmqSocket : IDisposable
         {
             s.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>
+    /// True if a process is bound to the ipc:// <paramref name="endpoint"/> now (a plain connect to
+    /// its socket file succeeds); false for a missing file or one left by a process that died.
+    /// </summary>
+    public static bool IsListening(string endpoint)
+    {
+        const string scheme = "ipc://";
+        if (!endpoint.StartsWith(scheme, StringComparison.Ordinal))
+            throw new ArgumentException($"{endpoint} is not an ipc:// endpoint", nameof(endpoint));
+        string path = endpoint[scheme.Length..];
+        if (!File.Exists(path))
+            return false;
+        using var s = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream,
+            System.Net.Sockets.ProtocolType.Unspecified);
+        try
+        {
+            s.Connect(new System.Net.Sockets.UnixDomainSocketEndPoint(path));
+            return true;
+        }
+        catch (System.Net.Sockets.SocketException)
+        {
+            return false;
         }
     }
 
@@ -120,6 +148,16 @@ public sealed unsafe class ZmqSocket : IDisposable
         if (Zmq.zmq_bind(_socket, endpoint) != 0)
             throw Zmq.Error($"zmq_bind({endpoint})");
         Endpoint = endpoint;
+        if (endpoint.StartsWith("ipc://", StringComparison.Ordinal))
+        {
+            string path = endpoint["ipc://".Length..];
+            Libc.Stat st;
+            if (Libc.stat(path, &st) == 0)
+            {
+                _ipcPath = path;
+                _ipcFile = st;
+            }
+        }
     }
 
     public void Connect(string endpoint)
@@ -167,7 +205,29 @@ public sealed unsafe class ZmqSocket : IDisposable
     public void Dispose()
     {
         nint s = Interlocked.Exchange(ref _socket, 0);
-        if (s != 0)
-            Zmq.zmq_close(s);
+        if (s == 0)
+            return;
+        Zmq.zmq_close(s);
+        if (_ipcPath != null)
+            RemoveSocketFile(_ipcPath, _ipcFile);
+    }
+
+    /// <summary>
+    /// libzmq removes an ipc:// socket file when its listener closes, but on its I/O thread, which a
+    /// process that exits right after closing often never lets run: the file stays behind. Give it a
+    /// moment, then remove the file ourselves, only if it is still the one this socket bound (not a
+    /// newer process's).
+    /// </summary>
+    private static void RemoveSocketFile(string path, Libc.Stat bound)
+    {
+        Libc.Stat now;
+        for (int i = 0; i < 20; i++)
+        {
+            if (Libc.stat(path, &now) != 0)
+                return;
+            Thread.Sleep(5);
+        }
+        if (Libc.stat(path, &now) == 0 && now.st_dev == bound.st_dev && now.st_ino == bound.st_ino)
+            Libc.unlink(path);
     }
 }
