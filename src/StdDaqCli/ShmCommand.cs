@@ -1,19 +1,44 @@
 using System.Diagnostics;
+using System.Text.RegularExpressions;
 using StdDaq.Shared.Hosting;
+using StdDaq.Shared.Interop;
 using StdDaq.Shared.Memory;
 
 namespace StdDaq.Cli;
 
-internal static class ShmCommand
+internal static partial class ShmCommand
 {
-    private const string UsageText = "std-daq shm info <name> | std-daq shm seqlock-check <name> [--seconds S]";
+    private const string UsageText =
+        "std-daq shm list | std-daq shm rm <name>... [--force] | std-daq shm rm --detector <detector_name> [--force] | " +
+        "std-daq shm info <name> | std-daq shm seqlock-check <name> [--seconds S]";
 
     public static int Run(string[] args) => ServiceHost.Run("std-daq shm", args, UsageText, (a, logger, ct) =>
     {
-        if (a.Positional.Count != 2)
-            throw new UsageException("expected a sub-command and a ring name");
-        string name = a.Positional[1];
-        switch (a.Positional[0])
+        if (a.Positional.Count == 0)
+            throw new UsageException("expected a sub-command: list, rm, info or seqlock-check");
+        string command = a.Positional[0];
+        var names = a.Positional.Skip(1).ToList();
+        switch (command)
+        {
+            case "list":
+                if (names.Count != 0)
+                    throw new UsageException("list takes no name");
+                return List();
+            case "rm":
+                if (a.Option("detector") is { } det)
+                {
+                    if (names.Count != 0)
+                        throw new UsageException("rm takes names or --detector, not both");
+                    return RemoveDetector(det, a.Flag("force"));
+                }
+                if (names.Count == 0)
+                    throw new UsageException("rm needs a segment name or --detector <detector_name>");
+                return Remove(names, a.Flag("force"), explicitNames: true);
+        }
+        if (names.Count != 1)
+            throw new UsageException($"{command} needs one ring name");
+        string name = names[0];
+        switch (command)
         {
             case "info":
             {
@@ -27,9 +52,141 @@ internal static class ShmCommand
             case "seqlock-check":
                 return SeqlockCheck(name, a.Double("seconds", 2, 0.01, 3600), ct);
             default:
-                throw new UsageException($"unknown shm sub-command '{a.Positional[0]}'");
+                throw new UsageException($"unknown shm sub-command '{command}'");
         }
-    }, ["seconds"]);
+    }, ["seconds", "detector"], ["force"]);
+
+    [GeneratedRegex(@"^(?<ring>.+)\.new-(?<pid>\d+)-\d+$")]
+    private static partial Regex TemporaryRegex();
+
+    /// <summary>What a /dev/shm file is, as far as std-daq is concerned.</summary>
+    private sealed record Entry(string Name, string Kind, string Geometry, string Creator, string State, bool Ours);
+
+    private static Entry Describe(string name)
+    {
+        string path = ShmRing.PathOf(name);
+        if (name.EndsWith(".lock", StringComparison.Ordinal))
+        {
+            var (pid, role) = RoleLock.ReadHolder(path);
+            bool held = RoleLock.IsHeld(path);
+            return new Entry(name, "lock", "-", pid > 0 ? $"pid {pid}" : "-",
+                held ? $"held: {role}" : "not held (left by a process that died)", role != null);
+        }
+        if (TemporaryRegex().Match(name) is { Success: true } t)
+        {
+            int pid = int.Parse(t.Groups["pid"].Value);
+            bool alive = Libc.ProcessAlive(pid);
+            return new Entry(name, "temporary", "-", $"pid {pid}{(alive ? "" : " (gone)")}",
+                alive ? $"being created for {t.Groups["ring"].Value}" : "left by a creator that died", true);
+        }
+        var ring = ShmRing.TryAttach(name, null, null, null, writable: false, out var problem, out string message);
+        if (ring != null)
+        {
+            using (ring)
+            {
+                ref readonly var h = ref ring.Header;
+                bool alive = Libc.ProcessAlive(h.CreatorPid);
+                return new Entry(name, h.Kind.ToString(), $"{h.SlotCount} x {h.SlotBytes} B ({h.TotalBytes / (1024.0 * 1024):0.#} MiB)",
+                    $"pid {h.CreatorPid}{(alive ? "" : " (gone)")}", "ready", true);
+            }
+        }
+        return problem switch
+        {
+            ShmRing.AttachProblem.Unfinished => new Entry(name, "?", "-", "-", $"unfinished: {message}", true),
+            ShmRing.AttachProblem.Missing => new Entry(name, "?", "-", "-", "removed meanwhile", false),
+            _ => new Entry(name, "?", "-", "-", message.StartsWith("is not a std-daq ring", StringComparison.Ordinal) ? "not a std-daq ring" : message,
+                message.Contains("layout version", StringComparison.Ordinal)),
+        };
+    }
+
+    private static int List()
+    {
+        var entries = Directory.EnumerateFiles("/dev/shm").Select(Path.GetFileName).OfType<string>().Order(StringComparer.Ordinal)
+            .Select(Describe).Where(e => e.Ours).ToList();
+        if (entries.Count == 0)
+        {
+            Console.WriteLine("no std-daq shared memory in /dev/shm");
+            return 0;
+        }
+        var rows = entries.Select(e =>
+        {
+            var users = e.Kind is "lock" ? [] : ShmUsers.Of(e.Name);
+            return new[] { e.Name, e.Kind, e.Geometry, e.Creator, e.State, users.Count == 0 ? "-" : ShmUsers.Describe(users) };
+        }).ToList();
+        string[] head = ["NAME", "KIND", "SLOTS", "CREATOR", "STATE", "USED BY"];
+        var widths = head.Select((h, i) => Math.Max(h.Length, rows.Max(r => r[i].Length))).ToArray();
+        Console.WriteLine(string.Join("  ", head.Select((h, i) => h.PadRight(widths[i]))).TrimEnd());
+        foreach (var r in rows)
+            Console.WriteLine(string.Join("  ", r.Select((c, i) => c.PadRight(widths[i]))).TrimEnd());
+        return 0;
+    }
+
+    private static int RemoveDetector(string detector, bool force)
+    {
+        var pattern = new Regex($@"^{Regex.Escape(detector)}-(\d+|image|writer|writer_agent)(\.new-\d+-\d+|\.lock)?$");
+        var names = Directory.EnumerateFiles("/dev/shm").Select(Path.GetFileName).OfType<string>()
+            .Where(n => pattern.IsMatch(n)).Order(StringComparer.Ordinal).ToList();
+        if (names.Count == 0)
+        {
+            Console.WriteLine($"no shared memory of detector '{detector}' in /dev/shm");
+            return 0;
+        }
+        return Remove(names, force, explicitNames: false);
+    }
+
+    /// <summary>
+    /// Removes std-daq segments, temporaries and lock files. A segment some live process maps, or a
+    /// lock a live process holds, stays unless forced (that process keeps its mapping, but a
+    /// restarted peer would make a new ring it never sees). Files that are not std-daq's stay.
+    /// </summary>
+    private static int Remove(List<string> names, bool force, bool explicitNames)
+    {
+        int refused = 0;
+        foreach (var name in names)
+        {
+            if (name.Contains('/') || name is "." or "..")
+                throw new UsageException($"'{name}' is not a name in /dev/shm");
+            string path = ShmRing.PathOf(name);
+            if (!File.Exists(path))
+            {
+                Console.Error.WriteLine($"std-daq shm rm: {path} does not exist");
+                refused++;
+                continue;
+            }
+            var e = Describe(name);
+            if (!e.Ours && !force)
+            {
+                Console.Error.WriteLine($"std-daq shm rm: {path} is not std-daq's ({e.State}); left alone (--force removes it)");
+                refused++;
+                continue;
+            }
+            if (e.Kind == "lock" && RoleLock.IsHeld(path))
+            {
+                // A held lock is a running service: removing the file would let a second instance start.
+                if (explicitNames)
+                {
+                    Console.Error.WriteLine($"std-daq shm rm: {path} is {e.State} ({e.Creator}); stop that service first");
+                    refused++;
+                }
+                continue;
+            }
+            var users = e.Kind == "lock" ? [] : ShmUsers.Of(name);
+            if (users.Count > 0 && !force)
+            {
+                Console.Error.WriteLine($"std-daq shm rm: {path} is in use by {ShmUsers.Describe(users)}; stop it first, or --force");
+                refused++;
+                continue;
+            }
+            if (Libc.unlink(path) != 0)
+            {
+                Console.Error.WriteLine($"std-daq shm rm: cannot remove {path}: {Libc.strerror(System.Runtime.InteropServices.Marshal.GetLastPInvokeError())}");
+                refused++;
+                continue;
+            }
+            Console.WriteLine(users.Count > 0 ? $"removed {path} (still mapped by {ShmUsers.Describe(users)})" : $"removed {path}");
+        }
+        return refused == 0 ? 0 : 1;
+    }
 
     /// <summary>
     /// Copies slot 0 again and again under its sequence lock while another process rewrites it

@@ -102,19 +102,23 @@ public sealed unsafe class ShmRing : IDisposable
     /// <summary>How long a process waits for a segment when the caller does not say.</summary>
     public static readonly TimeSpan DefaultWait = TimeSpan.FromSeconds(60);
 
-    /// <summary>The temporary name of a segment being created by <paramref name="pid"/>.</summary>
-    public static string TemporaryName(string name, int pid) => $"{name}.new-{pid}";
+    /// <summary>
+    /// The start of the temporary names of segments <paramref name="pid"/> creates for
+    /// <paramref name="name"/>: "&lt;name&gt;.new-&lt;pid&gt;-&lt;n&gt;", n counting this process's attempts.
+    /// </summary>
+    public static string TemporaryPrefix(string name, int pid) => $"{name}.new-{pid}-";
+
+    private static int _temporaries;
 
     /// <summary>
-    /// Makes the segment under <see cref="TemporaryName"/> and publishes it as <paramref name="name"/>
+    /// Makes the segment under a temporary name (<see cref="TemporaryPrefix"/>) and publishes it as <paramref name="name"/>
     /// with renameat2(RENAME_NOREPLACE). Null if a segment of that name appeared meanwhile.
     /// </summary>
     private static ShmRing? CreatePublished(string name, RingKind kind, long slotBytes, int slotCount)
     {
         var (total, dataOffset, stride) = LayoutOf(slotBytes, slotCount);
         RemoveDeadTemporaries(name);
-        string tmp = TemporaryName(name, Libc.getpid());
-        Libc.shm_unlink("/" + tmp); // one of our own earlier attempts in this process
+        string tmp = TemporaryPrefix(name, Libc.getpid()) + Interlocked.Increment(ref _temporaries);
         int fd = Libc.shm_open("/" + tmp, Libc.O.RDWR | Libc.O.CREAT | Libc.O.EXCL, 438 /* 0666 */);
         if (fd < 0)
             throw new RingBufferException($"shm_open({PathOf(tmp)}) failed: {Libc.strerror(Marshal.GetLastPInvokeError())}");
@@ -190,11 +194,13 @@ public sealed unsafe class ShmRing : IDisposable
     /// <summary>Removes temporary segments of <paramref name="name"/> whose creator is gone.</summary>
     public static void RemoveDeadTemporaries(string name)
     {
-        string prefix = TemporaryName(name, 0)[..^1];
+        string prefix = name + ".new-";
         foreach (var path in Directory.EnumerateFiles("/dev/shm", prefix + "*"))
         {
             string file = Path.GetFileName(path);
-            if (int.TryParse(file.AsSpan(prefix.Length), out int pid) && !Libc.ProcessAlive(pid))
+            var rest = file.AsSpan(prefix.Length);
+            int dash = rest.IndexOf('-');
+            if (dash > 0 && int.TryParse(rest[..dash], out int pid) && !Libc.ProcessAlive(pid))
                 Libc.shm_unlink("/" + file);
         }
     }
@@ -290,7 +296,7 @@ public sealed unsafe class ShmRing : IDisposable
             message = "has no header yet (being created)";
         }
         else if (h->Magic != RingHeader.MagicValue)
-            message = "is not a std-daq ring (bad magic)" + removeHint;
+            message = $"is not a std-daq ring (bad magic); if it is a leftover, remove it with `std-daq shm rm --force {name}`";
         else if (h->LayoutVersion != RingHeader.CurrentLayoutVersion)
             message = $"has layout version {h->LayoutVersion}, this program knows {RingHeader.CurrentLayoutVersion} (created by pid {h->CreatorPid})" + removeHint;
         else if (Volatile.Read(ref h->Ready) != 1)

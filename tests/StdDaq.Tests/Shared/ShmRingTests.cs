@@ -66,13 +66,150 @@ public class ShmRingTests
     }
 
     [Fact]
-    public void Attach_ForeignFile_IsRejected()
+    public void Attach_ForeignFile_IsRejectedNamingTheRemoveCommand()
     {
         using var env = new TestEnv();
         string name = env.Ring("foreign");
-        File.WriteAllBytes(ShmRing.PathOf(name), new byte[8192]);
+        File.WriteAllBytes(ShmRing.PathOf(name), Enumerable.Repeat((byte)0xAB, 8192).ToArray());
         var e = Assert.Throws<RingBufferException>(() => ShmRing.Attach(name));
         Assert.Contains("bad magic", e.Message);
+        var c = Assert.Throws<RingBufferException>(() => ShmRing.CreateOrAttach(name, RingKind.FrameBuffer, 4096, 4, TimeSpan.FromSeconds(1)));
+        Assert.Contains($"std-daq shm rm --force {name}", c.Message);
+        Assert.Equal(8192, new FileInfo(ShmRing.PathOf(name)).Length); // never replaced
+    }
+
+    [Theory]
+    [InlineData(0)]     // created, killed before ftruncate
+    [InlineData(8192)]  // killed after ftruncate, before the header
+    public void CreateOrAttach_HalfMadeSegmentNobodyUses_IsReplaced(int size)
+    {
+        using var env = new TestEnv();
+        string name = env.Ring("halfmade");
+        File.WriteAllBytes(ShmRing.PathOf(name), new byte[size]);
+        var log = new List<string>();
+        using var ring = ShmRing.CreateOrAttach(name, RingKind.FrameBuffer, 4096, 4, TimeSpan.FromSeconds(5), log.Add);
+        Assert.True(ring.Created);
+        Assert.Equal(1u, ring.Header.Ready);
+        Assert.Contains(log, l => l.StartsWith($"replacing {ShmRing.PathOf(name)}", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void CreateOrAttach_HalfMadeSegmentAnotherProcessHolds_WaitsThenNamesIt()
+    {
+        using var env = new TestEnv();
+        string name = env.Ring("busy");
+        string path = ShmRing.PathOf(name);
+        File.WriteAllBytes(path, []);
+        // A live process with the segment open: its creator, still at work (as far as anyone can tell).
+        using var holder = Process.Start(new ProcessStartInfo("sh", ["-c", $"exec 3<{path}; echo open; sleep 30"]) { RedirectStandardOutput = true })!;
+        try
+        {
+            Assert.Equal("open", holder.StandardOutput.ReadLine());
+            var sw = Stopwatch.StartNew();
+            var e = Assert.Throws<RingBufferException>(() => ShmRing.CreateOrAttach(name, RingKind.FrameBuffer, 4096, 4, TimeSpan.FromMilliseconds(300)));
+            Assert.True(sw.Elapsed >= TimeSpan.FromMilliseconds(250), $"gave up after {sw.Elapsed}");
+            Assert.Contains($"pid {holder.Id}", e.Message);
+            Assert.Contains($"std-daq shm rm {name}", e.Message);
+            Assert.Equal(0, new FileInfo(path).Length); // left alone
+        }
+        finally
+        {
+            holder.Kill();
+        }
+    }
+
+    [Fact]
+    public void CreateOrAttach_TemporaryOfADeadCreator_IsRemoved()
+    {
+        using var env = new TestEnv();
+        string name = env.Ring("tmp");
+        using var gone = Process.Start("true")!;
+        gone.WaitForExit();
+        string deadTemp = ShmRing.PathOf(ShmRing.TemporaryPrefix(name, gone.Id) + "1");
+        string liveTemp = ShmRing.PathOf(ShmRing.TemporaryPrefix(name, 1) + "1"); // init: alive
+        File.WriteAllBytes(deadTemp, new byte[4096]);
+        File.WriteAllBytes(liveTemp, new byte[4096]);
+        try
+        {
+            using var ring = ShmRing.CreateOrAttach(name, RingKind.FrameBuffer, 4096, 4);
+            Assert.True(ring.Created);
+            Assert.False(File.Exists(deadTemp));
+            Assert.True(File.Exists(liveTemp));
+            Assert.Empty(Directory.EnumerateFiles("/dev/shm", ShmRing.TemporaryPrefix(name, Environment.ProcessId) + "*"));
+        }
+        finally
+        {
+            File.Delete(liveTemp);
+            File.Delete(deadTemp);
+        }
+    }
+
+    [Fact]
+    public async Task WaitAttach_SegmentMadeLater_AttachesAndSaysOnceWhatItWaitedFor()
+    {
+        using var env = new TestEnv();
+        string name = env.Ring("later");
+        var log = new List<string>();
+        var waiting = Task.Run(() => ShmRing.WaitAttach(name, RingKind.ImageBuffer, 4096, 4, writable: false, TimeSpan.FromSeconds(20),
+            "the test's creator", l => { lock (log) log.Add(l); }, CancellationToken.None));
+        await Task.Delay(300);
+        Assert.False(waiting.IsCompleted);
+        using var made = ShmRing.CreateOrAttach(name, RingKind.ImageBuffer, 4096, 4);
+        using var attached = await waiting.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.False(attached.Created);
+        Assert.Equal(made.Header.CreationTimeNs, attached.Header.CreationTimeNs);
+        Assert.Single(log, l => l.StartsWith("waiting up to 20 s for", StringComparison.Ordinal) && l.Contains("the test's creator"));
+    }
+
+    [Fact]
+    public void WaitAttach_NeverMade_FailsAtTheTimeoutNamingTheCreator()
+    {
+        using var env = new TestEnv();
+        string name = env.Ring("never");
+        var sw = Stopwatch.StartNew();
+        var e = Assert.Throws<RingBufferException>(() => ShmRing.WaitAttach(name, RingKind.ImageBuffer, null, null, false,
+            TimeSpan.FromMilliseconds(200), "StdAssembler of detector 'x'", null, CancellationToken.None));
+        Assert.True(sw.Elapsed >= TimeSpan.FromMilliseconds(190));
+        Assert.Contains("does not exist after waiting 0.2 s: is StdAssembler of detector 'x' running?", e.Message);
+    }
+
+    [Fact]
+    public void WaitAttach_OtherGeometry_FailsAtOnce()
+    {
+        using var env = new TestEnv();
+        string name = env.Ring("geom");
+        using var made = ShmRing.CreateOrAttach(name, RingKind.FrameBuffer, 4096, 4);
+        var sw = Stopwatch.StartNew();
+        var e = Assert.Throws<RingBufferException>(() => ShmRing.WaitAttach(name, RingKind.FrameBuffer, 4096, 8, false,
+            TimeSpan.FromSeconds(30), "x", null, CancellationToken.None));
+        Assert.True(sw.Elapsed < TimeSpan.FromSeconds(5));
+        Assert.Contains($"std-daq shm rm {name}", e.Message);
+    }
+
+    [Fact]
+    public async Task CreateOrAttach_ManyCreatorsAtOnce_OneCreatesAllSeeTheSameWholeRing()
+    {
+        using var env = new TestEnv();
+        string name = env.Ring("race");
+        using var go = new ManualResetEventSlim();
+        var tasks = Enumerable.Range(0, 4).Select(_ => Task.Factory.StartNew(() =>
+        {
+            go.Wait();
+            return ShmRing.CreateOrAttach(name, RingKind.FrameBuffer, 1 << 20, 32);
+        }, TaskCreationOptions.LongRunning)).ToList();
+        go.Set();
+        var rings = await Task.WhenAll(tasks);
+        try
+        {
+            Assert.Single(rings, r => r.Created);
+            Assert.All(rings, r => Assert.Equal(rings[0].Header.CreationTimeNs, r.Header.CreationTimeNs));
+            Assert.Empty(Directory.EnumerateFiles("/dev/shm", name + ".new-*"));
+        }
+        finally
+        {
+            foreach (var r in rings)
+                r.Dispose();
+        }
     }
 
     [Fact]

@@ -1,0 +1,105 @@
+using System.Diagnostics;
+using StdDaq.Shared.Interop;
+
+namespace StdDaq.Tests.Support;
+
+/// <summary>
+/// One of our services running as its own process (dotnet X.dll ...), its output collected line by
+/// line; stopped with SIGTERM (SIGKILL if it does not stop) and killed at dispose.
+/// </summary>
+public sealed class ServiceProcess : IDisposable
+{
+    private readonly Process _process;
+    private readonly List<string> _lines = new();
+
+    public string Program { get; }
+    public int Pid => _process.Id;
+
+    public ServiceProcess(string program, params string[] args)
+    {
+        Program = program;
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        psi.ArgumentList.Add(Programs.Dll(program));
+        foreach (var a in args)
+            psi.ArgumentList.Add(a);
+        _process = new Process { StartInfo = psi };
+        _process.OutputDataReceived += (_, e) => Add(e.Data);
+        _process.ErrorDataReceived += (_, e) => Add(e.Data);
+        _process.Start();
+        _process.BeginOutputReadLine();
+        _process.BeginErrorReadLine();
+    }
+
+    private void Add(string? line)
+    {
+        if (line != null)
+            lock (_lines)
+                _lines.Add(line);
+    }
+
+    public string Output
+    {
+        get
+        {
+            lock (_lines)
+                return string.Join('\n', _lines);
+        }
+    }
+
+    public bool HasExited => _process.HasExited;
+
+    public int ExitCode => _process.ExitCode;
+
+    /// <summary>Waits until a line contains <paramref name="text"/>; false at the timeout or when the process ended without it.</summary>
+    public bool WaitForLine(string text, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (DateTime.UtcNow < deadline)
+        {
+            lock (_lines)
+                if (_lines.Any(l => l.Contains(text, StringComparison.Ordinal)))
+                    return true;
+            if (_process.HasExited)
+            {
+                _process.WaitForExit(); // all output read
+                lock (_lines)
+                    return _lines.Any(l => l.Contains(text, StringComparison.Ordinal));
+            }
+            Thread.Sleep(20);
+        }
+        return false;
+    }
+
+    public bool WaitForExit(TimeSpan timeout) => _process.WaitForExit(timeout);
+
+    /// <summary>SIGTERM, as a supervisor stops a service; true if it exited within the timeout.</summary>
+    public bool Terminate(TimeSpan timeout)
+    {
+        if (_process.HasExited)
+            return true;
+        Libc.kill(_process.Id, 15);
+        bool stopped = _process.WaitForExit(timeout);
+        if (stopped)
+            _process.WaitForExit();
+        return stopped;
+    }
+
+    public void Kill()
+    {
+        if (!_process.HasExited)
+            _process.Kill();
+        _process.WaitForExit();
+    }
+
+    public void Dispose()
+    {
+        try
+        {
+            Kill();
+        }
+        catch (InvalidOperationException)
+        {
+        }
+        _process.Dispose();
+    }
+}
