@@ -145,7 +145,7 @@ public class ServiceStartTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void StdUdpRecv_SecondForTheSameModuleOnAnotherPort_ExitsNamingTheFirstWhichKeepsWorking()
+    public async Task StdUdpRecv_SecondForTheSameModuleOnAnotherPort_ExitsNamingTheFirstWhichKeepsWorking()
     {
         using var env = new TestEnv();
         var (c, path) = Detector(env);
@@ -159,16 +159,20 @@ public class ServiceStartTests(ITestOutputHelper output)
         // The first one still owns its notice endpoint and ring: frames sent to it come out.
         Assert.True(ZmqSocket.IsListening(c.ModuleFrameEndpoint(0)));
         using var sub = ZmqSocket.Subscriber(c.ModuleFrameEndpoint(0), receiveTimeoutMs: 50);
-        Thread.Sleep(200);
-        using (var sim = new DetectorSimulator(c, new SimOptions { Rate = 100, Frames = 20, Modules = [0] }))
-            sim.Run(CancellationToken.None);
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        var sending = Task.Factory.StartNew(() =>
+        {
+            using var sim = new DetectorSimulator(c, new SimOptions { Rate = 100, Frames = long.MaxValue, Modules = [0] });
+            sim.Run(stop.Token);
+        }, TaskCreationOptions.LongRunning);
         var buffer = new byte[ModuleFrameNotice.Size];
         int notices = 0;
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(5);
-        while (notices < 20 && DateTime.UtcNow < deadline)
+        while (notices < 20 && !stop.IsCancellationRequested)
             if (sub.Receive(buffer) == ModuleFrameNotice.Size)
                 notices++;
-        Assert.True(notices >= 19, $"{notices} notices from the first receiver");
+        stop.Cancel();
+        await sending;
+        Assert.True(notices == 20, $"{notices} notices from the first receiver");
         Assert.True(first.Terminate(TimeSpan.FromSeconds(20)));
         Assert.Equal(0, first.ExitCode);
         Assert.Equal("", LeftoverFiles(c));
@@ -241,5 +245,47 @@ public class ServiceStartTests(ITestOutputHelper output)
         Assert.True(File.Exists(ShmRing.PathOf(c.FrameBufferName(0))), "removed a ring it did not create");
         Assert.False(File.Exists(ShmRing.PathOf(c.FrameBufferName(1))), "left a ring it created");
         Assert.Equal("", LeftoverFiles(c));
+    }
+
+    [Fact]
+    public void ShmListAndRm_RingOfARunningReceiver_IsShownAndKeptUntilItStops()
+    {
+        using var env = new TestEnv();
+        var (c, path) = Detector(env);
+        string ring = c.FrameBufferName(0);
+        using var receiver = new ServiceProcess("StdUdpRecv", path, "0");
+        Assert.True(receiver.WaitForLine($"udp port {c.UdpPort(0)}", TimeSpan.FromSeconds(60)), receiver.Output);
+
+        var list = Programs.Run("std-daq", ["shm", "list"]);
+        Assert.Equal(0, list.ExitCode);
+        var line = list.Stdout.Split('\n').Single(l => l.StartsWith(ring + " ", StringComparison.Ordinal));
+        Assert.Contains("FrameBuffer", line);
+        Assert.Contains("32 x 1048576 B", line);
+        Assert.Contains("ready", line);
+        Assert.Contains($"pid {receiver.Pid} (StdUdpRecv)", line);
+        var lockLine = list.Stdout.Split('\n').Single(l => l.StartsWith(ring + ".lock ", StringComparison.Ordinal));
+        Assert.Contains($"held: {ServiceRoles.ReceiverName(c, 0)}", lockLine);
+
+        var refused = Programs.Run("std-daq", ["shm", "rm", ring]);
+        Assert.Equal(1, refused.ExitCode);
+        Assert.Contains($"is in use by pid {receiver.Pid} (StdUdpRecv); stop it first, or --force", refused.Stderr);
+        var byDetector = Programs.Run("std-daq", ["shm", "rm", "--detector", c.DetectorName]);
+        Assert.Equal(1, byDetector.ExitCode);
+        Assert.True(File.Exists(ShmRing.PathOf(ring)));
+        Assert.True(RoleLock.IsHeld(RoleLock.PathFor(ring)));
+
+        string foreign = env.Ring("foreign");
+        File.WriteAllBytes(ShmRing.PathOf(foreign), Enumerable.Repeat((byte)7, 8192).ToArray());
+        var notOurs = Programs.Run("std-daq", ["shm", "rm", foreign]);
+        Assert.Equal(1, notOurs.ExitCode);
+        Assert.Contains("is not std-daq's", notOurs.Stderr);
+        Assert.True(File.Exists(ShmRing.PathOf(foreign)));
+
+        Assert.True(receiver.Terminate(TimeSpan.FromSeconds(20)));
+        var removed = Programs.Run("std-daq", ["shm", "rm", "--detector", c.DetectorName]);
+        Assert.True(removed.ExitCode == 0, removed.Stdout + removed.Stderr);
+        Assert.Contains($"removed {ShmRing.PathOf(ring)}", removed.Stdout);
+        Assert.False(File.Exists(ShmRing.PathOf(ring)));
+        Assert.Equal([ShmRing.PathOf(foreign)], Directory.EnumerateFiles("/dev/shm", c.DetectorName + "-*")); // not one of the detector's
     }
 }
