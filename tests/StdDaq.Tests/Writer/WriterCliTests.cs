@@ -100,6 +100,9 @@ public sealed partial class WriterCliTests(BrokerFixture broker)
         Assert.Contains("pixels: all 50 written images equal the simulator pattern", r.Stdout);
         Assert.Contains("OK: the file holds the requested images, exactly as simulated", r.Stdout);
         Assert.False(File.Exists($"/dev/shm/{env.Name}-image"), "--cleanup left the image buffer");
+        // A normal stop leaves no socket or lock file.
+        Assert.Empty(Directory.EnumerateFileSystemEntries("/tmp", $"{env.Name}-*").Concat(Directory.EnumerateFileSystemEntries("/tmp", $"std-daq-{env.Name}-*"))
+            .Concat(Directory.EnumerateFiles("/dev/shm", $"{env.Name}-*")));
         Assert.Equal([50, 1024, 1024], H5py.Longs(H5py.Read(env, file).GetProperty("shape")));
     }
 
