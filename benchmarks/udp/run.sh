@@ -4,7 +4,10 @@
 # For each receiver it runs the same `std-daq sim` JUNGFRAU sender (one module: 1 MiB frames,
 # 128 packets of 8240 bytes, to 127.0.0.1) at increasing frame rates, DURATION seconds each, and
 # checks zero loss (receiver packets == sender packets, kernel_drops == 0). It then measures each
-# receiver's CPU time per frame at a fixed CPU_RATE and prints a results table and the ratios.
+# receiver's CPU time per frame at a fixed CPU_RATE and prints a results table and the ratios. Each
+# CPU run also says how often the receive thread slept per frame (its voluntary context switches:
+# each is one wakeup by a datagram, and they drive most of the kernel time; they vary from run to
+# run with how the sender's bursts and the receiver interleave, for every receiver alike).
 #
 # Usage: benchmarks/udp/run.sh
 # Environment (all optional):
@@ -17,7 +20,10 @@
 #                            and cring (the C counter with --ring: it receives each payload straight
 #                            into the next place of such a ring, the lower bound for receiving in
 #                            place) and ourscopy (StdUdpRecv with udp_receive_in_place=false: one payload
-#                            copy per packet instead of receiving into the slot)
+#                            copy per packet instead of receiving into the slot), and ref (another
+#                            build of StdUdpRecv, REF_DLL, e.g. the previous commit's, to compare
+#                            two versions in the same run)
+#   REF_DLL=                 StdUdpRecv.dll of the ref receiver
 #   SWEEP=1                  0: skip the zero-loss sweeps (CPU measurement only)
 #   RCVBUF=268435456         socket receive buffer both receivers ask for; also the sysctl value
 #   FRAME_TIMEOUT_MS=1000    StdUdpRecv's udp_frame_timeout_ms (its default is 50). The sender is
@@ -50,6 +56,7 @@ SWEEP=${SWEEP:-1}
 MAX_SECONDS=${MAX_SECONDS:-2400}
 BUILD=${BUILD:-1}
 KEEP_LOGS=${KEEP_LOGS:-0}
+REF_DLL=${REF_DLL:-}
 
 PACKETS_PER_FRAME=128         # JUNGFRAU, one module
 SENDER_LIMIT_FRACTION=0.95    # achieved < 95 % of requested: the sender is the limit
@@ -125,6 +132,10 @@ cpu_ticks() { # pid -> "utime stime" (clock ticks) of all its threads: /proc/<pi
     echo "${f[11]} ${f[12]}"   # field 14 = f[11], field 15 = f[12]
 }
 
+vol_switches() { # pid -> voluntary context switches of its main thread (the receive loop of every receiver here)
+    awk '/^voluntary_ctxt_switches:/ { print $2 }' "/proc/$1/status"
+}
+
 kv() { # key text -> the number after "key=" (whole word), or empty
     grep -oE "(^|[ :])$1=[0-9]+" <<<"$2" | tail -n1 | sed 's/.*=//' || true
 }
@@ -167,14 +178,15 @@ run_trial() {
     cat >"$cfg" <<EOF
 {"detector_name":"$name","detector_type":"jungfrau-raw","n_modules":1,"bit_depth":16,"image_pixel_height":512,"image_pixel_width":1024,"start_udp_port":$port,"module_positions":{"0":[0,0,1023,511]},"frame_buffer_slots":256,"stats_collection_period":1,"udp_receive_buffer_bytes":$RCVBUF,"udp_frame_timeout_ms":$FRAME_TIMEOUT_MS,"udp_receive_in_place":$in_place}
 EOF
-    T_OK=0 T_NOTE="" T_TX_FRAMES=0 T_TX_PACKETS=0 T_ACHIEVED=0 T_RX_PACKETS="" T_RX_FRAMES="" T_DROPS="" T_TICKS=0 T_UTICKS=0 T_STICKS=0 T_BUF="" T_COPIED=""
+    T_OK=0 T_NOTE="" T_TX_FRAMES=0 T_TX_PACKETS=0 T_ACHIEVED=0 T_RX_PACKETS="" T_RX_FRAMES="" T_DROPS="" T_TICKS=0 T_UTICKS=0 T_STICKS=0 T_BUF="" T_COPIED="" T_WAKEUPS=0
     SHM_NAMES+=("$name")
     case $kind in
         ours | ourscopy) dotnet "$RECV_DLL" "$cfg" 0 >"$rlog" 2>&1 & ;;
+        ref) dotnet "$REF_DLL" "$cfg" 0 >"$rlog" 2>&1 & ;;
         c) "$CBIN" "$port" "$RCVBUF" >"$rlog" 2>&1 & ;;
         ccopy) "$CBIN" "$port" "$RCVBUF" --copy >"$rlog" 2>&1 & ;;
         cring) "$CBIN" "$port" "$RCVBUF" --ring >"$rlog" 2>&1 & ;;
-        *) echo "unknown receiver '$kind' (ours, ourscopy, c, ccopy, cring)" >&2; exit 2 ;;
+        *) echo "unknown receiver '$kind' (ours, ourscopy, ref, c, ccopy, cring)" >&2; exit 2 ;;
     esac
     pid=$!
     LIVE_PIDS+=("$pid")
@@ -185,7 +197,7 @@ EOF
     for ((i = 0; i < START_TIMEOUT * 10; i++)); do
         if ! kill -0 "$pid" 2>/dev/null || is_zombie "$pid"; then break; fi
         if port_bound "$port"; then
-            if [[ $kind != ours* ]] || grep -q "udp port $port ->" "$rlog"; then ready=1; break; fi
+            if [[ $kind != ours* && $kind != ref ]] || grep -q "udp port $port ->" "$rlog"; then ready=1; break; fi
         fi
         sleep 0.1
     done
@@ -200,9 +212,10 @@ EOF
     fi
     T_BUF=$(grep -oE "receive buffer [0-9]+ bytes" "$rlog" | head -n1 | grep -oE "[0-9]+" || true)
 
-    local cpu0 cpu1 net0 net1
+    local cpu0 cpu1 net0 net1 vcs0 vcs1
     net0=$(net_drops)
     cpu0=$(cpu_ticks "$pid")
+    vcs0=$(vol_switches "$pid")
     timeout --kill-after=5 $((DURATION + 60)) \
         dotnet "$SIM_DLL" sim "$cfg" --rate "$rate" --seconds "$DURATION" --modules 0 --report "$rep" >"$slog" 2>&1 &
     spid=$!
@@ -212,6 +225,8 @@ EOF
     forget_pid "$spid"
     sleep "$DRAIN_SECONDS"
     cpu1=$(cpu_ticks "$pid" 2>/dev/null || echo "$cpu0")
+    vcs1=$(vol_switches "$pid" 2>/dev/null || echo "$vcs0")
+    T_WAKEUPS=$((vcs1 - vcs0))
     local -a c0 c1
     read -r -a c0 <<<"$cpu0"
     read -r -a c1 <<<"$cpu1"
@@ -257,7 +272,7 @@ EOF
     [[ ${refused:-0} != 0 ]] && T_NOTE+="sender: $refused datagrams refused; "
 
     local line
-    if [[ $kind == ours* ]]; then
+    if [[ $kind == ours* || $kind == ref ]]; then
         line=$(grep "totals:" "$rlog" | tail -n1 || true)
         if [[ -z $line ]]; then
             T_NOTE+="no totals line from StdUdpRecv (see $rlog); "
@@ -304,6 +319,7 @@ label() {
     case $1 in
         ours) echo "StdUdpRecv (ours)" ;;
         ourscopy) echo "StdUdpRecv, copy mode" ;;
+        ref) echo "StdUdpRecv, reference build" ;;
         cring) echo "C counter receiving into a ring" ;;
         c) echo "C recvmmsg counter" ;;
         *) echo "C counter + payload copy" ;;
@@ -331,6 +347,7 @@ if [[ $BUILD == 1 ]]; then
     ((built)) || { FAILED=1; echo "build failed" >&2; exit 1; }
 fi
 [[ -f $RECV_DLL && -f $SIM_DLL ]] || { echo "missing $RECV_DLL or $SIM_DLL (build first)" >&2; exit 1; }
+if [[ " $RECEIVERS " == *" ref "* && ! -f $REF_DLL ]]; then echo "RECEIVERS has ref but REF_DLL ('$REF_DLL') is not a file" >&2; exit 1; fi
 cc -O2 -Wall -o "$CBIN" "$HERE/count_recvmmsg.c"
 log "compiled $HERE/count_recvmmsg.c with cc -O2"
 
@@ -405,7 +422,7 @@ for ((r = 1; r <= CPU_REPEATS; r++)); do
         [[ -n $T_NOTE ]] && CPU_NOTE[$kind]+="run $r: ${T_NOTE%; }; "
         us=$(awk -v t="$T_TICKS" -v h="$CLK_TCK" -v f="${T_RX_FRAMES:-0}" 'BEGIN { printf "%.1f", (f > 0 ? t / h * 1e6 / f : 0) }')
         CPU_RUNS[$kind]+="${CPU_RUNS[$kind]:+, }$us"
-        log "  $(label "$kind") run $r: sender achieved $T_ACHIEVED frames/s, received ${T_RX_FRAMES:-0} frames, CPU $T_TICKS ticks (user $T_UTICKS, sys $T_STICKS; CLK_TCK=$CLK_TCK) -> $us us/frame${T_COPIED:+, packets copied (not received in place): $T_COPIED of ${T_RX_PACKETS:-0}} ${T_NOTE:+[$T_NOTE]}"
+        log "  $(label "$kind") run $r: sender achieved $T_ACHIEVED frames/s, received ${T_RX_FRAMES:-0} frames, CPU $T_TICKS ticks (user $T_UTICKS, sys $T_STICKS; CLK_TCK=$CLK_TCK) -> $us us/frame, $(awk -v w="$T_WAKEUPS" -v f="${T_RX_FRAMES:-0}" 'BEGIN { printf "%.1f", (f > 0 ? w / f : 0) }') sleeps/frame${T_COPIED:+, packets copied (not received in place): $T_COPIED of ${T_RX_PACKETS:-0}} ${T_NOTE:+[$T_NOTE]}"
     done
 done
 
@@ -453,6 +470,12 @@ fi
 if [[ " $RECEIVERS " == *" ours "* && " $RECEIVERS " == *" cring "* ]]; then
     log "- CPU per frame ours/(C counter receiving into a ring): $(ratio "$(us_per_frame ours)" "$(us_per_frame cring)") ($(us_per_frame ours) / $(us_per_frame cring) us/frame; the C lower bound for receiving in place)"
     log "- CPU per frame (C counter receiving into a ring)/(C counter): $(ratio "$(us_per_frame cring)" "$(us_per_frame c)") (what writing the frames to ring memory costs by itself)"
+fi
+if [[ " $RECEIVERS " == *" ours "* && " $RECEIVERS " == *" ref "* ]]; then
+    log "- CPU per frame ours/(reference build): $(ratio "$(us_per_frame ours)" "$(us_per_frame ref)") ($(us_per_frame ours) / $(us_per_frame ref) us/frame; reference: $REF_DLL)"
+fi
+if [[ " $RECEIVERS " == *" ref "* && " $RECEIVERS " == *" cring "* ]]; then
+    log "- CPU per frame (reference build)/(C counter receiving into a ring): $(ratio "$(us_per_frame ref)" "$(us_per_frame cring)") ($(us_per_frame ref) / $(us_per_frame cring) us/frame)"
 fi
 if [[ " $RECEIVERS " == *" ours "* && " $RECEIVERS " == *" ourscopy "* ]]; then
     log "- CPU per frame ours/(ours in copy mode): $(ratio "$(us_per_frame ours)" "$(us_per_frame ourscopy)") ($(us_per_frame ours) / $(us_per_frame ourscopy) us/frame; receiving in place against one copy per packet)"

@@ -31,8 +31,14 @@ namespace StdDaq.UdpRecv;
 /// datagrams not yet processed that landed there are rescued the same way, so nothing is
 /// overwritten before it is looked at. Packets are processed in arrival order either way, so the
 /// counts and frames do not depend on where datagrams landed.</para>
+/// <para><b>Aiming only what is new.</b> When every datagram of a batch was a valid packet that
+/// landed where it was aimed, the messages aimed after them are still aimed right: the receive
+/// window slides past the batch (<see cref="RecvBatch.MoveWindow"/>) and only the messages that
+/// enter it are aimed, continuing from the place of the last one aimed. Anything else (a datagram
+/// that landed elsewhere, a malformed or duplicate one, a frame closed incomplete, a prepared frame
+/// given up, an empty receive, the end of the message array) re-aims the whole window as above.</para>
 /// </remarks>
-public sealed unsafe class FrameTracker
+public sealed unsafe partial class FrameTracker
 {
     private readonly ShmRing _ring;
     private readonly ModuleGeometry _g;
@@ -62,14 +68,22 @@ public sealed unsafe class FrameTracker
     private ulong _tentPreviousSequence;
     private bool _tentDirty;
 
-    // Where each datagram of the current batch was aimed (slot -1: its scratch buffer).
+    // Where each message of the batch's array is aimed (slot -1: its scratch buffer).
     private readonly int[] _aimSlot;
     private readonly ulong[] _aimId;
     private readonly int[] _aimPacket;
-    private int _batchCount;
+    // The messages of the batch being processed, and the one being processed.
+    private int _batchStart;
+    private int _batchEnd;
     private int _current;
-    // Messages 0.._slotAimed-1 are aimed into slots, the rest at their scratch buffers.
-    private int _slotAimed;
+    // Messages from the window's start to _aimEnd - 1 are aimed into slots, the rest of the window at scratch.
+    private int _aimEnd;
+    // Datagrams of the batch being processed placed where they were aimed.
+    private int _inPlace;
+    // The last batch's size if all of it landed where aimed (the window may slide past it), else 0.
+    private int _slide;
+    // The frames changed other than by packets landing where aimed: re-aim the whole window.
+    private bool _reaim;
 
     // The id step between the last frames opened, and whether the step before was the same.
     private ulong _step;
@@ -95,10 +109,10 @@ public sealed unsafe class FrameTracker
         // In place needs the next frame's slot to differ from the open one's.
         _aim = receiveInPlace && ring.SlotCount >= 2;
         _nPackets = geometry.PacketsPerFrame;
-        _aimSlot = new int[batch.Capacity];
-        _aimId = new ulong[batch.Capacity];
-        _aimPacket = new int[batch.Capacity];
-        for (int i = 0; i < batch.Capacity; i++)
+        _aimSlot = new int[batch.MessageCount];
+        _aimId = new ulong[batch.MessageCount];
+        _aimPacket = new int[batch.MessageCount];
+        for (int i = 0; i < batch.MessageCount; i++)
         {
             batch.AimAtScratch(i);
             _aimSlot[i] = -1;
@@ -108,65 +122,17 @@ public sealed unsafe class FrameTracker
     public bool HasOpenFrame => _open;
     public ulong OpenImageId => _id;
 
-    /// <summary>
-    /// Aims the batch's buffers before a receive (see remarks). The next frame is only prepared
-    /// while packets keep coming (the last one less than <paramref name="timeoutTicks"/> ago).
-    /// </summary>
-    public void AimBatch(long nowTicks, long timeoutTicks)
-    {
-        int i = 0;
-        if (_aim)
-        {
-            int limit = _batch.Capacity;
-            if (_open)
-                i = AimFrame(_slot, _id, _highest + 1, i, limit, skipReceived: true);
-            // The next frame is predictable when the last two frames came the same step apart
-            // (1 for frame numbers; JUNGFRAU bunch ids may step by more).
-            bool predictable = _stepSeenTwice && (_open || _hasClosed) && nowTicks - _lastPacketTicks < timeoutTicks;
-            if (i < limit && predictable)
-            {
-                ulong next = (_open ? _id : _lastClosedId) + _step;
-                if (_tentative && _tentId != next)
-                    GiveUpTentative();
-                if (!_tentative)
-                    OpenTentative(next);
-                i = AimFrame(_tentSlot, next, 0, i, limit, skipReceived: false);
-            }
-        }
-        // Messages from i on go to scratch; those beyond the ones aimed last time already do.
-        for (int j = i; j < _slotAimed; j++)
-        {
-            _batch.AimAtScratch(j);
-            _aimSlot[j] = -1;
-        }
-        _slotAimed = i;
-    }
-
-    private int AimFrame(int slot, ulong id, int fromPacket, int i, int limit, bool skipReceived)
-    {
-        byte* data = _ring.SlotData(slot);
-        ref SlotHeader h = ref _ring.Slot(slot);
-        for (int k = fromPacket; k < _nPackets && i < limit; k++)
-        {
-            if (skipReceived && h.HasPacket(k))
-                continue;
-            _batch.Aim(i, data + (long)k * _g.PayloadBytes, _g.PayloadBytesOf(k));
-            _aimSlot[i] = slot;
-            _aimId[i] = id;
-            _aimPacket[i] = k;
-            i++;
-        }
-        return i;
-    }
-
     /// <summary>After a receive of <paramref name="count"/> datagrams, before they are processed.</summary>
+    /// <remarks>The batch is the batch's messages <see cref="RecvBatch.Start"/> to Start + <paramref name="count"/> - 1.</remarks>
     public void BeginBatch(int count)
     {
-        _batchCount = count;
-        _current = 0;
+        _batchStart = _batch.Start;
+        _batchEnd = _batchStart + count;
+        _current = _batchStart;
+        _inPlace = 0;
         if (_tentative)
         {
-            for (int i = 0; i < count; i++)
+            for (int i = _batchStart; i < _batchEnd; i++)
                 if (_aimSlot[i] == _tentSlot)
                     _tentDirty = true;
         }
@@ -175,11 +141,12 @@ public sealed unsafe class FrameTracker
     /// <summary>After the batch's datagrams were processed.</summary>
     public void EndBatch()
     {
-        _batchCount = 0;
-        _current = 0;
+        int count = _batchEnd - _batchStart;
+        _slide = _inPlace == count ? count : 0;
+        _batchStart = _batchEnd = _current = 0;
     }
 
-    /// <summary>Places the batch's datagram <paramref name="index"/>, a valid packet described by <paramref name="p"/>.</summary>
+    /// <summary>Places the batch's datagram in message <paramref name="index"/>, a valid packet described by <paramref name="p"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void OnPacket(in PacketInfo p, int index, long nowTicks)
     {
@@ -207,6 +174,10 @@ public sealed unsafe class FrameTracker
             RescueLandedAt(_slot, k);
             _batch.Payload(index).CopyTo(new Span<byte>(_ring.SlotData(_slot) + (long)k * _g.PayloadBytes, _g.PayloadBytesOf(k)));
             _counters.CopiedPackets++;
+        }
+        else
+        {
+            _inPlace++;
         }
         header.MarkPacket(k);
         _counters.Packets++;
@@ -294,6 +265,7 @@ public sealed unsafe class FrameTracker
             _slot = _ring.SlotOf(p.ImageId);
             RescueLandedIn(_slot);
             _ring.BeginWrite(_slot);
+            _reaim = true;
         }
         ((Span<byte>)_ring.Slot(_slot).ReceivedBitmap).Clear();
         _received = 0;
@@ -319,6 +291,7 @@ public sealed unsafe class FrameTracker
     private void GiveUpTentative()
     {
         _tentative = false;
+        _reaim = true;
         if (!_tentDirty && _ring.CancelWrite(_tentSlot, _tentPreviousSequence))
             return;
         RescueLandedIn(_tentSlot);
@@ -350,7 +323,7 @@ public sealed unsafe class FrameTracker
     /// <summary>Rescues the batch's unprocessed datagrams that landed in <paramref name="slot"/>.</summary>
     private void RescueLandedIn(int slot)
     {
-        for (int j = _current; j < _batchCount; j++)
+        for (int j = _current; j < _batchEnd; j++)
             if (_aimSlot[j] == slot)
                 _batch.Rescue(j);
     }
@@ -358,7 +331,7 @@ public sealed unsafe class FrameTracker
     /// <summary>Rescues the batch's unprocessed datagrams that landed at packet <paramref name="k"/>'s place in <paramref name="slot"/>.</summary>
     private void RescueLandedAt(int slot, int k)
     {
-        for (int j = _current; j < _batchCount; j++)
+        for (int j = _current; j < _batchEnd; j++)
             if (_aimSlot[j] == slot && _aimPacket[j] == k)
                 _batch.Rescue(j);
     }
@@ -370,6 +343,7 @@ public sealed unsafe class FrameTracker
         {
             RescueLandedIn(_slot);
             ZeroMissing();
+            _reaim = true;
         }
         long now = WriteHeader(_slot, _id, _first, _received, missing, missing == 0 ? SlotStatus.Good : SlotStatus.Incomplete);
         ulong seq = _ring.EndWrite(_slot);

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using StdDaq.Shared.Detectors;
 using StdDaq.Shared.Packets;
@@ -27,6 +28,7 @@ public sealed class PacketParser(ModuleGeometry geometry, bool jungfrauBunchIdAs
         Parse(datagram, datagram.Length, out info);
 
     /// <summary>Validates a datagram of <paramref name="length"/> bytes that starts with <paramref name="header"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] // once per packet, from one loop
     public PacketVerdict Parse(ReadOnlySpan<byte> header, int length, out PacketInfo info)
     {
         info = default;

@@ -1,5 +1,7 @@
 using System.Diagnostics;
 using System.Net;
+using System.Reflection;
+using System.Runtime.CompilerServices;
 using Microsoft.Extensions.Logging;
 using StdDaq.Shared.Config;
 using StdDaq.Shared.Detectors;
@@ -32,7 +34,11 @@ public sealed partial class UdpReceiver : IDisposable
     private readonly FrameTracker _tracker;
     private readonly RecvBatch _batch;
     private readonly byte[] _noticeBytes = new byte[ModuleFrameNotice.Size];
+    private readonly long _timeoutTicks;
     private uint _lastKernelDrops;
+    // The clock as of the last receive (Stopwatch ticks): one read per receive serves the batch,
+    // the idle check, the stats period and the next aim.
+    private long _now;
 
     public int ModuleId { get; }
     public int Port { get; }
@@ -74,6 +80,7 @@ public sealed partial class UdpReceiver : IDisposable
         }
         _batch = new RecvBatch(config.UdpBatchSize, _geometry.HeaderBytes, _geometry.PayloadBytes + Slack);
         _tracker = new FrameTracker(_ring, _geometry, moduleId, Counters, Publish, _batch, config.UdpReceiveInPlace);
+        _timeoutTicks = (long)(config.UdpFrameTimeoutMs * Stopwatch.Frequency / 1000);
     }
 
     public Task RunAsync(CancellationToken ct) =>
@@ -82,31 +89,67 @@ public sealed partial class UdpReceiver : IDisposable
     /// <summary>The receive loop; returns when <paramref name="ct"/> is cancelled.</summary>
     public void Run(CancellationToken ct)
     {
+        PrepareReceivePath();
         LogStarted(_config.DetectorName, ModuleId, Port, _ring.Name, _ring.SlotCount, _geometry.PacketsPerFrame, _batch.Capacity, GrantedReceiveBuffer);
-        long timeoutTicks = (long)(_config.UdpFrameTimeoutMs * Stopwatch.Frequency / 1000);
         long statsTicks = (long)(_config.StatsCollectionPeriod * Stopwatch.Frequency);
-        long nextStats = Stopwatch.GetTimestamp() + statsTicks;
+        _now = Stopwatch.GetTimestamp();
+        long nextStats = _now + statsTicks;
         var lastStats = Counters.Read();
-        long lastStatsTime = Stopwatch.GetTimestamp();
+        long lastStatsTime = _now;
         while (!ct.IsCancellationRequested)
         {
-            _tracker.AimBatch(Stopwatch.GetTimestamp(), timeoutTicks);
-            int n = ReceiveBatch();
-            long now = Stopwatch.GetTimestamp();
-            if (n > 0)
-                ProcessBatch(n, now);
-            _tracker.OnIdle(now, timeoutTicks);
-            if (now >= nextStats)
+            ReceiveOnce();
+            if (_now >= nextStats)
             {
                 var snap = Counters.Read();
-                LogStats(_config.DetectorName, ModuleId, (snap - lastStats).Format((now - lastStatsTime) / (double)Stopwatch.Frequency));
+                LogStats(_config.DetectorName, ModuleId, (snap - lastStats).Format((_now - lastStatsTime) / (double)Stopwatch.Frequency));
                 lastStats = snap;
-                lastStatsTime = now;
-                nextStats = now + statsTicks;
+                lastStatsTime = _now;
+                nextStats = _now + statsTicks;
             }
         }
         _tracker.Flush();
         LogStopped(_config.DetectorName, ModuleId, Counters.Read().Format(0));
+    }
+
+    /// <summary>
+    /// One pass of the receive loop: aim, receive a batch (waiting up to the socket's timeout),
+    /// place its datagrams, close a frame that timed out. Returns the datagrams received.
+    /// </summary>
+    internal int ReceiveOnce()
+    {
+        // Aimed with the clock of the last receive: what it decides (whether packets still come)
+        // is in units of the frame timeout, far above a batch's processing time.
+        _tracker.AimBatch(_now, _timeoutTicks);
+        int n = ReceiveBatch();
+        _now = Stopwatch.GetTimestamp();
+        if (n > 0)
+            ProcessBatch(n, _now);
+        _tracker.OnIdle(_now, _timeoutTicks);
+        return n;
+    }
+
+    /// <summary>The receive batch, for tests.</summary>
+    internal RecvBatch Batch => _batch;
+
+    private static int s_prepared;
+
+    /// <summary>
+    /// Compiles the receive loop's methods before the first receive. StdUdpRecv runs without
+    /// tiered compilation (see its project file), so this is their final code: the first frames
+    /// wait for no JIT (tens of ms, in which a small socket buffer would overflow).
+    /// </summary>
+    private static void PrepareReceivePath()
+    {
+        if (Interlocked.Exchange(ref s_prepared, 1) != 0)
+            return;
+        const BindingFlags all = BindingFlags.DeclaredOnly | BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.Instance | BindingFlags.Static;
+        Type[] types = [typeof(UdpReceiver), typeof(FrameTracker), typeof(PacketParser), typeof(RecvBatch), typeof(ShmRing),
+            typeof(ZmqSocket), typeof(ReceiverCounters), typeof(ReceiverCounters.Snapshot)];
+        foreach (var type in types)
+            foreach (var m in type.GetMethods(all))
+                if (!m.IsAbstract && !m.ContainsGenericParameters && m.GetMethodBody() != null)
+                    RuntimeHelpers.PrepareMethod(m.MethodHandle);
     }
 
     private int ReceiveBatch()
@@ -124,7 +167,8 @@ public sealed partial class UdpReceiver : IDisposable
     private void ProcessBatch(int n, long now)
     {
         _tracker.BeginBatch(n);
-        for (int i = 0; i < n; i++)
+        int start = _batch.Start;
+        for (int i = start; i < start + n; i++)
         {
             PacketInfo info = default;
             PacketVerdict verdict = _batch.Truncated(i) ? PacketVerdict.WrongSize : _parser.Parse(_batch.Header(i), _batch.Length(i), out info);
@@ -145,7 +189,7 @@ public sealed partial class UdpReceiver : IDisposable
             }
         }
         _tracker.EndBatch();
-        if (_batch.TryGetDropCounter(n - 1, out uint drops))
+        if (_batch.TryGetDropCounter(start + n - 1, out uint drops))
         {
             Counters.KernelDrops += drops - _lastKernelDrops;
             _lastKernelDrops = drops;

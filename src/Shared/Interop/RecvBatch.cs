@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
 namespace StdDaq.Shared.Interop;
@@ -9,10 +10,19 @@ namespace StdDaq.Shared.Interop;
 /// in a frame slot), and whatever does not fit the target into the rest of the scratch buffer.
 /// Each datagram's SO_RXQ_OVFL control message is kept too.
 /// </summary>
+/// <remarks>
+/// There are <see cref="MessageCount"/> messages (a multiple of the capacity), each with its own
+/// buffers; a receive fills the window of <see cref="Capacity"/> messages from <see cref="Start"/>.
+/// Moving the window past the messages a receive filled keeps the aims of the messages still in it,
+/// so a caller that predicts well only aims the messages that enter the window. Messages are
+/// addressed by their index in the whole array, not in the window.
+/// </remarks>
 public sealed unsafe class RecvBatch : IDisposable
 {
     private const int ControlBytes = 32;
     private const int IovsPerMessage = 3;
+    /// <summary>Windows' worth of messages in the array: a window moved by whole batches wraps after this many.</summary>
+    private const int WindowsPerArray = 4;
 
     private readonly int _headerStride;
     private readonly int _scratchStride;
@@ -22,10 +32,16 @@ public sealed unsafe class RecvBatch : IDisposable
     private readonly Libc.Iovec* _iovs;
     private readonly byte* _control;
     private readonly bool[] _inScratch;
+    private int _lastStart;
     private int _lastCount;
     private bool _disposed;
 
+    /// <summary>Datagrams per call.</summary>
     public int Capacity { get; }
+    /// <summary>Messages in all; a receive fills messages <see cref="Start"/> to <see cref="Start"/> + <see cref="Capacity"/> - 1 at most.</summary>
+    public int MessageCount { get; }
+    /// <summary>The first message the next <see cref="Receive"/> fills.</summary>
+    public int Start { get; private set; }
     public int HeaderBytes { get; }
     /// <summary>Payload bytes a message can hold; a longer datagram is reported truncated.</summary>
     public int MaxPayloadBytes { get; }
@@ -39,17 +55,20 @@ public sealed unsafe class RecvBatch : IDisposable
         ArgumentOutOfRangeException.ThrowIfLessThan(headerBytes, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(maxPayloadBytes, 1);
         Capacity = capacity;
+        MessageCount = capacity * WindowsPerArray;
         HeaderBytes = headerBytes;
         MaxPayloadBytes = maxPayloadBytes;
         _headerStride = (headerBytes + 63) & ~63;
         _scratchStride = (maxPayloadBytes + 63) & ~63;
-        _headers = (byte*)NativeMemory.AlignedAlloc((nuint)((long)_headerStride * capacity), 64);
-        _scratch = (byte*)NativeMemory.AlignedAlloc((nuint)((long)_scratchStride * capacity), 4096);
-        _msgs = (Libc.Mmsghdr*)NativeMemory.AllocZeroed((nuint)(sizeof(Libc.Mmsghdr) * capacity));
-        _iovs = (Libc.Iovec*)NativeMemory.AllocZeroed((nuint)(sizeof(Libc.Iovec) * IovsPerMessage * capacity));
-        _control = (byte*)NativeMemory.AllocZeroed((nuint)(ControlBytes * capacity));
-        _inScratch = new bool[capacity];
-        for (int i = 0; i < capacity; i++)
+        int count = MessageCount;
+        // Scratch pages are only touched by the datagrams that land there.
+        _headers = (byte*)NativeMemory.AlignedAlloc((nuint)((long)_headerStride * count), 64);
+        _scratch = (byte*)NativeMemory.AlignedAlloc((nuint)((long)_scratchStride * count), 4096);
+        _msgs = (Libc.Mmsghdr*)NativeMemory.AllocZeroed((nuint)(sizeof(Libc.Mmsghdr) * count));
+        _iovs = (Libc.Iovec*)NativeMemory.AllocZeroed((nuint)(sizeof(Libc.Iovec) * IovsPerMessage * count));
+        _control = (byte*)NativeMemory.AllocZeroed((nuint)(ControlBytes * count));
+        _inScratch = new bool[count];
+        for (int i = 0; i < count; i++)
         {
             var iov = Iov(i);
             iov[0].iov_base = _headers + (long)i * _headerStride;
@@ -64,17 +83,26 @@ public sealed unsafe class RecvBatch : IDisposable
 
     private Libc.Iovec* Iov(int i) => _iovs + i * IovsPerMessage;
 
+    /// <summary>Moves the window: the next <see cref="Receive"/> fills messages from <paramref name="start"/> on.</summary>
+    public void MoveWindow(int start)
+    {
+        if ((uint)start > (uint)(MessageCount - Capacity))
+            throw new ArgumentOutOfRangeException(nameof(start), $"window start {start} is not in 0..{MessageCount - Capacity}");
+        Start = start;
+    }
+
     private byte* Scratch(int i) => _scratch + (long)i * _scratchStride;
 
     /// <summary>Message i's payload goes to its own scratch buffer.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void AimAtScratch(int i)
     {
+        _inScratch[i] = true; // first: its bounds check guards the native writes below
         var iov = Iov(i);
         iov[1].iov_base = Scratch(i);
         iov[1].iov_len = (nuint)MaxPayloadBytes;
         iov[2].iov_base = null;
         iov[2].iov_len = 0;
-        _inScratch[i] = true;
     }
 
     /// <summary>
@@ -82,30 +110,33 @@ public sealed unsafe class RecvBatch : IDisposable
     /// (at most <see cref="MaxPayloadBytes"/>); any more go to its scratch buffer at that offset, so
     /// <see cref="Rescue"/> can make the whole payload contiguous there.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Aim(int i, byte* target, int length)
     {
         ArgumentOutOfRangeException.ThrowIfGreaterThan(length, MaxPayloadBytes);
+        _inScratch[i] = false; // first: its bounds check guards the native writes below
         var iov = Iov(i);
         iov[1].iov_base = target;
         iov[1].iov_len = (nuint)length;
         iov[2].iov_base = Scratch(i) + length;
         iov[2].iov_len = (nuint)(MaxPayloadBytes - length);
-        _inScratch[i] = false;
     }
 
     /// <summary>
-    /// One recvmmsg(MSG_WAITFORONE): waits (up to the socket's SO_RCVTIMEO) for the first
-    /// datagram, then takes what is queued, up to Capacity. Returns the count, 0 on timeout.
+    /// One recvmmsg(MSG_WAITFORONE) into the window: waits (up to the socket's SO_RCVTIMEO) for
+    /// the first datagram, then takes what is queued, up to Capacity. Returns the count, 0 on
+    /// timeout; the datagrams are in messages <see cref="Start"/> on.
     /// </summary>
     public int Receive(UdpSocket socket)
     {
         // Only the messages the last call filled had their control length changed.
-        for (int i = 0; i < _lastCount; i++)
+        for (int i = _lastStart; i < _lastStart + _lastCount; i++)
             _msgs[i].msg_hdr.msg_controllen = ControlBytes;
         _lastCount = 0;
-        int n = Libc.recvmmsg(socket.Fd, _msgs, (uint)Capacity, Libc.Msg.WAITFORONE, null);
+        int n = Libc.recvmmsg(socket.Fd, _msgs + Start, (uint)Capacity, Libc.Msg.WAITFORONE, null);
         if (n >= 0)
         {
+            _lastStart = Start;
             _lastCount = n;
             return n;
         }

@@ -327,12 +327,14 @@ public sealed unsafe class ShmRing : IDisposable
 
     public int SlotOf(ulong id) => (int)(id % (ulong)SlotCount);
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public SlotHeader* SlotHeaderAt(int slot)
     {
         CheckSlot(slot);
         return (SlotHeader*)(_base + PageBytes + (long)slot * SlotHeader.Size);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public byte* SlotData(int slot)
     {
         CheckSlot(slot);
@@ -342,6 +344,7 @@ public sealed unsafe class ShmRing : IDisposable
     public Span<byte> SlotSpan(int slot) => new(SlotData(slot), checked((int)SlotBytes));
 
     /// <summary>The slot's header, by reference into the shared mapping.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public ref SlotHeader Slot(int slot) => ref *SlotHeaderAt(slot);
 
     /// <summary>Marks the slot as being written (odd sequence). Returns the odd value.</summary>

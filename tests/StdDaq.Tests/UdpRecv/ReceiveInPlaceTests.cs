@@ -1,4 +1,5 @@
 using System.Net;
+using Microsoft.Extensions.Logging.Abstractions;
 using System.Net.Sockets;
 using System.Numerics;
 using System.Runtime.InteropServices;
@@ -8,6 +9,7 @@ using StdDaq.Shared.Memory;
 using StdDaq.Shared.Packets;
 using StdDaq.Shared.Streams;
 using StdDaq.Tests.Support;
+using StdDaq.UdpRecv;
 
 namespace StdDaq.Tests.UdpRecv;
 
@@ -122,6 +124,128 @@ public class ReceiveInPlaceTests
         var expected = new byte[g.FrameBytes];
         PixelPattern.Fill(g, 201 - Slots, 0, expected);
         Assert.True(expected.AsSpan().SequenceEqual(frame));
+    }
+
+    [Fact]
+    public void ReceiveOnce_InOrderBatches_WindowSlidesAndEveryPacketLandsInPlace()
+    {
+        using var env = new TestEnv();
+        var config = env.Config("jungfrau-raw", 1, 16, 1024, 512, new() { [0] = [0, 0, 1023, 511] }, slots: 32, timeoutMs: 2000);
+        var g = config.Module;
+        var patterns = new Dictionary<ulong, byte[]>();
+        var stream = new List<byte[]>();
+        for (ulong id = 1; id <= 20; id++)
+            for (int k = 0; k < g.PacketsPerFrame; k++)
+                stream.Add(Packet(g, id, k, patterns));
+        using var receiver = new UdpReceiver(config, 0, NullLogger.Instance, IPAddress.Loopback, publish: false);
+        var starts = new List<int>();
+        ReceiveInChunks(receiver, stream, chunk: 7, starts);
+
+        var c = receiver.Counters.Read();
+        Assert.Equal(20, c.FramesComplete);
+        Assert.Equal(0, c.FramesIncomplete);
+        // Frames 1 to 3 teach the id step (their first chunks go to scratch); from then on every
+        // packet lands in place.
+        Assert.True(c.CopiedPackets <= 3 * 7, $"copied {c.CopiedPackets} of {c.Packets} packets");
+        AssertFrames(receiver.Ring, g, patterns, Enumerable.Range(1, 20).Select(i => (ulong)i), lost: []);
+        // The window slid past the batches (only the messages entering it were aimed) and wrapped.
+        var batch = receiver.Batch;
+        Assert.Contains(starts, s => s > batch.Capacity);
+        Assert.True(starts.Zip(starts.Skip(1)).Count(p => p.Second < p.First) >= 2, "the window never wrapped: " + string.Join(",", starts));
+    }
+
+    [Fact]
+    public void ReceiveOnce_FaultsAmongInOrderBatches_ReaimsAndPlacesEveryPacketRight()
+    {
+        using var env = new TestEnv();
+        var config = env.Config("jungfrau-raw", 1, 16, 1024, 512, new() { [0] = [0, 0, 1023, 511] }, slots: 32, timeoutMs: 2000);
+        var g = config.Module;
+        var patterns = new Dictionary<ulong, byte[]>();
+        var stream = new List<byte[]>();
+        var lost = new HashSet<(ulong, int)> { (6, 70), (8, 127), (9, 0), (11, 30) };
+        var ids = new ulong[] { 1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20 }; // 10 skipped
+        var rnd = new Random(5);
+        foreach (ulong id in ids)
+        {
+            for (int k = 0; k < g.PacketsPerFrame; k++)
+            {
+                if (lost.Contains((id, k)))
+                    continue;
+                if (id == 6 && k == 40)
+                    continue; // sent after 41
+                stream.Add(Packet(g, id, k, patterns));
+                if (id == 6 && k == 41)
+                    stream.Add(Packet(g, id, 40, patterns));
+                if (id == 7 && k == 90)
+                    stream.Add(Packet(g, id, k, patterns)); // duplicate
+                if (id == 12 && k == 5)
+                    stream.Add(Malformed(g, id, rnd));
+            }
+        }
+        using var receiver = new UdpReceiver(config, 0, NullLogger.Instance, IPAddress.Loopback, publish: false);
+        long copiedBeforeLast = ReceiveInChunks(receiver, stream, chunk: 5, starts: null, copiedAfterFrame: 15);
+
+        var c = receiver.Counters.Read();
+        Assert.Equal(ids.Length, c.FramesComplete + c.FramesIncomplete);
+        Assert.Equal(4, c.FramesIncomplete);
+        Assert.Equal(lost.Count, c.MissingPackets);
+        Assert.Equal(1, c.DuplicatePackets);
+        Assert.Equal(1, c.OutOfOrderPackets);
+        Assert.Equal(1, c.Malformed);
+        Assert.Equal(0, c.LatePackets);
+        AssertFrames(receiver.Ring, g, patterns, ids, lost);
+        // Each fault costs at most a few batches of copies; the whole window is re-aimed after
+        // it, so the clean frames after the last fault all land in place again.
+        Assert.True(c.CopiedPackets < 20 * 5, $"copied {c.CopiedPackets} of {c.Packets} packets");
+        Assert.Equal(copiedBeforeLast, c.CopiedPackets);
+    }
+
+    /// <summary>
+    /// Sends <paramref name="stream"/> in chunks and has the receiver take each chunk before the
+    /// next is sent (one batch per chunk, unless the kernel splits it); records the window start of
+    /// each receive. Returns the copied-packet count as of when frame <paramref name="copiedAfterFrame"/>
+    /// was closed (-1 if it was not).
+    /// </summary>
+    private static long ReceiveInChunks(UdpReceiver receiver, List<byte[]> stream, int chunk, List<int>? starts, ulong copiedAfterFrame = 0)
+    {
+        using var udp = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        var to = new IPEndPoint(IPAddress.Loopback, receiver.Port);
+        var ring = receiver.Ring;
+        long copied = -1;
+        for (int i = 0; i < stream.Count; i += chunk)
+        {
+            int n = Math.Min(chunk, stream.Count - i);
+            for (int j = i; j < i + n; j++)
+                udp.SendTo(stream[j], to);
+            for (int got = 0; got < n;)
+            {
+                int r = receiver.ReceiveOnce();
+                Assert.True(r > 0, "a sent datagram did not arrive");
+                starts?.Add(receiver.Batch.Start);
+                got += r;
+            }
+            int slot = ring.SlotOf(copiedAfterFrame);
+            if (copied < 0 && copiedAfterFrame > 0 && ring.Slot(slot).ImageId == copiedAfterFrame && (ring.ReadSequence(slot) & 1) == 0)
+                copied = receiver.Counters.Read().CopiedPackets;
+        }
+        return copied;
+    }
+
+    /// <summary>Each frame in the ring holds the pattern, with its lost packets zeroed.</summary>
+    private static void AssertFrames(ShmRing ring, ModuleGeometry g, Dictionary<ulong, byte[]> patterns, IEnumerable<ulong> ids, HashSet<(ulong, int)> lost)
+    {
+        foreach (ulong id in ids)
+        {
+            int slot = ring.SlotOf(id);
+            Assert.Equal(id, ring.Slot(slot).ImageId);
+            Assert.Equal(0ul, ring.ReadSequence(slot) & 1);
+            var expected = patterns[id].ToArray();
+            for (int k = 0; k < g.PacketsPerFrame; k++)
+                if (lost.Contains((id, k)))
+                    expected.AsSpan(k * g.PayloadBytes, g.PayloadBytesOf(k)).Clear();
+            var frame = ring.SlotSpan(slot)[..(int)g.FrameBytes];
+            Assert.True(frame.SequenceEqual(expected), $"frame {id}: bytes differ from packet {frame.CommonPrefixLength(expected) / g.PayloadBytes} on");
+        }
     }
 
     /// <summary>
