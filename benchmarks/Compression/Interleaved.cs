@@ -33,6 +33,7 @@ public static unsafe class Interleaved
             Bitshuffle.Shuffle(frames[f], new Span<byte>(shuffled + (long)f * EigerFrames.FrameBytes, EigerFrames.FrameBytes), 4);
         }
         int lz4Room = LZ4Codec.MaximumOutputSize(blockBytes);
+        string best = BitshuffleGfni.IsSupported ? "GFNI + AVX2" : "best = AVX2";
         int blocks = (int)(bytes / blockBytes);
         byte* packed = (byte*)NativeMemory.AlignedAlloc((nuint)(blocks * lz4Room), 64);
         var packedLen = new int[blocks];
@@ -52,9 +53,11 @@ public static unsafe class Interleaved
                         throw new InvalidOperationException("bshuf_compress_lz4 failed");
                 }
             }),
-            ("compress, ours GFNI + AVX2", () => CompressAll(src, dst, room, Bitshuffle.Kernel.Best)),
+            ($"compress, ours {best}", () => CompressAll(src, dst, room, Bitshuffle.Kernel.Best)),
             ("compress, ours AVX2 only", () => CompressAll(src, dst, room, Bitshuffle.Kernel.Avx2)),
-            ("  transpose per block, GFNI", () => ShuffleAll(src, block, Bitshuffle.Kernel.Best)),
+            ($"  as before: {best}, K4os LZ4", () => CompressK4os(src, dst, room, block, Bitshuffle.Kernel.Best)),
+            ("  as before: AVX2 only, K4os LZ4", () => CompressK4os(src, dst, room, block, Bitshuffle.Kernel.Avx2)),
+            ($"  transpose per block, {best}", () => ShuffleAll(src, block, Bitshuffle.Kernel.Best)),
             ("  transpose per block, AVX2", () => ShuffleAll(src, block, Bitshuffle.Kernel.Avx2)),
             ("  LZ4 of shuffled blocks, K4os", () =>
             {
@@ -85,6 +88,15 @@ public static unsafe class Interleaved
                 }
             }),
         };
+        var theirs = new byte[room];
+        var mine = new byte[room];
+        fixed (byte* t = theirs, m = mine)
+        {
+            CompressK4os(src, m, room, block, Bitshuffle.Kernel.Avx2, frames: 1);
+            int n0 = BitshuffleLz4.Compress(new ReadOnlySpan<byte>(src, EigerFrames.FrameBytes), 4, theirs);
+            if (!theirs.AsSpan(0, n0).SequenceEqual(mine.AsSpan(0, n0)))
+                throw new InvalidOperationException("the K4os loop does not give the same chunk as BitshuffleLz4");
+        }
         var times = new double[cases.Length][];
         for (int c = 0; c < cases.Length; c++)
         {
@@ -118,6 +130,29 @@ public static unsafe class Interleaved
         for (int f = 0; f < EigerFrames.Count; f++)
             BitshuffleLz4.Compress(new ReadOnlySpan<byte>(src + (long)f * EigerFrames.FrameBytes, EigerFrames.FrameBytes), 4,
                 new Span<byte>(dst + (long)f * room, room), kernel);
+    }
+
+    /// <summary>
+    /// The compression loop as it was with K4os.Compression.LZ4 (L00_FAST) in place of liblz4:
+    /// the same chunks (checked against C once at the start), to show the change in the same run.
+    /// </summary>
+    private static void CompressK4os(byte* src, byte* dst, int room, byte* block, Bitshuffle.Kernel kernel, int frames = EigerFrames.Count)
+    {
+        const int elements = 2048, blockBytes = 4 * elements;
+        for (int f = 0; f < frames; f++)
+        {
+            byte* s = src + (long)f * EigerFrames.FrameBytes, d = dst + (long)f * room;
+            BinaryPrimitives.WriteUInt64BigEndian(new Span<byte>(d, 8), EigerFrames.FrameBytes);
+            BinaryPrimitives.WriteUInt32BigEndian(new Span<byte>(d + 8, 4), blockBytes);
+            int o = 12;
+            for (int b = 0; b < EigerFrames.FrameBytes / blockBytes; b++)
+            {
+                Bitshuffle.ShuffleBlock(s + b * blockBytes, block, elements, 4, block + blockBytes, kernel);
+                int c = LZ4Codec.Encode(block, blockBytes, d + o + 4, room - o - 4, LZ4Level.L00_FAST);
+                BinaryPrimitives.WriteUInt32BigEndian(new Span<byte>(d + o, 4), (uint)c);
+                o += 4 + c;
+            }
+        }
     }
 
     private static void ShuffleAll(byte* src, byte* block, Bitshuffle.Kernel kernel)

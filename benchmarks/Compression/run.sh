@@ -17,7 +17,7 @@ dotnet build benchmarks/Compression -c Release --nologo -v q >/dev/null
 dll=bin/Release/net10.0/StdDaq.Benchmarks.Compression.dll
 bdn() {
   (cd benchmarks/Compression && dotnet "$dll" --warmupCount 3 --iterationCount 10 --launchCount 1 "$@" \
-    | grep -E '^\||^//|Runtime|AMD|Intel')
+    | grep -E '^\||^Runtime =|AMD|Intel')
 }
 if [ "$what" = info ] || [ "$what" = all ]; then
   (cd benchmarks/Compression && dotnet "$dll" info)
