@@ -9,7 +9,7 @@
 #                GFNI nor AVX-512 (DOTNET_EnableGFNI=0 DOTNET_EnableAVX512=0): an AVX2-only CPU
 #   blocks:      one 8 KiB block at a time in cache: transpose kernels (GFNI, AVX2, C), LZ4 (K4os, liblz4)
 #   interleaved: compression by C and by ours with each kernel, and its parts, taken in turn for
-#                60 rounds; medians (a quick check that shares the machine's noise fairly)
+#                100 rounds; medians (a quick check that shares the machine's noise fairly)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 what=${1:-all}
@@ -33,5 +33,5 @@ if [ "$what" = blocks ] || [ "$what" = all ]; then
   bdn --filter '*BlockBenchmarks*'
 fi
 if [ "$what" = interleaved ] || [ "$what" = all ]; then
-  (cd benchmarks/Compression && dotnet "$dll" interleaved 60)
+  (cd benchmarks/Compression && dotnet "$dll" interleaved 100)
 fi
