@@ -8,11 +8,12 @@ using StdDaq.Shared.Interop;
 namespace StdDaq.Benchmarks.Compression;
 
 /// <summary>
-/// A quick check on a shared, noisy machine: compression of the 20 EIGER frames by the C plugin,
-/// ours with each kernel, and its parts (the transpose of each block into one in-cache buffer, as
-/// compression does it; LZ4 of the already shuffled blocks by K4os and by liblz4), taken in turn
-/// round after round so that load from other work hits all of them alike. Prints the median and
-/// the fastest round of each, in ms per 20 frames, and each median over C's.
+/// Compression of the 20 EIGER frames side by side on a shared, noisy machine: by the C plugin,
+/// by ours with each kernel, by the earlier loop with K4os LZ4 ("as before"), and its parts (the
+/// transpose of each block into one in-cache buffer, as compression does it; LZ4 coding and
+/// decoding of the already shuffled blocks by K4os and by liblz4), taken in turn within each
+/// round so that load from other work falls on all of them alike. Prints the median and the
+/// fastest round of each, in ms per 20 frames, and C's median over each median.
 /// </summary>
 public static unsafe class Interleaved
 {
