@@ -20,6 +20,8 @@ command -v h5dump >/dev/null 2>&1 || need+=(hdf5-tools)
 # Debian's bitshuffle HDF5 plugin (filter 32008) reads our compressed files back, and its
 # bshuf_compress_lz4 is the reference the compression benchmark compares against.
 [ -e /usr/lib/x86_64-linux-gnu/hdf5/serial/plugins/libh5bshuf.so ] || [ -e /usr/lib/aarch64-linux-gnu/hdf5/serial/plugins/libh5bshuf.so ] || need+=(bitshuffle)
+# bitshuffle-LZ4 compresses with the system liblz4 (on every Debian; the bitshuffle plugin links it too).
+[ -e /usr/lib/x86_64-linux-gnu/liblz4.so.1 ] || [ -e /usr/lib/aarch64-linux-gnu/liblz4.so.1 ] || need+=(liblz4-1)
 # The writer tests and the demo start a private RabbitMQ broker on loopback (no system service).
 command -v rabbitmq-server >/dev/null 2>&1 || [ -x /usr/sbin/rabbitmq-server ] || need+=(rabbitmq-server)
 if [ "${#need[@]}" -gt 0 ]; then

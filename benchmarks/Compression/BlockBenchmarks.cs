@@ -111,10 +111,3 @@ public unsafe class BlockBenchmarks
         return r;
     }
 }
-
-/// <summary>The system liblz4 (a dependency of libh5bshuf.so), for comparison only.</summary>
-internal static unsafe partial class Liblz4
-{
-    [LibraryImport("liblz4.so.1", EntryPoint = "LZ4_compress_default")]
-    public static partial int LZ4_compress_default(byte* src, byte* dst, int srcSize, int dstCapacity);
-}

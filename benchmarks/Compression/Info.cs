@@ -23,7 +23,8 @@ public static unsafe class Info
             avx = H5Bshuf.bshuf_trans_bit_elem_AVX(p, t, 64, 4);
         Console.WriteLine($"libh5bshuf.so: bshuf_using_SSE2() = {H5Bshuf.bshuf_using_SSE2()}, bshuf_using_AVX2() = {H5Bshuf.bshuf_using_AVX2()}, " +
             $"bshuf_trans_bit_elem_AVX(64 x 4 bytes) = {avx}{(avx == H5Bshuf.NotCompiledWithAvx2 ? " (compiled without AVX2: SSE2 code path)" : "")}");
-        Console.WriteLine($"ours: Avx2 {Avx2.IsSupported}, Avx512BW {Avx512BW.IsSupported}, Gfni {Gfni.IsSupported}");
+        Console.WriteLine($"ours: Avx2 {Avx2.IsSupported}, Avx512BW {Avx512BW.IsSupported}, Gfni {Gfni.IsSupported}: " +
+            $"the best kernel is {(Gfni.V256.IsSupported && Avx2.IsSupported ? "GFNI + AVX2" : Avx2.IsSupported ? "AVX2" : "scalar")}");
 
         var frames = EigerFrames.Load();
         long raw = 0, ours = 0, c = 0;

@@ -1,5 +1,5 @@
 using System.Buffers.Binary;
-using K4os.Compression.LZ4;
+using StdDaq.Shared.Interop;
 
 namespace StdDaq.Shared.Compression;
 
@@ -15,8 +15,10 @@ namespace StdDaq.Shared.Compression;
 /// end        the last (elements % 8) elements, copied unchanged
 /// </code>
 /// Blocks are <see cref="Bitshuffle.DefaultBlockSize"/> elements, the last one the remaining
-/// elements rounded down to a multiple of 8 (as bshuf_compress_lz4). Calls are single-threaded
-/// and allocation-free: the shuffled block goes through a per-thread scratch buffer.
+/// elements rounded down to a multiple of 8 (as bshuf_compress_lz4). LZ4 is the system liblz4
+/// (<see cref="Liblz4"/>), the one the C plugin uses, so the chunks are the plugin's to the byte;
+/// it compressed these blocks ~1.5 × faster than the managed K4os port (benchmarks/BENCHMARKS.md).
+/// Calls are allocation-free: the shuffled block goes through a per-thread scratch buffer.
 /// </summary>
 public static unsafe class BitshuffleLz4
 {
@@ -47,7 +49,10 @@ public static unsafe class BitshuffleLz4
     /// filter-32008 chunk in <paramref name="dst"/>, which must hold
     /// <see cref="MaxCompressedSize"/> bytes. Returns the chunk's length.
     /// </summary>
-    public static int Compress(ReadOnlySpan<byte> src, int elemSize, Span<byte> dst)
+    public static int Compress(ReadOnlySpan<byte> src, int elemSize, Span<byte> dst) => Compress(src, elemSize, dst, Bitshuffle.Kernel.Best);
+
+    /// <summary><see cref="Compress(ReadOnlySpan{byte}, int, Span{byte})"/> with a chosen transpose kernel.</summary>
+    internal static int Compress(ReadOnlySpan<byte> src, int elemSize, Span<byte> dst, Bitshuffle.Kernel kernel)
     {
         CheckLength(src.Length, elemSize, nameof(src));
         int max = MaxCompressedSize(src.Length, elemSize);
@@ -71,9 +76,9 @@ public static unsafe class BitshuffleLz4
             {
                 int n = Math.Min(blockElems, whole - e);
                 int bytes = n * elemSize;
-                Bitshuffle.ShuffleBlock(s0 + (long)e * elemSize, shuffled, n, elemSize, stage);
-                // dst holds the bound for this block and all after it, so LZ4 runs unchecked.
-                int c = LZ4Codec.Encode(shuffled, bytes, d0 + o + 4, dst.Length - o - 4, LZ4Level.L00_FAST);
+                Bitshuffle.ShuffleBlock(s0 + (long)e * elemSize, shuffled, n, elemSize, stage, kernel);
+                // dst holds the bound for this block and all after it, so LZ4 never runs out of room.
+                int c = Liblz4.LZ4_compress_default(shuffled, d0 + o + 4, bytes, dst.Length - o - 4);
                 if (c <= 0)
                     throw new InvalidOperationException($"LZ4 failed on a block of {bytes} bytes with {dst.Length - o - 4} bytes of room");
                 BinaryPrimitives.WriteUInt32BigEndian(dst[o..], (uint)c);
@@ -136,7 +141,7 @@ public static unsafe class BitshuffleLz4
                 uint c = BinaryPrimitives.ReadUInt32BigEndian(src[p..]);
                 if (c == 0 || c > (uint)(src.Length - p - 4))
                     throw new InvalidDataException($"bitshuffle-LZ4 block {block} claims {c} compressed bytes; {src.Length - p - 4} are left");
-                int got = LZ4Codec.Decode(s0 + p + 4, (int)c, decoded, bytes);
+                int got = Liblz4.LZ4_decompress_safe(s0 + p + 4, decoded, (int)c, bytes);
                 if (got != bytes)
                     throw new InvalidDataException(got < 0
                         ? $"bitshuffle-LZ4 block {block} ({c} bytes at offset {p + 4}) is not valid LZ4 for {bytes} bytes"
