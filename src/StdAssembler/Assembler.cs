@@ -136,7 +136,7 @@ public sealed partial class Assembler : IDisposable
         long lastTime = Stopwatch.GetTimestamp();
         while (!ct.IsCancellationRequested)
         {
-            if (_poll.Poll(WaitMs(Stopwatch.GetTimestamp())) > 0)
+            if (_poll.Wait(WaitMs(Stopwatch.GetTimestamp())) > 0)
                 ReceiveRound(everySocket: false, Stopwatch.GetTimestamp());
             long now = Stopwatch.GetTimestamp();
             PublishReady(now);
@@ -169,7 +169,7 @@ public sealed partial class Assembler : IDisposable
 
     /// <summary>
     /// One turn per module, starting one module later each round: up to <see cref="NoticesPerTurn"/>
-    /// notices from each socket that had one at the last poll (or from every socket), so a module
+    /// notices from each socket that may have one (or from every socket), so a module
     /// with a backlog cannot keep the others' notices waiting. Returns the notices taken.
     /// </summary>
     private int ReceiveRound(bool everySocket, long now)
@@ -178,7 +178,7 @@ public sealed partial class Assembler : IDisposable
         int m = _firstModule;
         for (int i = 0; i < _nModules; i++)
         {
-            if (everySocket || _poll.Readable(m))
+            if (everySocket || _poll.MayHaveMessage(m))
                 for (int k = 0; k < NoticesPerTurn && ReceiveNotice(m, now); k++)
                     taken++;
             m = m + 1 == _nModules ? 0 : m + 1;
@@ -190,7 +190,7 @@ public sealed partial class Assembler : IDisposable
     /// <summary>Takes one notice from module m's socket, if one is queued.</summary>
     private bool ReceiveNotice(int m, long now)
     {
-        int n = _subscribers[m].TryReceive(_noticeBuffer);
+        int n = _poll.TryReceive(m, _noticeBuffer);
         if (n < 0)
             return false;
         if (n == ModuleFrameNotice.Size)

@@ -16,7 +16,7 @@ public static unsafe partial class Zmq
 
     public const int PAIR = 0, PUB = 1, SUB = 2, PULL = 7, PUSH = 8, XPUB = 9;
 
-    public const int SUBSCRIBE = 6, LINGER = 17, SNDHWM = 23, RCVHWM = 24, RCVTIMEO = 27, SNDTIMEO = 28;
+    public const int SUBSCRIBE = 6, FD = 14, LINGER = 17, SNDHWM = 23, RCVHWM = 24, RCVTIMEO = 27, SNDTIMEO = 28;
     public const int DONTWAIT = 1, SNDMORE = 2;
     public const short POLLIN = 1;
 
@@ -47,6 +47,9 @@ public static unsafe partial class Zmq
 
     [LibraryImport(Lib, EntryPoint = "zmq_setsockopt")]
     public static partial int zmq_setsockopt(nint socket, int option, void* optval, nuint optvallen);
+
+    [LibraryImport(Lib, EntryPoint = "zmq_getsockopt")]
+    public static partial int zmq_getsockopt(nint socket, int option, void* optval, nuint* optvallen);
 
     [LibraryImport(Lib, EntryPoint = "zmq_send")]
     public static partial int zmq_send(nint socket, void* buf, nuint len, int flags);

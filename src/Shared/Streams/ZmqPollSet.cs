@@ -4,44 +4,81 @@ using StdDaq.Shared.Interop;
 namespace StdDaq.Shared.Streams;
 
 /// <summary>
-/// Waits for messages on several sockets at once (zmq_poll, ZMQ_POLLIN). The item array is made
-/// once and pinned, so a poll allocates nothing. Like its sockets, it belongs to one thread.
+/// Waits for messages on many sockets with one poll(2) over their ZMQ_FDs, so a wait costs one
+/// system call whatever the number of sockets (zmq_poll asks every socket for its events, one
+/// system call each: see BENCHMARKS.md). A socket's ZMQ_FD only signals news for a socket that a
+/// receive found empty, so the set keeps, per socket, "may have a message": set by its signal or a
+/// message received, cleared when a receive through <see cref="TryReceive"/> finds it empty.
+/// The arrays are made once and pinned: waiting allocates nothing. Like its sockets, it belongs to
+/// one thread.
 /// </summary>
 public sealed unsafe class ZmqPollSet
 {
-    private readonly Zmq.PollItem[] _items;
+    private readonly ZmqSocket[] _sockets;
+    private readonly Libc.PollFd[] _fds;
+    private readonly bool[] _mayHave;
+    private int _mayHaveCount;
 
     public ZmqPollSet(IReadOnlyList<ZmqSocket> sockets)
     {
-        _items = GC.AllocateArray<Zmq.PollItem>(sockets.Count, pinned: true);
-        for (int i = 0; i < _items.Length; i++)
-            _items[i] = new Zmq.PollItem { socket = sockets[i].Handle, events = Zmq.POLLIN };
+        _sockets = sockets.ToArray();
+        _fds = GC.AllocateArray<Libc.PollFd>(_sockets.Length, pinned: true);
+        _mayHave = new bool[_sockets.Length];
+        for (int i = 0; i < _sockets.Length; i++)
+        {
+            _fds[i] = new Libc.PollFd { fd = _sockets[i].FileDescriptor, events = Libc.POLLIN };
+            // Until a receive found it empty, a socket's signal may already have been consumed.
+            _mayHave[i] = true;
+        }
+        _mayHaveCount = _sockets.Length;
     }
 
-    public int Count => _items.Length;
+    public int Count => _sockets.Length;
 
     /// <summary>
-    /// Waits up to <paramref name="timeoutMs"/> (0: just look) until a socket has a message; returns
-    /// how many have one (0 on timeout or an interrupted wait). Then <see cref="Readable"/> tells which.
+    /// Waits up to <paramref name="timeoutMs"/> for news on any socket (not at all while a socket
+    /// may have a message), then returns how many sockets may have a message.
     /// </summary>
-    public int Poll(int timeoutMs)
+    public int Wait(int timeoutMs)
     {
-        fixed (Zmq.PollItem* items = _items)
+        int n;
+        fixed (Libc.PollFd* fds = _fds)
+            n = Libc.poll(fds, (nuint)_fds.Length, _mayHaveCount > 0 ? 0 : timeoutMs);
+        if (n < 0)
         {
-            int n = Zmq.zmq_poll(items, _items.Length, new CLong(timeoutMs));
-            if (n >= 0)
-                return n;
+            int errno = Marshal.GetLastPInvokeError();
+            if (errno != Libc.Errno.EINTR)
+                throw Libc.Error($"poll({_fds.Length} zmq sockets)", errno);
+            return _mayHaveCount;
         }
-        int errno = Zmq.zmq_errno();
-        if (errno == Zmq.EINTR)
-        {
-            for (int i = 0; i < _items.Length; i++)
-                _items[i].revents = 0;
-            return 0;
-        }
-        throw new IOException($"zmq_poll({_items.Length} sockets) failed: {Zmq.zmq_strerror(errno)}");
+        for (int i = 0; n > 0 && i < _fds.Length; i++)
+            if (_fds[i].revents != 0)
+            {
+                n--;
+                Mark(i, true);
+            }
+        return _mayHaveCount;
     }
 
-    /// <summary>Socket <paramref name="i"/> had a message at the last <see cref="Poll"/>.</summary>
-    public bool Readable(int i) => (_items[i].revents & Zmq.POLLIN) != 0;
+    /// <summary>Socket <paramref name="i"/> may have a message (<see cref="TryReceive"/> tells).</summary>
+    public bool MayHaveMessage(int i) => _mayHave[i];
+
+    /// <summary>
+    /// Receives one message from socket <paramref name="i"/> without waiting; -1 if it has none
+    /// (then it is not looked at again before its ZMQ_FD signals).
+    /// </summary>
+    public int TryReceive(int i, Span<byte> buffer)
+    {
+        int n = _sockets[i].TryReceive(buffer);
+        Mark(i, n >= 0);
+        return n;
+    }
+
+    private void Mark(int i, bool mayHave)
+    {
+        if (_mayHave[i] == mayHave)
+            return;
+        _mayHave[i] = mayHave;
+        _mayHaveCount += mayHave ? 1 : -1;
+    }
 }

@@ -34,8 +34,24 @@ public sealed unsafe class ZmqSocket : IDisposable
 
     public string Endpoint { get; private set; } = "";
 
-    /// <summary>The libzmq socket, for zmq_poll (<see cref="ZmqPollSet"/>).</summary>
-    internal nint Handle => _socket;
+    /// <summary>The libzmq socket, for zmq_poll.</summary>
+    public nint Handle => _socket;
+
+    /// <summary>
+    /// ZMQ_FD: a file descriptor that becomes readable when libzmq has news for this socket
+    /// (see <see cref="ZmqPollSet"/> for how to wait on it correctly).
+    /// </summary>
+    public int FileDescriptor
+    {
+        get
+        {
+            int fd;
+            nuint size = sizeof(int);
+            if (Zmq.zmq_getsockopt(_socket, Zmq.FD, &fd, &size) != 0)
+                throw Zmq.Error("zmq_getsockopt(ZMQ_FD)");
+            return fd;
+        }
+    }
 
     private ZmqSocket(int type)
     {
