@@ -172,8 +172,6 @@ public class AssemblerTests
         var config = Config(env, "jungfrau-raw", 2, 16, 1024, 1024, "{\"0\":[0,0,1023,511],\"1\":[0,512,1023,1023]}") with
         {
             FrameBufferSlots = 4,
-            // Not a timeout test: a module's notices may trail the other's while the first images are JIT-compiled.
-            AssemblerTimeoutMs = 5000,
         };
         using var harness = new AssemblerHarness(env, config, udp: false);
         var source = harness.Source!;
