@@ -137,7 +137,7 @@ public sealed partial class Assembler : IDisposable
         while (!ct.IsCancellationRequested)
         {
             if (_poll.Wait(WaitMs(Stopwatch.GetTimestamp())) > 0)
-                ReceiveRound(everySocket: false, Stopwatch.GetTimestamp());
+                ReceiveRound(Stopwatch.GetTimestamp());
             long now = Stopwatch.GetTimestamp();
             PublishReady(now);
             if (now >= nextStats)
@@ -169,16 +169,16 @@ public sealed partial class Assembler : IDisposable
 
     /// <summary>
     /// One turn per module, starting one module later each round: up to <see cref="NoticesPerTurn"/>
-    /// notices from each socket that may have one (or from every socket), so a module
-    /// with a backlog cannot keep the others' notices waiting. Returns the notices taken.
+    /// notices from each socket that may have one, so a module with a backlog cannot keep the
+    /// others' notices waiting. Returns the notices taken.
     /// </summary>
-    private int ReceiveRound(bool everySocket, long now)
+    private int ReceiveRound(long now)
     {
         int taken = 0;
         int m = _firstModule;
         for (int i = 0; i < _nModules; i++)
         {
-            if (everySocket || _poll.MayHaveMessage(m))
+            if (_poll.MayHaveMessage(m))
                 for (int k = 0; k < NoticesPerTurn && ReceiveNotice(m, now); k++)
                     taken++;
             m = m + 1 == _nModules ? 0 : m + 1;
@@ -259,7 +259,7 @@ public sealed partial class Assembler : IDisposable
                     // Timed out, but the missing notices may be queued unread (this thread was not
                     // scheduled for a while): read every socket empty before calling them missing.
                     drained = true;
-                    while (ReceiveRound(everySocket: true, now) > 0)
+                    while (_poll.Wait(0) > 0 && ReceiveRound(now) > 0)
                     {
                     }
                     continue;
