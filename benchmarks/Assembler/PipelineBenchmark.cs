@@ -10,7 +10,8 @@ using StdDaq.Shared.Streams;
 namespace StdDaq.Benchmarks.Assembler;
 
 /// <summary>
-/// The whole assembler for a JUNGFRAU of N modules, fed from pre-filled FrameBuffers (no UDP):
+/// The whole assembler for a JUNGFRAU of N modules (a column) or an EIGER of N ports (N / 4 modules
+/// in std-daq's layout, e.g. 72 ports: a 9M), fed from pre-filled FrameBuffers (no UDP):
 /// each module's frame slots hold pattern frames; per image the feeder rewrites each module's slot
 /// header (new id, new sequence) and publishes its notice, as StdUdpRecv does when a frame is
 /// complete. A subscriber takes the ImageMetadata. Reports images/s at full speed (the feeder
@@ -27,14 +28,35 @@ public static class PipelineBenchmark
         double rate = double.Parse(Arg(args, "--rate", "0"));
         int workers = int.Parse(Arg(args, "--workers", "0"));
         int window = int.Parse(Arg(args, "--window", "16"));
+        int depth = int.Parse(Arg(args, "--depth", "16"));
+        int frameSlots = int.Parse(Arg(args, "--frame-slots", "256"));
+        int imageSlots = int.Parse(Arg(args, "--image-slots", "64"));
 
         string name = $"bench{Environment.ProcessId}";
-        var positions = string.Join(",", Enumerable.Range(0, modules).Select(m => $"\"{m}\":[0,{m * 512},1023,{m * 512 + 511}]"));
+        ModulePosition[] ports;
+        int width, height;
+        if (type == "eiger")
+        {
+            // Modules of 4 ports, about twice as many rows as columns (72 ports: 3 x 6, 128: 4 x 8).
+            int eigerModules = modules / 4;
+            int columns = Math.Max(1, (int)Math.Round(Math.Sqrt(eigerModules / 2.0)));
+            int rows = (eigerModules + columns - 1) / columns;
+            if (modules % 4 != 0 || columns * rows != eigerModules)
+                throw new ArgumentException($"--modules {modules}: an EIGER here is columns x rows modules of 4 ports");
+            ports = EigerLayout.Ports(columns, rows);
+            (width, height) = (EigerLayout.Width(columns), EigerLayout.Height(rows));
+        }
+        else
+        {
+            ports = Enumerable.Range(0, modules).Select(m => new ModulePosition(0, m * 512, 1023, m * 512 + 511)).ToArray();
+            (width, height) = (1024, modules * 512);
+        }
+        var positions = string.Join(",", ports.Select((p, m) => $"\"{m}\":[{p.X0},{p.Y0},{p.X1},{p.Y1}]"));
         string path = Path.Combine(Path.GetTempPath(), name + ".json");
         File.WriteAllText(path, $$"""
-            {"detector_name":"{{name}}","detector_type":"{{type}}","n_modules":{{modules}},"bit_depth":16,
-             "image_pixel_height":{{modules * 512}},"image_pixel_width":1024,"start_udp_port":50000,
-             "module_positions":{ {{positions}} },"frame_buffer_slots":256,"image_buffer_slots":64,
+            {"detector_name":"{{name}}","detector_type":"{{type}}","n_modules":{{modules}},"bit_depth":{{depth}},
+             "image_pixel_height":{{height}},"image_pixel_width":{{width}},"start_udp_port":50000,
+             "module_positions":{ {{positions}} },"frame_buffer_slots":{{frameSlots}},"image_buffer_slots":{{imageSlots}},
              "assembler_workers":{{workers}},"stats_collection_period":1000}
             """);
         var config = DetectorConfigLoader.Load(path, _ => { });

@@ -22,21 +22,26 @@ public sealed record AssemblerOptions
 }
 
 /// <summary>
-/// StdAssembler: subscribes to every module's ModuleFrame notices, synchronizes frames by image id,
+/// StdAssembler: subscribes to every module's ModuleFrame notices (one socket per module, read in
+/// turn so no module waits behind another's backlog), synchronizes frames by image id,
 /// converts and places each module's frame into the ImageBuffer slot and publishes the 56-byte
 /// ImageMetadata on ipc:///tmp/std-daq-&lt;det&gt;-assembler, in increasing image-id order.
 /// </summary>
 /// <remarks>
 /// An image is published as soon as all its modules are in. The oldest pending image with a module
-/// missing is published (incomplete, missing modules filled, their bits set in the slot header's
-/// MissingModules) as soon as every missing module has sent a newer image, or when the timeout since
-/// its first module has passed; images behind it wait for it only so long, which keeps the id order.
+/// missing is published (incomplete, missing modules filled and counted in the slot header's
+/// NMissingModules, their bits clear in its module bitmap) as soon as every missing module has sent a
+/// newer image, or when the timeout since its first module has passed and no notice is waiting
+/// unread in any socket; images behind it wait for it only so long, which keeps the id order.
 /// A frame is read under its slot's sequence lock: if the receiver overwrote it before or while it
 /// was converted, it counts as an overrun and its module as missing, never as good data.
 /// </remarks>
 public sealed partial class Assembler : IDisposable
 {
-    private const int MaxModules = 64;
+    /// <summary>Notices taken from one module's socket before the next module's turn.</summary>
+    private const int NoticesPerTurn = 4;
+    /// <summary>Longest wait for a notice, so cancellation and the stats line are not held up.</summary>
+    private const int MaxWaitMs = 50;
 
     private readonly DetectorConfig _config;
     private readonly ILogger _logger;
@@ -46,10 +51,10 @@ public sealed partial class Assembler : IDisposable
     private readonly ShmRing[] _frames;
     private readonly ShmRing _images;
     private readonly RoleLock _role;
-    private readonly ZmqSocket _subscriber;
+    private readonly ZmqSocket[] _subscribers;
+    private readonly ZmqPollSet _poll;
     private readonly ZmqSocket? _publisher;
     private readonly int _nModules;
-    private readonly ulong _allModules;
     private readonly int _workers;
     private readonly long _timeoutTicks;
     private readonly int _maxPending;
@@ -60,6 +65,7 @@ public sealed partial class Assembler : IDisposable
     private readonly Stack<Pending> _pool = new();
     private readonly ulong[] _latestId;
     private readonly bool[] _seenModule;
+    private int _firstModule;
     private bool _hasPublished;
     private ulong _lastPublished;
     private readonly byte[] _noticeBuffer = new byte[ModuleFrameNotice.Size + 1];
@@ -80,17 +86,16 @@ public sealed partial class Assembler : IDisposable
     public Assembler(DetectorConfig config, ILogger logger, AssemblerOptions? options = null, bool publish = true,
         CancellationToken startup = default)
     {
-        if (config.NModules > MaxModules)
-            throw new ArgumentException($"n_modules {config.NModules} exceeds the {MaxModules} modules an image slot header can flag");
+        if (config.NModules > SlotHeader.MaxModules)
+            throw new ArgumentException($"n_modules {config.NModules} exceeds the {SlotHeader.MaxModules} modules an image slot header can flag");
         _config = config;
         _logger = logger;
         _options = options ?? new AssemblerOptions();
         _layout = new ImageLayout(config);
         _converter = FrameConverter.For(config, _layout, _options.Calibration);
         _nModules = config.NModules;
-        _allModules = _nModules == 64 ? ulong.MaxValue : (1UL << _nModules) - 1;
         int workers = _options.Workers > 0 ? _options.Workers : config.AssemblerWorkers;
-        _workers = workers > 0 ? workers : Math.Clamp(Math.Min(_nModules, Environment.ProcessorCount), 1, 64);
+        _workers = workers > 0 ? workers : Math.Min(_nModules, Environment.ProcessorCount);
         _timeoutTicks = (long)((_options.TimeoutMs ?? config.AssemblerTimeoutMs) * Stopwatch.Frequency / 1000);
         _maxPending = config.ModuleSyncQueueSize ?? Math.Max(16, config.FrameBufferSlots / 2);
         _latestId = new ulong[_nModules];
@@ -99,6 +104,7 @@ public sealed partial class Assembler : IDisposable
         _pixelCounts = new PixelCounts[_nModules];
         _parallel = new ParallelOptions { MaxDegreeOfParallelism = _workers };
         _frames = new ShmRing[_nModules];
+        _subscribers = new ZmqSocket[_nModules];
         var g = config.Module;
         // One assembler per detector: a second one would take over the metadata endpoint.
         _role = ServiceRoles.Assembler(config);
@@ -111,9 +117,9 @@ public sealed partial class Assembler : IDisposable
             _images = ShmRing.CreateOrAttach(config.ImageBufferName, RingKind.ImageBuffer, _layout.ImageBytes,
                 config.ImageBufferSlotsFor(_layout.ImageBytes), Remaining(deadline), LogWaiting);
             WaitForReceivers(deadline, startup);
-            _subscriber = ZmqSocket.Subscriber(config.ModuleFrameEndpoint(0), receiveTimeoutMs: 5);
-            for (int m = 1; m < _nModules; m++)
-                _subscriber.Connect(config.ModuleFrameEndpoint(m));
+            for (int m = 0; m < _nModules; m++)
+                _subscribers[m] = ZmqSocket.Subscriber(config.ModuleFrameEndpoint(m), receiveTimeoutMs: 0);
+            _poll = new ZmqPollSet(_subscribers);
             _publisher = publish ? ZmqSocket.Publisher(config.AssemblerEndpoint) : null;
         }
         catch
@@ -122,7 +128,8 @@ public sealed partial class Assembler : IDisposable
             foreach (var r in _frames)
                 r?.Dispose();
             _images?.Dispose();
-            _subscriber?.Dispose();
+            foreach (var s in _subscribers)
+                s?.Dispose();
             _role.Dispose();
             throw;
         }
@@ -176,12 +183,9 @@ public sealed partial class Assembler : IDisposable
         long lastTime = Stopwatch.GetTimestamp();
         while (!ct.IsCancellationRequested)
         {
-            int n = _subscriber.Receive(_noticeBuffer);
+            if (_poll.Wait(WaitMs(Stopwatch.GetTimestamp())) > 0)
+                ReceiveRound(Stopwatch.GetTimestamp());
             long now = Stopwatch.GetTimestamp();
-            if (n == ModuleFrameNotice.Size)
-                OnNotice(ModuleFrameNotice.Read(_noticeBuffer), now);
-            else if (n >= 0)
-                Counters.NoticesMalformed++;
             PublishReady(now);
             if (now >= nextStats)
             {
@@ -198,11 +202,56 @@ public sealed partial class Assembler : IDisposable
         LogStopped(_config.DetectorName, Counters.Read().Format(0));
     }
 
-    private void OnNotice(in ModuleFrameNotice notice, long now)
+    /// <summary>
+    /// Milliseconds to wait for a notice: until the oldest pending image's timeout (it is
+    /// incomplete, else it would have been published), at most <see cref="MaxWaitMs"/>.
+    /// </summary>
+    private int WaitMs(long now)
     {
-        int m = notice.ModuleId;
-        if (m >= _nModules)
+        if (_pending.Count == 0)
+            return MaxWaitMs;
+        long left = Oldest().FirstTicks + _timeoutTicks - now;
+        return left <= 0 ? 0 : (int)Math.Min(MaxWaitMs, left * 1000 / Stopwatch.Frequency + 1);
+    }
+
+    /// <summary>
+    /// One turn per module, starting one module later each round: up to <see cref="NoticesPerTurn"/>
+    /// notices from each socket that may have one, so a module with a backlog cannot keep the
+    /// others' notices waiting. Returns the notices taken.
+    /// </summary>
+    private int ReceiveRound(long now)
+    {
+        int taken = 0;
+        int m = _firstModule;
+        for (int i = 0; i < _nModules; i++)
         {
+            if (_poll.MayHaveMessage(m))
+                for (int k = 0; k < NoticesPerTurn && ReceiveNotice(m, now); k++)
+                    taken++;
+            m = m + 1 == _nModules ? 0 : m + 1;
+        }
+        _firstModule = _firstModule + 1 == _nModules ? 0 : _firstModule + 1;
+        return taken;
+    }
+
+    /// <summary>Takes one notice from module m's socket, if one is queued.</summary>
+    private bool ReceiveNotice(int m, long now)
+    {
+        int n = _poll.TryReceive(m, _noticeBuffer);
+        if (n < 0)
+            return false;
+        if (n == ModuleFrameNotice.Size)
+            OnNotice(ModuleFrameNotice.Read(_noticeBuffer), m, now);
+        else
+            Counters.NoticesMalformed++;
+        return true;
+    }
+
+    private void OnNotice(in ModuleFrameNotice notice, int m, long now)
+    {
+        if (notice.ModuleId != m)
+        {
+            // Not what module m's receiver sends: a misconfigured sender on its endpoint.
             Counters.NoticesMalformed++;
             return;
         }
@@ -227,13 +276,12 @@ public sealed partial class Assembler : IDisposable
             p.Reset(id, now);
             _pending.Add(id, p);
         }
-        ulong bit = 1UL << m;
-        if ((p.Present & bit) != 0)
+        if (p.Has(m))
         {
             Counters.NoticesDuplicate++;
             return;
         }
-        p.Present |= bit;
+        p.Add(m);
         p.Notices[m] = notice;
         if (!_seenModule[m] || id > _latestId[m])
             _latestId[m] = id;
@@ -245,11 +293,25 @@ public sealed partial class Assembler : IDisposable
     /// <summary>Publishes pending images in id order while the oldest one is ready.</summary>
     private void PublishReady(long now)
     {
+        bool drained = false;
         while (_pending.Count > 0)
         {
             var p = Oldest();
-            if (p.Present != _allModules && !MissingModulesMovedOn(p) && now - p.FirstTicks < _timeoutTicks)
-                return;
+            if (p.Count != _nModules && !MissingModulesMovedOn(p))
+            {
+                if (now - p.FirstTicks < _timeoutTicks)
+                    return;
+                if (!drained)
+                {
+                    // Timed out, but the missing notices may be queued unread (this thread was not
+                    // scheduled for a while): read every socket empty before calling them missing.
+                    drained = true;
+                    while (_poll.Wait(0) > 0 && ReceiveRound(now) > 0)
+                    {
+                    }
+                    continue;
+                }
+            }
             PublishOldest();
         }
     }
@@ -257,13 +319,18 @@ public sealed partial class Assembler : IDisposable
     /// <summary>Every module missing from <paramref name="p"/> has already sent a newer image.</summary>
     private bool MissingModulesMovedOn(Pending p)
     {
-        ulong missing = _allModules & ~p.Present;
-        while (missing != 0)
+        for (int w = 0; w < p.Present.Length; w++)
         {
-            int m = System.Numerics.BitOperations.TrailingZeroCount(missing);
-            missing &= missing - 1;
-            if (!_seenModule[m] || _latestId[m] <= p.Id)
-                return false;
+            ulong missing = ~p.Present[w];
+            if (w == p.Present.Length - 1 && _nModules % 64 != 0)
+                missing &= (1UL << _nModules) - 1; // the shift count is taken mod 64
+            while (missing != 0)
+            {
+                int m = w * 64 + System.Numerics.BitOperations.TrailingZeroCount(missing);
+                missing &= missing - 1;
+                if (!_seenModule[m] || _latestId[m] <= p.Id)
+                    return false;
+            }
         }
         return true;
     }
@@ -284,11 +351,11 @@ public sealed partial class Assembler : IDisposable
 
     private unsafe void Assemble(Pending p)
     {
-        bool complete = p.Present == _allModules;
+        bool complete = p.Count == _nModules;
         if (!complete && _options.DiscardIncomplete)
         {
             Counters.ImagesDiscarded++;
-            Counters.ModulesMissing += _nModules - System.Numerics.BitOperations.PopCount(p.Present);
+            Counters.ModulesMissing += _nModules - p.Count;
             return;
         }
         int slot = _images.SlotOf(p.Id);
@@ -303,7 +370,9 @@ public sealed partial class Assembler : IDisposable
             for (int m = 0; m < _nModules; m++)
                 _outcomes[m] = Place(p, m, image);
 
-        ulong missingModules = 0;
+        ref SlotHeader h = ref _images.Slot(slot);
+        h.ReceivedBitmap = default;
+        uint missingModules = 0;
         bool lostPackets = false, mismatch = false;
         ulong frameIndex = 0, detector1 = 0, detector2 = 0;
         uint received = 0;
@@ -313,11 +382,11 @@ public sealed partial class Assembler : IDisposable
             switch (_outcomes[m])
             {
                 case ModuleOutcome.Missing:
-                    missingModules |= 1UL << m;
+                    missingModules++;
                     Counters.ModulesMissing++;
                     continue;
                 case ModuleOutcome.Overrun:
-                    missingModules |= 1UL << m;
+                    missingModules++;
                     Counters.FramesOverrun++;
                     continue;
                 case ModuleOutcome.LostPackets:
@@ -325,6 +394,7 @@ public sealed partial class Assembler : IDisposable
                     Counters.FramesWithLostPackets++;
                     break;
             }
+            h.MarkModule(m);
             var pixels = _pixelCounts[m];
             Counters.PixelsInvalidGain += pixels.InvalidGain;
             Counters.PixelsSaturated += pixels.Saturated;
@@ -344,7 +414,6 @@ public sealed partial class Assembler : IDisposable
         var status = mismatch ? ImageStatus.IdMismatch
             : missingModules != 0 || lostPackets ? ImageStatus.Incomplete
             : ImageStatus.Good;
-        ref SlotHeader h = ref _images.Slot(slot);
         h.ImageId = p.Id;
         h.FrameIndex = frameIndex;
         h.NReceivedPackets = received;
@@ -355,7 +424,7 @@ public sealed partial class Assembler : IDisposable
         h.ModuleId = 0;
         h.BitDepth = (ushort)(_layout.BytesPerPixel * 8);
         h.Status = (uint)status;
-        h.MissingModules = missingModules;
+        h.NMissingModules = missingModules;
         _images.EndWrite(slot);
         switch (status)
         {
@@ -376,7 +445,7 @@ public sealed partial class Assembler : IDisposable
     private unsafe ModuleOutcome Place(Pending p, int m, byte* image)
     {
         var placement = _layout.Placements[m];
-        if ((p.Present & (1UL << m)) == 0)
+        if (!p.Has(m))
         {
             _converter.Fill(image, placement);
             return ModuleOutcome.Missing;
@@ -402,7 +471,8 @@ public sealed partial class Assembler : IDisposable
     public void Dispose()
     {
         _publisher?.Dispose();
-        _subscriber.Dispose();
+        foreach (var s in _subscribers)
+            s.Dispose();
         foreach (var r in _frames)
             r.Dispose();
         _images.Dispose();
@@ -414,14 +484,26 @@ public sealed partial class Assembler : IDisposable
     {
         public ulong Id;
         public long FirstTicks;
-        public ulong Present;
+        /// <summary>Modules in, one bit each (bit m % 64 of word m / 64).</summary>
+        public readonly ulong[] Present = new ulong[(nModules + 63) / 64];
+        /// <summary>How many bits of <see cref="Present"/> are set.</summary>
+        public int Count;
         public readonly ModuleFrameNotice[] Notices = new ModuleFrameNotice[nModules];
+
+        public bool Has(int m) => (Present[m >> 6] & (1UL << m)) != 0;
+
+        public void Add(int m)
+        {
+            Present[m >> 6] |= 1UL << m;
+            Count++;
+        }
 
         public void Reset(ulong id, long now)
         {
             Id = id;
             FirstTicks = now;
-            Present = 0;
+            Array.Clear(Present);
+            Count = 0;
         }
     }
 

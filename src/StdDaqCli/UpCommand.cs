@@ -140,7 +140,7 @@ internal static class UpCommand
             }
             stop.Cancel();
             await Task.WhenAll(tasks);
-            int summary = write == null ? Summary(config, receivers, report) : 0;
+            int summary = write == null ? Summary(config, receivers, assembler, report) : 0;
             return code != 0 ? code : summary;
         }
         finally
@@ -183,7 +183,7 @@ internal static class UpCommand
         return $"[{t,6:F1} s] " + string.Join(" | ", parts);
     }
 
-    private static int Summary(DetectorConfig config, List<UdpReceiver> receivers, SimReport? report)
+    private static int Summary(DetectorConfig config, List<UdpReceiver> receivers, StdDaq.Assembler.Assembler? assembler, SimReport? report)
     {
         Console.WriteLine("summary:");
         long complete = 0, incomplete = 0, missing = 0, drops = 0, malformed = 0;
@@ -198,6 +198,12 @@ internal static class UpCommand
             malformed += c.Malformed;
         }
         Console.WriteLine($"  received: {complete} complete frames, {incomplete} incomplete, {missing} packets lost, {malformed} malformed, {drops} kernel drops");
+        if (assembler != null)
+        {
+            var a = assembler.Counters.Read();
+            Console.WriteLine($"  assembled: {a.ImagesGood} good images, {a.ImagesIncomplete} incomplete, {a.ImagesIdMismatch} id mismatch, " +
+                $"{a.ModulesMissing} modules missing, {a.FramesOverrun} frames overrun");
+        }
         if (report == null)
             return 0;
         Console.WriteLine($"  sent:     {report.Frames} module-frames at {report.FrameRate / receivers.Count:F1} frames/s per module, {report.Lost.Count} packets dropped on purpose, {report.Truncated.Count} truncated");

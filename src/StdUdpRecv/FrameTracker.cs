@@ -316,7 +316,7 @@ public sealed unsafe partial class FrameTracker
         h.ModuleId = _moduleId;
         h.BitDepth = (ushort)_g.BitDepth;
         h.Status = status;
-        h.MissingModules = 0;
+        h.NMissingModules = 0;
         return now;
     }
 

@@ -11,10 +11,14 @@ public static unsafe partial class Zmq
 {
     private const string Lib = "libzmq.so.5";
 
+    /// <summary>zmq_ctx_set options.</summary>
+    public const int MAX_SOCKETS = 2;
+
     public const int PAIR = 0, PUB = 1, SUB = 2, PULL = 7, PUSH = 8, XPUB = 9;
 
-    public const int SUBSCRIBE = 6, LINGER = 17, SNDHWM = 23, RCVHWM = 24, RCVTIMEO = 27, SNDTIMEO = 28;
+    public const int SUBSCRIBE = 6, FD = 14, LINGER = 17, SNDHWM = 23, RCVHWM = 24, RCVTIMEO = 27, SNDTIMEO = 28;
     public const int DONTWAIT = 1, SNDMORE = 2;
+    public const short POLLIN = 1;
 
     public const int EAGAIN = 11, EINTR = 4;
     private const int HAUSNUMERO = 156384712;
@@ -22,6 +26,9 @@ public static unsafe partial class Zmq
 
     [LibraryImport(Lib, EntryPoint = "zmq_ctx_new")]
     public static partial nint zmq_ctx_new();
+
+    [LibraryImport(Lib, EntryPoint = "zmq_ctx_set")]
+    public static partial int zmq_ctx_set(nint context, int option, int optval);
 
     [LibraryImport(Lib, EntryPoint = "zmq_ctx_term")]
     public static partial int zmq_ctx_term(nint context);
@@ -41,11 +48,28 @@ public static unsafe partial class Zmq
     [LibraryImport(Lib, EntryPoint = "zmq_setsockopt")]
     public static partial int zmq_setsockopt(nint socket, int option, void* optval, nuint optvallen);
 
+    [LibraryImport(Lib, EntryPoint = "zmq_getsockopt")]
+    public static partial int zmq_getsockopt(nint socket, int option, void* optval, nuint* optvallen);
+
     [LibraryImport(Lib, EntryPoint = "zmq_send")]
     public static partial int zmq_send(nint socket, void* buf, nuint len, int flags);
 
     [LibraryImport(Lib, EntryPoint = "zmq_recv")]
     public static partial int zmq_recv(nint socket, void* buf, nuint len, int flags);
+
+    /// <summary>zmq_pollitem_t (Linux: the fd is an int); 16 bytes.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct PollItem
+    {
+        public nint socket;
+        public int fd;
+        public short events;
+        public short revents;
+    }
+
+    /// <summary>Waits up to <paramref name="timeout"/> ms (-1: forever) for an event on any item; returns how many have one.</summary>
+    [LibraryImport(Lib, EntryPoint = "zmq_poll")]
+    public static partial int zmq_poll(PollItem* items, int nitems, CLong timeout);
 
     [LibraryImport(Lib, EntryPoint = "zmq_errno")]
     public static partial int zmq_errno();

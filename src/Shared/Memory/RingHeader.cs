@@ -18,7 +18,8 @@ public struct RingHeader
     public const int Size = 96;
     /// <summary>"STDDAQRB" read as a little-endian u64.</summary>
     public const ulong MagicValue = 0x4252514144445453;
-    public const uint CurrentLayoutVersion = 1;
+    /// <summary>2: image slot headers count missing modules @64 and flag each module @128 (<see cref="SlotHeader"/>).</summary>
+    public const uint CurrentLayoutVersion = 2;
 
     public ulong Magic;              // @0
     public uint LayoutVersion;       // @8

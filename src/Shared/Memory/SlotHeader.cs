@@ -9,11 +9,19 @@ namespace StdDaq.Shared.Memory;
 /// a whole frame; every write adds 2. A reader copies, then re-reads it: a change means the slot
 /// was overwritten meanwhile and the copy must not be used.
 /// </summary>
+/// <remarks>
+/// The bitmap @128 says which parts the slot holds: packet k of a frame (frame buffers), module m's
+/// frame of an image (image buffers). 1024 bits cover the most packets a frame may have and the
+/// most modules an image may have (<see cref="MaxModules"/>). Layout version 2 of the ring
+/// (<see cref="RingHeader.CurrentLayoutVersion"/>); version 1 had a 64-bit missing-module mask @64.
+/// </remarks>
 [StructLayout(LayoutKind.Sequential, Pack = 1)]
 public struct SlotHeader
 {
     public const int Size = 256;
     public const int BitmapBytes = 128;
+    /// <summary>Modules an image slot can account for, one bit each in <see cref="ReceivedBitmap"/>.</summary>
+    public const int MaxModules = BitmapBytes * 8;
 
     public ulong Sequence;           // @0   sequence lock
     public ulong ImageId;            // @8
@@ -26,16 +34,26 @@ public struct SlotHeader
     public ushort ModuleId;          // @56
     public ushort BitDepth;          // @58
     public uint Status;              // @60  a SlotStatus value
-    public ulong MissingModules;     // @64  image buffers: bit m set = module m missing
-    public Reserved56 Reserved;      // @72
-    public Bitmap1024 ReceivedBitmap; // @128 bit k set = packet k received
+    public uint NMissingModules;     // @64  image buffers: modules not in the image (missing or overrun); 0 in frame buffers
+    public Reserved60 Reserved;      // @68
+    public Bitmap1024 ReceivedBitmap; // @128 frame buffers: bit k set = packet k received;
+                                      //      image buffers: bit m set = module m's frame is in the image
 
-    public readonly bool HasPacket(int k) => (ReceivedBitmap[k >> 3] & (1 << (k & 7))) != 0;
+    public readonly bool HasPacket(int k) => HasBit(k);
 
-    public void MarkPacket(int k) => ReceivedBitmap[k >> 3] |= (byte)(1 << (k & 7));
+    public void MarkPacket(int k) => SetBit(k);
 
-    [InlineArray(56)]
-    public struct Reserved56
+    /// <summary>Image buffers: module <paramref name="m"/>'s frame is in the image.</summary>
+    public readonly bool HasModule(int m) => HasBit(m);
+
+    public void MarkModule(int m) => SetBit(m);
+
+    private readonly bool HasBit(int i) => (ReceivedBitmap[i >> 3] & (1 << (i & 7))) != 0;
+
+    private void SetBit(int i) => ReceivedBitmap[i >> 3] |= (byte)(1 << (i & 7));
+
+    [InlineArray(60)]
+    public struct Reserved60
     {
         private byte _e;
     }

@@ -94,7 +94,7 @@ public sealed class ModuleFrameSource : IDisposable
         h.ModuleId = (ushort)module;
         h.BitDepth = (ushort)g.BitDepth;
         h.Status = missing == 0 ? SlotStatus.Good : SlotStatus.Incomplete;
-        h.MissingModules = 0;
+        h.NMissingModules = 0;
         ulong seq = ring.EndWrite(slot);
         return new ModuleFrameNotice(imageId, (ulong)missing, (ushort)module, (ushort)g.BitDepth, (uint)got, imageId,
             imageId, 0, seq, (ulong)now);

@@ -19,8 +19,16 @@ public sealed unsafe class ZmqSocket : IDisposable
         {
             throw new IOException("libzmq.so.5 is not installed (Debian: apt-get install libzmq5): " + e.Message, e);
         }
-        return ctx != 0 ? ctx : throw Zmq.Error("zmq_ctx_new");
+        if (ctx == 0)
+            throw Zmq.Error("zmq_ctx_new");
+        // libzmq's default of 1023 sockets is too few for `std-daq up` with the most modules a
+        // detector may have: a PUB per receiver and a SUB per module in the assembler.
+        if (Zmq.zmq_ctx_set(ctx, Zmq.MAX_SOCKETS, MaxSockets) != 0)
+            throw Zmq.Error($"zmq_ctx_set(ZMQ_MAX_SOCKETS, {MaxSockets})");
+        return ctx;
     });
+
+    private const int MaxSockets = 4 * Memory.SlotHeader.MaxModules;
 
     private nint _socket;
     // The socket file of a bound ipc:// endpoint and its identity, removed on dispose.
@@ -28,6 +36,25 @@ public sealed unsafe class ZmqSocket : IDisposable
     private Libc.Stat _ipcFile;
 
     public string Endpoint { get; private set; } = "";
+
+    /// <summary>The libzmq socket, for zmq_poll.</summary>
+    public nint Handle => _socket;
+
+    /// <summary>
+    /// ZMQ_FD: a file descriptor that becomes readable when libzmq has news for this socket
+    /// (see <see cref="ZmqPollSet"/> for how to wait on it correctly).
+    /// </summary>
+    public int FileDescriptor
+    {
+        get
+        {
+            int fd;
+            nuint size = sizeof(int);
+            if (Zmq.zmq_getsockopt(_socket, Zmq.FD, &fd, &size) != 0)
+                throw Zmq.Error("zmq_getsockopt(ZMQ_FD)");
+            return fd;
+        }
+    }
 
     private ZmqSocket(int type)
     {
@@ -184,13 +211,18 @@ public sealed unsafe class ZmqSocket : IDisposable
     /// Receives one message into <paramref name="buffer"/>, waiting up to the socket's receive
     /// timeout. Returns the message's full length (may exceed the buffer: truncated), or -1 on timeout.
     /// </summary>
-    public int Receive(Span<byte> buffer)
+    public int Receive(Span<byte> buffer) => Receive(buffer, 0);
+
+    /// <summary>Like <see cref="Receive"/>, without waiting: -1 if no message is queued.</summary>
+    public int TryReceive(Span<byte> buffer) => Receive(buffer, Zmq.DONTWAIT);
+
+    private int Receive(Span<byte> buffer, int flags)
     {
         while (true)
         {
             fixed (byte* p = buffer)
             {
-                int n = Zmq.zmq_recv(_socket, p, (nuint)buffer.Length, 0);
+                int n = Zmq.zmq_recv(_socket, p, (nuint)buffer.Length, flags);
                 if (n >= 0)
                     return n;
             }

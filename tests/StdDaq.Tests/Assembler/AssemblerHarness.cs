@@ -85,6 +85,17 @@ public sealed class AssemblerHarness : IDisposable
         return ring.Validate(slot, seq) && header.ImageId == id;
     }
 
+    /// <summary>The modules an image slot header says are not in the image (their bit clear), checked against its count.</summary>
+    public static int[] MissingModules(in SlotHeader header, int nModules)
+    {
+        var missing = new List<int>();
+        for (int m = 0; m < nModules; m++)
+            if (!header.HasModule(m))
+                missing.Add(m);
+        Assert.Equal((uint)missing.Count, header.NMissingModules);
+        return missing.ToArray();
+    }
+
     /// <summary>The expected image from the simulator pattern (see <see cref="SimulatedImage"/>).</summary>
     public static byte[] ExpectedImage(DetectorConfig config, ulong imageId, Func<int, bool> present) =>
         SimulatedImage.Expected(config, imageId, present);

@@ -52,6 +52,40 @@ public class DetectorConfigTests
     }
 
     [Fact]
+    public void EigerLayout_OneModule_IsTheRealEiger500kConfig()
+    {
+        var real = DetectorConfigLoader.Load(Path.Combine(TestEnv.SharedData, "eiger-500k-32bit", "detector.json"));
+        Assert.Equal(real.ModulePositions, EigerLayout.Ports(1, 1));
+        Assert.Equal((real.ImagePixelWidth, real.ImagePixelHeight), (EigerLayout.Width(1), EigerLayout.Height(1)));
+    }
+
+    [Theory]
+    [InlineData(3, 6, 3106, 3264)] // 9M: 72 ports
+    [InlineData(4, 8, 4144, 4364)] // 16M: 128 ports
+    [InlineData(8, 8, 8296, 4364)] // 256 ports
+    public void Parse_EigerOfManyPorts_EveryPortValidAndOnItsOwnPort(int columns, int rows, int width, int height)
+    {
+        var ports = EigerLayout.Ports(columns, rows);
+        var positions = new JsonObject();
+        for (int m = 0; m < ports.Length; m++)
+            positions[m.ToString()] = new JsonArray(ports[m].X0, ports[m].Y0, ports[m].X1, ports[m].Y1);
+        var json = new JsonObject
+        {
+            ["detector_name"] = "EG", ["detector_type"] = "eiger", ["n_modules"] = ports.Length, ["bit_depth"] = 16,
+            ["image_pixel_height"] = EigerLayout.Height(rows), ["image_pixel_width"] = EigerLayout.Width(columns),
+            ["start_udp_port"] = 50000, ["module_positions"] = positions,
+        };
+
+        var c = DetectorConfigLoader.Parse(json.ToJsonString());
+
+        Assert.Equal(4 * columns * rows, c.NModules);
+        Assert.Equal((width, height), (c.ImagePixelWidth, c.ImagePixelHeight));
+        Assert.Equal(50000 + c.NModules - 1, c.UdpPort(c.NModules - 1));
+        Assert.Equal($"ipc:///tmp/EG-{c.NModules - 1}", c.ModuleFrameEndpoint(c.NModules - 1));
+        Assert.True(c.ModulePositions[^1].FlippedVertically);
+    }
+
+    [Fact]
     public void Parse_Gigafrost_DerivesQuadrantsWithoutPositions()
     {
         var c = DetectorConfigLoader.Parse("""

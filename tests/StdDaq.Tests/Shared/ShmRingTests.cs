@@ -59,6 +59,24 @@ public class ShmRingTests
     }
 
     [Fact]
+    public void Attach_SegmentOfAnotherLayoutVersion_RefusedNamingBothVersions()
+    {
+        using var env = new TestEnv();
+        string name = env.Ring("old");
+        ShmRing.CreateOrAttach(name, RingKind.ImageBuffer, 4096, 2).Dispose();
+        // As a process of layout version 1 (a 64-bit missing-module mask @64) would have made it:
+        // RingHeader.LayoutVersion is the u32 @8.
+        using (var f = new FileStream(ShmRing.PathOf(name), FileMode.Open, FileAccess.Write))
+        {
+            f.Position = 8;
+            f.Write(BitConverter.GetBytes(1u));
+        }
+        var e = Assert.Throws<RingBufferException>(() => ShmRing.Attach(name, RingKind.ImageBuffer));
+        Assert.Contains("has layout version 1, this program knows 2", e.Message);
+        Assert.Throws<RingBufferException>(() => ShmRing.CreateOrAttach(name, RingKind.ImageBuffer, 4096, 2));
+    }
+
+    [Fact]
     public void Attach_Missing_SaysItDoesNotExist()
     {
         var e = Assert.Throws<RingBufferException>(() => ShmRing.Attach($"no-such-ring-{Environment.ProcessId}"));

@@ -79,6 +79,44 @@ public class WireFormatTests
     public void ModuleFrameNotice_FieldOffsets(string field, int offset) =>
         Assert.Equal(offset, (int)Marshal.OffsetOf<ModuleFrameNotice>(field));
 
+    [Theory]
+    [InlineData(nameof(SlotHeader.Sequence), 0)]
+    [InlineData(nameof(SlotHeader.ImageId), 8)]
+    [InlineData(nameof(SlotHeader.FrameIndex), 16)]
+    [InlineData(nameof(SlotHeader.NReceivedPackets), 24)]
+    [InlineData(nameof(SlotHeader.NMissingPackets), 28)]
+    [InlineData(nameof(SlotHeader.Detector1), 32)]
+    [InlineData(nameof(SlotHeader.Detector2), 40)]
+    [InlineData(nameof(SlotHeader.ReceiveTimeNs), 48)]
+    [InlineData(nameof(SlotHeader.ModuleId), 56)]
+    [InlineData(nameof(SlotHeader.BitDepth), 58)]
+    [InlineData(nameof(SlotHeader.Status), 60)]
+    [InlineData(nameof(SlotHeader.NMissingModules), 64)]
+    [InlineData(nameof(SlotHeader.ReceivedBitmap), 128)]
+    public void SlotHeader_FieldOffsets(string field, int offset) =>
+        Assert.Equal(offset, (int)Marshal.OffsetOf<SlotHeader>(field));
+
+    [Fact]
+    public void SlotHeader_ModuleBitmap_CoversEveryModuleAConfigMayHave()
+    {
+        Assert.Equal(2u, RingHeader.CurrentLayoutVersion);
+        Assert.Equal(1024, SlotHeader.MaxModules);
+        var h = new SlotHeader();
+        h.MarkModule(0);
+        h.MarkModule(64);
+        h.MarkModule(1023);
+        Assert.True(h.HasModule(64) && h.HasModule(1023) && !h.HasModule(63) && !h.HasModule(65));
+        var bytes = new byte[SlotHeader.Size];
+        MemoryMarshal.Write(bytes, in h);
+        Assert.Equal(0x01, bytes[128]);        // module 0: byte 0 of the bitmap, bit 0
+        Assert.Equal(0x01, bytes[128 + 8]);    // module 64: byte 8, bit 0
+        Assert.Equal(0x80, bytes[128 + 127]);  // module 1023: byte 127, bit 7
+        var e = Assert.Throws<StdDaq.Shared.Config.ConfigException>(() => StdDaq.Shared.Config.DetectorConfigLoader.Parse(
+            """{"detector_name":"big","detector_type":"eiger","n_modules":1025,"bit_depth":16,"image_pixel_height":256,"image_pixel_width":514,"start_udp_port":1000}"""));
+        Assert.Contains("n_modules", e.Message);
+        Assert.Contains("1..1024", e.Message);
+    }
+
     [Fact]
     public void SlsHeader_ReadsTheRealEigerCapture()
     {

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using StdDaq.Shared.Config;
+using StdDaq.Shared.Detectors;
 using StdDaq.Shared.Memory;
 
 namespace StdDaq.Tests.Support;
@@ -96,6 +97,11 @@ public sealed class TestEnv : IDisposable
 
     public static Dictionary<int, int[]> JungfrauColumn(int n) =>
         Enumerable.Range(0, n).ToDictionary(m => m, m => new[] { 0, m * 512, 1023, m * 512 + 511 });
+
+    /// <summary>The module_positions of an EIGER of columns x rows modules (<see cref="EigerLayout"/>), and the image size.</summary>
+    public static (Dictionary<int, int[]> Positions, int Width, int Height) EigerPorts(int columns, int rows) =>
+        (EigerLayout.Ports(columns, rows).Select((p, i) => (p, i)).ToDictionary(x => x.i, x => new[] { x.p.X0, x.p.Y0, x.p.X1, x.p.Y1 }),
+            EigerLayout.Width(columns), EigerLayout.Height(rows));
 
     public void Dispose()
     {

@@ -46,7 +46,7 @@ public sealed class WriterPathTests(BrokerFixture broker)
         var ids = H5py.ULongs(h5.GetProperty("image_id"));
         for (int i = 1; i < n; i++)
             Assert.Equal(ids[0] + (ulong)i, ids[i]);
-        Assert.True(H5py.Longs(h5.GetProperty("status")).All(s => s == 0), "statuses: " + h5.GetProperty("status") + " ids: " + h5.GetProperty("image_id"));
+        Assert.True(H5py.Longs(h5.GetProperty("status")).All(s => s == 0), "statuses: " + h5.GetProperty("status") + " ids: " + h5.GetProperty("image_id") + "; assembler: " + p.Assembler.Counters.Read());
         var attrs = h5.GetProperty("attrs");
         Assert.Equal(p.Config.DetectorName, attrs.GetProperty("detector_name").GetString());
         Assert.Equal(id, attrs.GetProperty("request_id").GetString());

@@ -37,11 +37,13 @@ public sealed class WriterPipeline : IAsyncDisposable
         WriterOptions? writerOptions)
     {
         env.Ring("image");
-        // A long assembler timeout and a deep image ring (256 images, 1.3 s at 200 Hz): under CPU
-        // starvation (2 cores shared with the test) a module can lag and the writer's first image
-        // (file creation, plugin load, code compiled) can take long; these tests check the writer,
-        // not how the assembler or a starved writer copes (the lapped-writer test does that).
-        var config = env.Config("jungfrau-raw", 2, 16, 1024, 1024, TestEnv.JungfrauColumn(2), slots: 64) with { ImageBufferSlots = 256, AssemblerTimeoutMs = 5000 };
+        // A deep image ring (256 images, 1.3 s at 200 Hz): under CPU starvation (2 cores shared
+        // with the test) the writer's first image (file creation, plugin load, code compiled) can
+        // take long; these tests check the writer, not how a starved writer copes (the
+        // lapped-writer test does that). The assembler runs with the default timeout. Over UDP,
+        // a receiver closes a frame 500 ms after its last packet (not 50): the simulator's thread
+        // may stall that long mid-frame on a busy machine, and no packet is lost on loopback.
+        var config = env.Config("jungfrau-raw", 2, 16, 1024, 1024, TestEnv.JungfrauColumn(2), slots: 64, timeoutMs: 500) with { ImageBufferSlots = 256 };
         Config = tweak?.Invoke(config) ?? config;
         if (udp)
         {
