@@ -107,6 +107,10 @@ public sealed class TestEnv : IDisposable
     {
         foreach (var r in _rings)
             ShmRing.Unlink(r);
+        // Lock files and temporaries that a process killed by the test left behind.
+        foreach (var pattern in new[] { $"{Name}-*.lock", $"{Name}-*.new-*" })
+            foreach (var f in Directory.EnumerateFiles("/dev/shm", pattern))
+                File.Delete(f);
         // ZMQ ipc:// socket files of this test's endpoints (/tmp/<name>-<m>, /tmp/std-daq-<name>-*).
         foreach (var pattern in new[] { $"{Name}-*", $"std-daq-{Name}-*" })
             foreach (var f in Directory.EnumerateFiles("/tmp", pattern))
