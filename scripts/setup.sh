@@ -16,6 +16,8 @@ command -v cc >/dev/null 2>&1 || need+=(gcc)
 # libhdf5 (serial, 1.10) through our bindings; h5py and h5dump read our files back independently.
 [ -e /usr/lib/x86_64-linux-gnu/libhdf5_serial.so.103 ] || [ -e /usr/lib/aarch64-linux-gnu/libhdf5_serial.so.103 ] || need+=(libhdf5-dev)
 { [ -x /usr/bin/python3 ] && /usr/bin/python3 -c "import h5py" >/dev/null 2>&1; } || need+=(python3-h5py)
+# std-daq's own clients are Python pika programs; tests run one against our WriterAgent.
+{ [ -x /usr/bin/python3 ] && /usr/bin/python3 -c "import pika" >/dev/null 2>&1; } || need+=(python3-pika)
 command -v h5dump >/dev/null 2>&1 || need+=(hdf5-tools)
 # Debian's bitshuffle HDF5 plugin (filter 32008) reads our compressed files back, and its
 # bshuf_compress_lz4 is the reference the compression benchmark compares against.

@@ -60,6 +60,7 @@ public sealed class BrokerClient : IAsyncDisposable
     {
         var queue = (await channel.QueueDeclareAsync("", durable: false, exclusive: true, autoDelete: true, cancellationToken: ct)).QueueName;
         await channel.QueueBindAsync(queue, BrokerProtocol.StatusExchange, "", cancellationToken: ct);
+        await channel.QueueBindAsync(queue, BrokerProtocol.ProgressExchange, "", cancellationToken: ct);
         var consumer = new AsyncEventingBasicConsumer(channel);
         consumer.ReceivedAsync += (_, e) =>
         {

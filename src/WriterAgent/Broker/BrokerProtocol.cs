@@ -12,8 +12,18 @@ public static class BrokerProtocol
 {
     public const string RequestExchange = "request", StatusExchange = "status", KillExchange = "kill";
     public const string ActionStart = "request_start", ActionSuccess = "request_success", ActionFail = "request_fail";
-    /// <summary>Ours: progress of a running request (std-daq clients ignore actions they do not know).</summary>
+    /// <summary>
+    /// Ours: progress of a running request. It goes to <see cref="ProgressExchange"/>, never to
+    /// <see cref="StatusExchange"/>: std-daq's post-processing services act on any status of the
+    /// primary that is not request_start or request_fail, so a progress message there would start
+    /// their work before the file is closed.
+    /// </summary>
     public const string ActionProgress = "request_progress";
+    /// <summary>Ours: a fanout exchange for progress messages (same properties and body as a status), which std-daq's clients never bind.</summary>
+    public const string ProgressExchange = "status_progress";
+
+    /// <summary>The exchange a status message of this action goes to.</summary>
+    public static string ExchangeOf(string action) => action == ActionProgress ? ProgressExchange : StatusExchange;
     public const int DefaultPort = 5672;
 
     public static async Task DeclareExchangesAsync(IChannel channel, CancellationToken ct)
@@ -21,6 +31,7 @@ public static class BrokerProtocol
         await channel.ExchangeDeclareAsync(RequestExchange, ExchangeType.Topic, durable: false, autoDelete: false, cancellationToken: ct);
         await channel.ExchangeDeclareAsync(StatusExchange, ExchangeType.Fanout, durable: false, autoDelete: false, cancellationToken: ct);
         await channel.ExchangeDeclareAsync(KillExchange, ExchangeType.Topic, durable: false, autoDelete: false, cancellationToken: ct);
+        await channel.ExchangeDeclareAsync(ProgressExchange, ExchangeType.Fanout, durable: false, autoDelete: false, cancellationToken: ct);
     }
 
     /// <summary>

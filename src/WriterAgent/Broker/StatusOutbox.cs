@@ -57,7 +57,7 @@ public sealed partial class StatusOutbox
                     if (publishedOn >= 0 && generation != publishedOn)
                         await Task.Delay(ReconnectGrace, ct);
                     var props = BrokerProtocol.StatusProperties(item.RequestId, item.Action, _source, item.Message);
-                    if (await _link.TryPublishAsync(BrokerProtocol.StatusExchange, item.RoutingKey, props, item.Body, ct))
+                    if (await _link.TryPublishAsync(BrokerProtocol.ExchangeOf(item.Action), item.RoutingKey, props, item.Body, ct))
                     {
                         publishedOn = generation;
                         item.Published.TrySetResult();

@@ -168,9 +168,11 @@ public class ShmRingTests
         using var env = new TestEnv();
         string name = env.Ring("later");
         var log = new List<string>();
-        var waiting = Task.Run(() => ShmRing.WaitAttach(name, RingKind.ImageBuffer, 4096, 4, writable: false, TimeSpan.FromSeconds(20),
-            "the test's creator", l => { lock (log) log.Add(l); }, CancellationToken.None));
-        await Task.Delay(300);
+        var waiting = Task.Factory.StartNew(() => ShmRing.WaitAttach(name, RingKind.ImageBuffer, 4096, 4, writable: false, TimeSpan.FromSeconds(20),
+            "the test's creator", l => { lock (log) log.Add(l); }, CancellationToken.None), TaskCreationOptions.LongRunning);
+        for (int i = 0; i < 500 && log.Count == 0; i++)
+            await Task.Delay(20);
+        await Task.Delay(200);
         Assert.False(waiting.IsCompleted);
         using var made = ShmRing.CreateOrAttach(name, RingKind.ImageBuffer, 4096, 4);
         using var attached = await waiting.WaitAsync(TimeSpan.FromSeconds(10));

@@ -103,7 +103,7 @@ public sealed class WriterPipeline : IAsyncDisposable
     public string Tag => Config.DetectorName;
 
     /// <summary>Sends a request body and returns its id.</summary>
-    public Task<string> SendAsync(string body) => Client.SendRequestAsync(body, Tag, CancellationToken.None);
+    public Task<string> SendAsync(string body, string? requestId = null) => Client.SendRequestAsync(body, Tag, CancellationToken.None, requestId);
 
     public static string Body(string file, long n, string? extra = null) =>
         $"{{\"output_file\": {JsonSerializer.Serialize(file)}, \"n_images\": {n}{(extra == null ? "" : ", " + extra)}}}";
