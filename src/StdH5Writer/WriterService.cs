@@ -31,7 +31,7 @@ public sealed partial class WriterService : IDisposable
     private readonly ILogger _logger;
     private readonly int _height, _width, _elemSize;
     private readonly long _imageBytes;
-    private readonly byte[] _message = new byte[256 * 1024];
+    private readonly byte[] _message = new byte[StoreStreamMessage.MaxBytes];
     private ShmRing? _ring;
     private readonly RoleLock _role;
     private bool _ringWarned;

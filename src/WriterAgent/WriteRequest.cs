@@ -1,5 +1,6 @@
 using System.Text.Json;
 using StdDaq.Shared.Config;
+using StdDaq.Shared.Streams;
 
 namespace StdDaq.Agent;
 
@@ -105,11 +106,13 @@ public sealed record WriteRequest
                 }
             }
 
+            var userId = root.TryGetProperty("user_id", out var u) ? u.Clone() : (JsonElement?)null;
+            CheckMessageSize(path, nImages, compression, overwrite, userId, metadata, config);
             return new WriteRequest
             {
                 OutputFile = path,
                 NImages = nImages,
-                UserId = root.TryGetProperty("user_id", out var u) ? u.Clone() : null,
+                UserId = userId,
                 RunId = runId,
                 StartImageId = start,
                 Compression = compression,
@@ -135,6 +138,32 @@ public sealed record WriteRequest
     {
         string r = Path.TrimEndingDirectorySeparator(Path.GetFullPath(root));
         return full.StartsWith(r + Path.DirectorySeparatorChar, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// The request's first StoreStream message carries its metadata as file attributes; the writer
+    /// takes messages of at most <see cref="StoreStreamMessage.MaxBytes"/>. Measured here, with the
+    /// largest ids and the attributes the agent adds, so a request too large fails at once, saying so.
+    /// </summary>
+    private static void CheckMessageSize(string path, long nImages, string? compression, bool overwrite, JsonElement? userId,
+        Dictionary<string, string> metadata, DetectorConfig config)
+    {
+        var attributes = new Dictionary<string, string>(metadata)
+        {
+            ["detector_name"] = config.DetectorName,
+            ["detector_type"] = config.DetectorType,
+            ["run_id"] = long.MaxValue.ToString(),
+            ["request_id"] = new string('0', 64),
+            ["user_id"] = userId?.GetRawText() ?? "",
+        };
+        int size = new StoreStreamMessage
+        {
+            OutputFile = path, RunId = long.MaxValue, NImages = nImages, UserId = userId, ImageId = ulong.MaxValue, IImage = 0,
+            RequestId = new string('0', 64), Compression = compression, Overwrite = overwrite, Attributes = attributes,
+        }.ToJson().Length;
+        if (size > StoreStreamMessage.MaxBytes)
+            throw new BadRequestException($"metadata: too large: the request's metadata and output_file make a {size}-byte writer message; "
+                + $"at most {StoreStreamMessage.MaxBytes} bytes fit (send less metadata)");
     }
 }
 

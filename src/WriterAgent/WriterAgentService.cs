@@ -105,7 +105,9 @@ public sealed partial class WriterAgentService
     private async Task SetUpAsync(IChannel channel, CancellationToken ct)
     {
         long generation = _link.Generation;
-        await channel.BasicQosAsync(0, (ushort)(_reject ? 64 : 1), false, ct);
+        // Up to 64 requests are delivered while one runs, so each is checked when it arrives (a bad
+        // one fails at once instead of after the running one); good ones wait here in their order.
+        await channel.BasicQosAsync(0, 64, false, ct);
 
         var requestQueue = (await channel.QueueDeclareAsync("", durable: false, exclusive: true, autoDelete: true, cancellationToken: ct)).QueueName;
         await channel.QueueBindAsync(requestQueue, BrokerProtocol.RequestExchange, _options.Tag, cancellationToken: ct);
@@ -129,6 +131,15 @@ public sealed partial class WriterAgentService
             await _link.SettleAsync(generation, d.Tag, ack: true);
             return;
         }
+        if (Check(d) is { } problem)
+        {
+            LogEnd(_logger, d.RequestId, "fail", problem);
+            _ = _outbox.Enqueue(d.RequestId, BrokerProtocol.ActionStart, null, d.Body, d.RoutingKey);
+            _ = _outbox.Enqueue(d.RequestId, BrokerProtocol.ActionFail, problem, d.Body, d.RoutingKey);
+            Interlocked.Increment(ref RequestsFailed);
+            await _link.SettleAsync(generation, d.Tag, ack: false);
+            return;
+        }
         if (_reject && _running is { } r)
         {
             LogRejectedBusy(_logger, d.RequestId, r.RequestId);
@@ -142,6 +153,22 @@ public sealed partial class WriterAgentService
             return;
         }
         _requests.Writer.TryWrite(d);
+    }
+
+    /// <summary>What is wrong with a request as it arrives (null: nothing yet). Checked again when its turn comes.</summary>
+    private string? Check(Delivery d)
+    {
+        if (d.RequestId.Length == 0)
+            return "the request has no correlation_id (request id)";
+        try
+        {
+            WriteRequest.Parse(d.Body, _config);
+            return null;
+        }
+        catch (BadRequestException e)
+        {
+            return e.Message;
+        }
     }
 
     private Task OnKill(BasicDeliverEventArgs e)

@@ -30,6 +30,12 @@ public sealed record StoreStreamMessage
 
     public bool IsClose => IImage == NImages;
 
+    /// <summary>
+    /// The largest message the writer takes (its receive buffer). A request whose first message
+    /// (the one that carries the user metadata) would be larger fails when it is checked.
+    /// </summary>
+    public const int MaxBytes = 256 * 1024;
+
     public byte[] ToJson() => JsonSerializer.SerializeToUtf8Bytes(this, StreamJson.Default.StoreStreamMessage);
 
     /// <summary>Parses one message; null (and <paramref name="error"/>) when it is not a valid one.</summary>
