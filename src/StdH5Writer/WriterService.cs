@@ -38,6 +38,7 @@ public sealed partial class WriterService : IDisposable
     private Run? _run;
     private byte[]? _compressed;
     private byte[]? _zeros;
+    private readonly List<int> _lacking = [];
 
     public WriterCounters Counters { get; } = new();
 
@@ -68,6 +69,10 @@ public sealed partial class WriterService : IDisposable
         public long NextIImage { get; set; }
         public long Written { get; set; }
         public List<MissingImage> Missing { get; } = [];
+        /// <summary>Images written with status incomplete (1) or id mismatch (2).</summary>
+        public long Incomplete { get; set; }
+        /// <summary>Module → images written without it.</summary>
+        public Dictionary<string, long> ModulesMissing { get; } = [];
         public long LastFlushTicks { get; set; } = Stopwatch.GetTimestamp();
     }
 
@@ -215,7 +220,14 @@ public sealed partial class WriterService : IDisposable
                 return;
             }
             var image = ring.SlotSpan(slot)[..(int)_imageBytes];
-            ushort status = (ushort)ring.Slot(slot).Status;
+            ref readonly var header = ref ring.Slot(slot);
+            ushort status = (ushort)header.Status;
+            // Which modules the image lacks, read with the pixels (the sequence lock covers both).
+            _lacking.Clear();
+            if (status != 0 && header.NMissingModules != 0)
+                for (int m = 0; m < _config.NModules && m < SlotHeader.MaxModules; m++)
+                    if (!header.HasModule(m))
+                        _lacking.Add(m);
             if (r.Compressed)
             {
                 _compressed ??= new byte[BitshuffleLz4.MaxCompressedSize((int)_imageBytes, _elemSize)];
@@ -245,6 +257,12 @@ public sealed partial class WriterService : IDisposable
             }
             r.Written++;
             Counters.ImagesWritten++;
+            if (status != 0)
+            {
+                r.Incomplete++;
+                foreach (int m in _lacking)
+                    r.ModulesMissing[m.ToString()] = r.ModulesMissing.GetValueOrDefault(m.ToString()) + 1;
+            }
         }
         catch (Exception e) when (e is Hdf5Exception or IOException)
         {
@@ -343,6 +361,8 @@ public sealed partial class WriterService : IDisposable
             OutputFile = r.OutputFile,
             NImagesWritten = r.Written,
             Missing = ev is WriterAck.Closed or WriterAck.Error ? r.Missing : null,
+            NImagesIncomplete = r.Incomplete,
+            ModulesMissing = ev is WriterAck.Closed or WriterAck.Error && r.ModulesMissing.Count > 0 ? r.ModulesMissing : null,
             Interrupted = interrupted,
             Message = message,
         };

@@ -140,6 +140,8 @@ public sealed class WriteRun
             ["missing_image_ids"] = new JsonArray(missing.Select(x => (JsonNode)x.ImageId).ToArray()),
             ["missing_reasons"] = Reasons(missing),
             ["stream_gaps"] = StreamGaps,
+            ["n_images_incomplete"] = ack.NImagesIncomplete,
+            ["modules_missing"] = ModulesMissing(ack.ModulesMissing),
         };
         string? why = interrupted ?? ack.Interrupted;
         if (why != null)
@@ -149,7 +151,20 @@ public sealed class WriteRun
                 $"interrupted ({why}): '{_request.OutputFile}' closed with {ack.NImagesWritten} of {_request.NImages} images and marked interrupted; " +
                 summary.ToJsonString(), ack.NImagesWritten);
         }
+        if (ack.NImagesIncomplete > 0 && _config.WriterIncompletePolicy == "fail")
+            return new RunOutcome(false,
+                $"incomplete: {ack.NImagesIncomplete} of {ack.NImagesWritten} images written to '{_request.OutputFile}' are incomplete "
+                + $"(writer_incomplete_policy is fail); " + summary.ToJsonString(), ack.NImagesWritten);
         return new RunOutcome(true, summary.ToJsonString(), ack.NImagesWritten);
+    }
+
+    /// <summary>{"module id": images without it}, in module order.</summary>
+    private static JsonObject ModulesMissing(Dictionary<string, long>? modules)
+    {
+        var o = new JsonObject();
+        foreach (var (m, n) in (modules ?? []).OrderBy(kv => int.TryParse(kv.Key, out int i) ? i : int.MaxValue))
+            o[m] = n;
+        return o;
     }
 
     /// <summary>Missing images grouped by reason: {"reason": count}.</summary>

@@ -69,6 +69,11 @@ public sealed record DetectorConfig
     public string WriterCompression { get; init; } = "none";
     /// <summary>What the agent does with a request that comes while it is busy (writer_busy_policy: queue or reject).</summary>
     public string WriterBusyPolicy { get; init; } = "queue";
+    /// <summary>
+    /// How a request whose file holds incomplete images ends (writer_incomplete_policy): succeed
+    /// (request_success, with the counts) or fail (request_fail, with the same counts).
+    /// </summary>
+    public string WriterIncompletePolicy { get; init; } = "succeed";
 
     public DetectorKind Kind => ModuleGeometry.ParseKind(DetectorType);
 

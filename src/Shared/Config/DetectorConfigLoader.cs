@@ -18,7 +18,7 @@ public static partial class DetectorConfigLoader
         "frame_buffer_slots", "udp_receive_buffer_bytes", "udp_frame_timeout_ms", "udp_batch_size",
         "jungfrau_image_id", "udp_receive_in_place", "image_buffer_slots", "assembler_timeout_ms",
         "assembler_workers", "writer_output_roots", "writer_flush_interval_s", "writer_compression",
-        "writer_busy_policy", "wait_for_peers_s",
+        "writer_busy_policy", "wait_for_peers_s", "writer_incomplete_policy",
     ];
 
     private static readonly string[] LogLevels = ["trace", "debug", "info", "warning", "error", "critical"];
@@ -194,6 +194,12 @@ public static partial class DetectorConfigLoader
             if (policy is not ("queue" or "reject"))
                 throw Bad("writer_busy_policy", $"'{policy}' is not one of queue, reject");
             cfg = cfg with { WriterBusyPolicy = policy };
+        }
+        if (OptionalString(root, "writer_incomplete_policy") is { } incomplete)
+        {
+            if (incomplete is not ("succeed" or "fail"))
+                throw Bad("writer_incomplete_policy", $"'{incomplete}' is not one of succeed, fail");
+            cfg = cfg with { WriterIncompletePolicy = incomplete };
         }
         return cfg;
     }

@@ -72,6 +72,10 @@ public sealed record WriterAck
     /// <summary>Image ids that were not written, with the reason of each.</summary>
     [JsonPropertyName("missing")] public List<MissingImage>? Missing { get; init; }
     [JsonPropertyName("interrupted")] public string? Interrupted { get; init; }
+    /// <summary>Images written with status incomplete or id mismatch (a module missing, packets lost).</summary>
+    [JsonPropertyName("n_images_incomplete")] public long NImagesIncomplete { get; init; }
+    /// <summary>Module id → number of written images without that module (closed and error events).</summary>
+    [JsonPropertyName("modules_missing")] public Dictionary<string, long>? ModulesMissing { get; init; }
     /// <summary>Error text (event "error"), or a note.</summary>
     [JsonPropertyName("message")] public string? Message { get; init; }
 

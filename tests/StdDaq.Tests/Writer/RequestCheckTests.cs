@@ -57,3 +57,30 @@ public sealed class RequestCheckTests(BrokerFixture broker)
         Assert.Equal(fits.Length, H5py.Read(env, file).GetProperty("attrs").GetProperty("notes").GetString()!.Length);
     }
 }
+
+[Collection("broker")]
+public sealed class IncompleteImageTests(BrokerFixture broker)
+{
+    [Theory]
+    [InlineData("succeed")]
+    [InlineData("fail")]
+    public async Task Write_AModuleDead_TheFinalStatusCountsTheIncompleteImagesAndThePolicyDecides(string policy)
+    {
+        using var env = new TestEnv();
+        await using var p = await WriterPipeline.StartAsync(env, broker.Url, rate: 100, tweak: c => c with { WriterIncompletePolicy = policy });
+        p.SilentModules.Add(1);
+        string file = Path.Combine(env.Dir, "incomplete.h5");
+        var final = await p.WriteAsync(WriterPipeline.Body(file, 20), TimeSpan.FromSeconds(60));
+        Assert.Equal(policy == "succeed" ? BrokerProtocol.ActionSuccess : BrokerProtocol.ActionFail, final.Action);
+        string json = policy == "succeed" ? final.Message! : final.Message![final.Message!.IndexOf('{')..];
+        var summary = System.Text.Json.JsonDocument.Parse(json).RootElement;
+        Assert.Equal(20, summary.GetProperty("n_images_written").GetInt64());
+        Assert.Equal(0, summary.GetProperty("n_images_missing").GetInt64());
+        Assert.Equal(20, summary.GetProperty("n_images_incomplete").GetInt64());
+        Assert.Equal(20, summary.GetProperty("modules_missing").GetProperty("1").GetInt64());
+        Assert.False(summary.GetProperty("modules_missing").TryGetProperty("0", out _));
+        if (policy == "fail")
+            Assert.StartsWith($"incomplete: 20 of 20 images written to '{file}' are incomplete (writer_incomplete_policy is fail)", final.Message);
+        Assert.True(H5py.Longs(H5py.Read(env, file).GetProperty("status")).All(s => s == 1));
+    }
+}

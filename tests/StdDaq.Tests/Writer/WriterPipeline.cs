@@ -26,6 +26,8 @@ public sealed class WriterPipeline : IAsyncDisposable
     private readonly ModuleFrameSource? _source;
 
     public DetectorConfig Config { get; }
+    /// <summary>Without UDP: modules whose frames are not sent (a dead receiver).</summary>
+    public HashSet<int> SilentModules { get; } = [];
     public StdDaq.Assembler.Assembler Assembler { get; }
     public WriterService Writer { get; }
     public WriterAgentService Agent { get; }
@@ -144,7 +146,8 @@ public sealed class WriterPipeline : IAsyncDisposable
         for (ulong id = 1; !_stop.IsCancellationRequested; id++)
         {
             for (int m = 0; m < Config.NModules; m++)
-                source.Publish(source.WritePattern(m, id));
+                if (!SilentModules.Contains(m))
+                    source.Publish(source.WritePattern(m, id));
             double due = id / rate;
             double wait = due - sw.Elapsed.TotalSeconds;
             if (wait > 0)
