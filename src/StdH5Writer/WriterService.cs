@@ -56,13 +56,14 @@ public sealed partial class WriterService : IDisposable
     }
 
     /// <summary>The run being written: its file, where it is, what is missing so far.</summary>
-    private sealed class Run(StoreStreamMessage first)
+    private sealed class Run(StoreStreamMessage first, string defaultCompression)
     {
         public long RunId { get; } = first.RunId;
         public string? RequestId { get; } = first.RequestId;
         public string OutputFile { get; } = first.OutputFile;
         public long NImages { get; } = first.NImages;
-        public bool Compressed { get; } = first.Compression == "bitshuffle-lz4";
+        /// <summary>The message's compression, else writer_compression (a std-daq writer agent names none).</summary>
+        public bool Compressed { get; } = (first.Compression ?? defaultCompression) == "bitshuffle-lz4";
         public NexusImageFile? File { get; set; }
         /// <summary>Set when the run failed or ended early: later messages of the run are ignored.</summary>
         public bool Ended { get; set; }
@@ -149,13 +150,13 @@ public sealed partial class WriterService : IDisposable
             else if (_run == null)
                 // None of the run's images reached this writer (it started late, or they were lost):
                 // say so now rather than leave the agent waiting for a file that never was.
-                Ack(acks, new Run(m) { Ended = true }, WriterAck.Error, $"no image of run {m.RunId} reached the writer; no file was written");
+                Ack(acks, new Run(m, _config.WriterCompression) { Ended = true }, WriterAck.Error, $"no image of run {m.RunId} reached the writer; no file was written");
             _run = null;
             return;
         }
         if (_run == null)
         {
-            _run = new Run(m);
+            _run = new Run(m, _config.WriterCompression);
             if (m.IImage != 0)
             {
                 // The first message of the run was lost: nothing safe to write; say so once.

@@ -66,7 +66,25 @@ public static partial class DetectorConfigLoader
             foreach (var p in root.EnumerateObject())
                 if (Array.IndexOf(KnownKeys, p.Name) < 0)
                     warn?.Invoke($"config: unknown key '{p.Name}' ignored");
-            return Build(root);
+            var cfg = Build(root);
+            Warn(cfg, warn);
+            return cfg;
+        }
+    }
+
+    /// <summary>The smallest ImageBuffer that does not draw a warning: the writer gets about this many images of slack.</summary>
+    public const int MinImageBufferSlots = 16;
+
+    /// <summary>Settings that are valid but probably not what was meant.</summary>
+    private static void Warn(DetectorConfig cfg, Action<string>? warn)
+    {
+        if (cfg.RamBufferGb is { } gb)
+        {
+            long imageBytes = (long)cfg.ImagePixelHeight * cfg.ImagePixelWidth * Streams.ImageMetadata.BytesPerPixel(cfg.ImageDtype);
+            int slots = cfg.ImageBufferSlotsFor(imageBytes);
+            if (slots < MinImageBufferSlots)
+                warn?.Invoke($"config: ram_buffer_gb {gb} holds only {slots} images of {imageBytes} bytes; "
+                    + $"a writer more than {slots - 1} images behind the detector loses images (at least {MinImageBufferSlots} recommended)");
         }
     }
 

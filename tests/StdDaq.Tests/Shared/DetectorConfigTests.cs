@@ -165,4 +165,16 @@ public class DetectorConfigTests
         Assert.Equal(2, r.ExitCode);
         Assert.Contains("cannot read", r.Stderr);
     }
+
+    [Fact]
+    public void Parse_RamBufferForFewImages_WarnsHowManyItHolds()
+    {
+        var warnings = new List<string>();
+        var c = DetectorConfigLoader.Parse(With(Jungfrau, "ram_buffer_gb", 0.001), warnings.Add);
+        Assert.Equal(2, c.ImageBufferSlotsFor(1024L * 512 * 2 * c.NModules));
+        Assert.Single(warnings, w => w.StartsWith("config: ram_buffer_gb 0.001 holds only 2 images of", StringComparison.Ordinal));
+        warnings.Clear();
+        DetectorConfigLoader.Parse(With(Jungfrau, "ram_buffer_gb", 1), warnings.Add);
+        Assert.Empty(warnings);
+    }
 }

@@ -25,10 +25,11 @@ public sealed class WriterServiceTests
         public ShmRing Ring { get; }
         public WriterService Writer { get; }
 
-        public Driver(TestEnv env)
+        public Driver(TestEnv env, Func<StdDaq.Shared.Config.DetectorConfig, StdDaq.Shared.Config.DetectorConfig>? tweak = null)
         {
             env.Ring("image");
             Config = env.Config("jungfrau-raw", 1, 16, 1024, 512, TestEnv.JungfrauColumn(1));
+            Config = tweak?.Invoke(Config) ?? Config;
             Ring = ShmRing.CreateOrAttach(Config.ImageBufferName, RingKind.ImageBuffer, 1024 * 512 * 2, 16);
             _store = new StorePublisher(Config.WriterAgentEndpoint);
             _acks = ZmqSocket.Puller(Config.WriterStatusEndpoint, receiveTimeoutMs: 100);
@@ -137,5 +138,24 @@ public sealed class WriterServiceTests
         Assert.Equal(2, done.NImagesWritten);
         Assert.Equal([2UL, 3], H5py.ULongs(H5py.Read(env, second).GetProperty("image_id")));
         Assert.Equal([1UL], H5py.ULongs(H5py.Read(env, first).GetProperty("image_id")));
+    }
+
+    [Fact]
+    public void Run_MessagesNamingNoCompression_WriterCompressionFromTheConfigApplies()
+    {
+        using var env = new TestEnv();
+        using var d = new Driver(env, c => c with { WriterCompression = "bitshuffle-lz4" });
+        string file = Path.Combine(env.Dir, "default-compression.h5");
+        d.Image(1);
+        d.Image(2);
+        // A std-daq writer agent's messages: no "compression" field.
+        d.Send(Message(file, 3, 2, 0, 1));
+        d.Send(Message(file, 3, 2, 1, 2));
+        d.Send(Message(file, 3, 2, 2, null));
+
+        var done = d.NextAck(a => a.RunId == 3 && a.Event == WriterAck.Closed);
+        Assert.Equal(2, done.NImagesWritten);
+        var h5 = H5py.Read(env, file);
+        Assert.True(h5.GetProperty("filters_by_id").TryGetProperty("32008", out _), "not compressed: " + h5.GetProperty("filters_by_id"));
     }
 }
