@@ -1,5 +1,6 @@
 using System.Text.Json;
 using StdDaq.Shared.Config;
+using StdDaq.Shared.Files;
 
 namespace StdDaq.Agent;
 
@@ -55,8 +56,6 @@ public sealed record WriteRequest
             if (nImages < 1 || nImages > MaxImages)
                 throw new BadRequestException($"n_images: must be between 1 and {MaxImages}, got {nImages}");
 
-            CheckPath(path, config.WriterOutputRoots);
-
             bool overwrite = false;
             if (root.TryGetProperty("overwrite", out var ow))
             {
@@ -64,10 +63,15 @@ public sealed record WriteRequest
                     throw new BadRequestException($"overwrite: must be true or false, got {ow.GetRawText()}");
                 overwrite = ow.GetBoolean();
             }
-            if (!overwrite && (File.Exists(path) || Directory.Exists(path)))
-                throw new BadRequestException($"output_file: '{path}' already exists (send \"overwrite\": true to replace it)");
-            if (Directory.Exists(path))
-                throw new BadRequestException($"output_file: '{path}' is a folder");
+            // Checked early to fail at once; the writer checks again as it creates the file.
+            try
+            {
+                OutputPath.Check(path, config.WriterOutputRoots, overwrite);
+            }
+            catch (OutputPathException e)
+            {
+                throw new BadRequestException($"output_file: {e.Message}");
+            }
 
             string compression = config.WriterCompression;
             if (root.TryGetProperty("compression", out var c) && c.ValueKind != JsonValueKind.Null)
@@ -117,24 +121,6 @@ public sealed record WriteRequest
                 Metadata = metadata,
             };
         }
-    }
-
-    private static void CheckPath(string path, IReadOnlyList<string> roots)
-    {
-        if (!Path.IsPathFullyQualified(path))
-            throw new BadRequestException($"output_file: '{path}' is not an absolute path");
-        string full = Path.GetFullPath(path);
-        if (roots.Count > 0 && !roots.Any(r => IsUnder(full, r)))
-            throw new BadRequestException($"output_file: '{path}' is outside the allowed output roots ({string.Join(", ", roots)})");
-        string? dir = Path.GetDirectoryName(full);
-        if (dir == null || !Directory.Exists(dir))
-            throw new BadRequestException($"output_file: folder '{dir}' does not exist");
-    }
-
-    private static bool IsUnder(string full, string root)
-    {
-        string r = Path.TrimEndingDirectorySeparator(Path.GetFullPath(root));
-        return full.StartsWith(r + Path.DirectorySeparatorChar, StringComparison.Ordinal);
     }
 }
 
