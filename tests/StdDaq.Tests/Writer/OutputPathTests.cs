@@ -34,6 +34,8 @@ public sealed class OutputPathTests
         SpecialFiles.DevNullCopy(dev);
 
         Assert.Equal($"output_file: '{dev}' is a character device; overwrite replaces only a regular HDF5 file", Refused(Config(env), dev));
+        // The real one too, when no roots confine the requests (only checked here, never created).
+        Assert.Equal("output_file: '/dev/null' is a character device; overwrite replaces only a regular HDF5 file", Refused(Config(env), "/dev/null"));
     }
 
     [Fact]
