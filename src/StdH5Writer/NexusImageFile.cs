@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using StdDaq.Shared.Files;
 using StdDaq.Shared.Interop;
 using StdDaq.Shared.Streams;
 
@@ -114,29 +115,41 @@ public sealed class NexusImageFile : IDisposable
     }
 
     /// <summary>
-    /// Creates the file (replacing one only when <paramref name="overwrite"/>), writes its layout and
-    /// attributes and flushes, so even a writer killed at once leaves a readable empty file.
+    /// Creates the file (replacing one only when <paramref name="overwrite"/>, and then only a
+    /// regular HDF5 file), writes its layout and attributes and flushes, so even a writer killed at
+    /// once leaves a readable empty file. With <paramref name="roots"/>, the path must lie beneath
+    /// one of them with no symbolic link below the root (<see cref="OutputPath"/>). The file is
+    /// created empty and exclusively first; libhdf5 then opens that very file through
+    /// /proc/self/fd, so a path changed meanwhile cannot send the writes elsewhere.
     /// </summary>
-    public static NexusImageFile Create(string path, NexusFileOptions options, bool overwrite)
+    public static NexusImageFile Create(string path, NexusFileOptions options, bool overwrite, IReadOnlyList<string>? roots = null)
     {
         Validate(options);
-        Hdf5.Quiet();
-        using var fapl = new H5PropertyHandle(Hdf5.Check(Hdf5.H5Pcreate(Hdf5.P.FILE_ACCESS), $"{path}: H5Pcreate(H5P_FILE_ACCESS)"));
-        Hdf5.Check(Hdf5.H5Pset_evict_on_close(fapl.Id, true), $"{path}: H5Pset_evict_on_close");
-        Hdf5.Check(Hdf5.H5Pset_fclose_degree(fapl.Id, Hdf5.F.CLOSE_STRONG), $"{path}: H5Pset_fclose_degree");
-        Hdf5.Check(Hdf5.H5Pset_libver_bounds(fapl.Id, Hdf5.F.LIBVER_V18, Hdf5.F.LIBVER_V18), $"{path}: H5Pset_libver_bounds(v18)");
-        uint flags = overwrite ? Hdf5.F.ACC_TRUNC : Hdf5.F.ACC_EXCL;
-        long id = Hdf5.H5Fcreate(path, flags, Hdf5.P.DEFAULT, fapl.Id);
-        if (id < 0)
-            throw new Hdf5Exception($"{path}: H5Fcreate({(overwrite ? "H5F_ACC_TRUNC" : "H5F_ACC_EXCL")}) failed: {Hdf5.TakeErrorStack()}");
+        using var created = OutputPath.Create(path, roots ?? [], overwrite);
+        long id;
         try
         {
-            CloseOnExec(id, fapl.Id, path);
+            Hdf5.Quiet();
+            using var fapl = new H5PropertyHandle(Hdf5.Check(Hdf5.H5Pcreate(Hdf5.P.FILE_ACCESS), $"{path}: H5Pcreate(H5P_FILE_ACCESS)"));
+            Hdf5.Check(Hdf5.H5Pset_evict_on_close(fapl.Id, true), $"{path}: H5Pset_evict_on_close");
+            Hdf5.Check(Hdf5.H5Pset_fclose_degree(fapl.Id, Hdf5.F.CLOSE_STRONG), $"{path}: H5Pset_fclose_degree");
+            Hdf5.Check(Hdf5.H5Pset_libver_bounds(fapl.Id, Hdf5.F.LIBVER_V18, Hdf5.F.LIBVER_V18), $"{path}: H5Pset_libver_bounds(v18)");
+            id = Hdf5.H5Fcreate(created.ProcPath, Hdf5.F.ACC_TRUNC, Hdf5.P.DEFAULT, fapl.Id);
+            if (id < 0)
+                throw new Hdf5Exception($"{path}: H5Fcreate(H5F_ACC_TRUNC) failed: {Hdf5.TakeErrorStack()}");
+            try
+            {
+                CheckOpened(id, fapl.Id, path, created);
+            }
+            catch
+            {
+                Hdf5.H5Fclose(id);
+                throw;
+            }
         }
         catch
         {
-            Hdf5.H5Fclose(id);
-            TryDelete(path);
+            created.Remove();
             throw;
         }
         try
@@ -145,7 +158,7 @@ public sealed class NexusImageFile : IDisposable
         }
         catch
         {
-            TryDelete(path); // half a layout is no file to keep
+            created.Remove(); // half a layout is no file to keep
             throw;
         }
     }
@@ -409,27 +422,18 @@ public sealed class NexusImageFile : IDisposable
 
     /// <summary>
     /// libhdf5 opens the file without O_CLOEXEC: a process started meanwhile (a broker, a helper)
-    /// would inherit the descriptor and its lock, and keep the file locked after we closed it.
+    /// would inherit the descriptor and its lock, and keep the file locked after we closed it; so
+    /// set it. And check libhdf5 holds the file created (the /proc/self/fd link guarantees it; a
+    /// change there would be caught here rather than write elsewhere).
     /// </summary>
-    private static unsafe void CloseOnExec(long fileId, long faplId, string path)
+    private static unsafe void CheckOpened(long fileId, long faplId, string path, CreatedFile created)
     {
         void* handle;
         Hdf5.Check(Hdf5.H5Fget_vfd_handle(fileId, faplId, &handle), $"{path}: H5Fget_vfd_handle");
-        if (Libc.fcntl(*(int*)handle, Libc.F_SETFD, Libc.FD_CLOEXEC) != 0)
+        int fd = *(int*)handle;
+        if (Libc.fcntl(fd, Libc.F_SETFD, Libc.FD_CLOEXEC) != 0)
             throw new Hdf5Exception($"{path}: fcntl(FD_CLOEXEC) failed: errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()}");
-    }
-
-    private static void TryDelete(string path)
-    {
-        try
-        {
-            File.Delete(path);
-        }
-        catch (IOException)
-        {
-        }
-        catch (UnauthorizedAccessException)
-        {
-        }
+        if (!created.IsSameFile(fd))
+            throw new Hdf5Exception($"{path}: libhdf5 opened another file than the one created");
     }
 }

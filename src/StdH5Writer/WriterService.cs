@@ -191,7 +191,7 @@ public sealed partial class WriterService : IDisposable
         try
         {
             r.File = NexusImageFile.Create(r.OutputFile,
-                new NexusFileOptions(r.NImages, _height, _width, (ushort)_config.ImageDtype, r.Compressed, attributes), m.Overwrite);
+                new NexusFileOptions(r.NImages, _height, _width, (ushort)_config.ImageDtype, r.Compressed, attributes), m.Overwrite, _config.WriterOutputRoots);
         }
         catch (Exception e) when (e is Hdf5Exception or IOException or UnauthorizedAccessException or ArgumentException)
         {

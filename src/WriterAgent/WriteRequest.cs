@@ -1,6 +1,7 @@
 using System.Text.Json;
 using StdDaq.Shared.Config;
 using StdDaq.Shared.Streams;
+using StdDaq.Shared.Files;
 
 namespace StdDaq.Agent;
 
@@ -56,8 +57,6 @@ public sealed record WriteRequest
             if (nImages < 1 || nImages > MaxImages)
                 throw new BadRequestException($"n_images: must be between 1 and {MaxImages}, got {nImages}");
 
-            CheckPath(path, config.WriterOutputRoots);
-
             bool overwrite = false;
             if (root.TryGetProperty("overwrite", out var ow))
             {
@@ -65,10 +64,15 @@ public sealed record WriteRequest
                     throw new BadRequestException($"overwrite: must be true or false, got {ow.GetRawText()}");
                 overwrite = ow.GetBoolean();
             }
-            if (!overwrite && (File.Exists(path) || Directory.Exists(path)))
-                throw new BadRequestException($"output_file: '{path}' already exists (send \"overwrite\": true to replace it)");
-            if (Directory.Exists(path))
-                throw new BadRequestException($"output_file: '{path}' is a folder");
+            // Checked early to fail at once; the writer checks again as it creates the file.
+            try
+            {
+                OutputPath.Check(path, config.WriterOutputRoots, overwrite);
+            }
+            catch (OutputPathException e)
+            {
+                throw new BadRequestException($"output_file: {e.Message}");
+            }
 
             string compression = config.WriterCompression;
             if (root.TryGetProperty("compression", out var c) && c.ValueKind != JsonValueKind.Null)
@@ -121,25 +125,6 @@ public sealed record WriteRequest
             };
         }
     }
-
-    private static void CheckPath(string path, IReadOnlyList<string> roots)
-    {
-        if (!Path.IsPathFullyQualified(path))
-            throw new BadRequestException($"output_file: '{path}' is not an absolute path");
-        string full = Path.GetFullPath(path);
-        if (roots.Count > 0 && !roots.Any(r => IsUnder(full, r)))
-            throw new BadRequestException($"output_file: '{path}' is outside the allowed output roots ({string.Join(", ", roots)})");
-        string? dir = Path.GetDirectoryName(full);
-        if (dir == null || !Directory.Exists(dir))
-            throw new BadRequestException($"output_file: folder '{dir}' does not exist");
-    }
-
-    private static bool IsUnder(string full, string root)
-    {
-        string r = Path.TrimEndingDirectorySeparator(Path.GetFullPath(root));
-        return full.StartsWith(r + Path.DirectorySeparatorChar, StringComparison.Ordinal);
-    }
-
     /// <summary>
     /// The request's first StoreStream message carries its metadata as file attributes; the writer
     /// takes messages of at most <see cref="StoreStreamMessage.MaxBytes"/>. Measured here, with the

@@ -17,7 +17,27 @@ public static unsafe partial class Libc
         public const int CREAT = 0x40;
         public const int EXCL = 0x80;
         public const int CLOEXEC = 0x80000;
+        public const int WRONLY = 0x1;
+        public const int NONBLOCK = 0x800;
+        public const int DIRECTORY = 0x10000;
+        public const int NOFOLLOW = 0x20000;
     }
+
+    /// <summary>st_mode file types (S_IFMT and its values).</summary>
+    public static class S
+    {
+        public const uint IFMT = 0xF000;
+        public const uint IFSOCK = 0xC000;
+        public const uint IFLNK = 0xA000;
+        public const uint IFREG = 0x8000;
+        public const uint IFBLK = 0x6000;
+        public const uint IFDIR = 0x4000;
+        public const uint IFCHR = 0x2000;
+        public const uint IFIFO = 0x1000;
+    }
+
+    /// <summary>fstatat flag: stat the link itself, not its target.</summary>
+    public const int AT_SYMLINK_NOFOLLOW = 0x100;
 
     /// <summary>flock operations.</summary>
     public static class Lock
@@ -90,6 +110,8 @@ public static unsafe partial class Libc
         public const int EINVAL = 22;
         public const int EEXIST = 17;
         public const int ENOSPC = 28;
+        public const int ENOTDIR = 20;
+        public const int ELOOP = 40;
         public const int ECONNREFUSED = 111;
     }
 
@@ -229,6 +251,13 @@ public static unsafe partial class Libc
     {
         public ulong st_dev;   // @0
         public ulong st_ino;   // @8
+        public ulong st_nlink; // @16
+        public uint st_mode;   // @24
+        public uint st_uid;    // @28
+        public uint st_gid;    // @32
+        private uint _pad0;    // @36
+        public ulong st_rdev;  // @40
+        public long st_size;   // @48
     }
 
     [LibraryImport(Lib, EntryPoint = "stat", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
@@ -236,6 +265,24 @@ public static unsafe partial class Libc
 
     [LibraryImport(Lib, EntryPoint = "fstat", SetLastError = true)]
     public static partial int fstat(int fd, Stat* statbuf);
+
+    [LibraryImport(Lib, EntryPoint = "fstatat", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int fstatat(int dirfd, string pathname, Stat* statbuf, int flags);
+
+    [LibraryImport(Lib, EntryPoint = "openat", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int openat(int dirfd, string pathname, int flags, uint mode);
+
+    [LibraryImport(Lib, EntryPoint = "unlinkat", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int unlinkat(int dirfd, string pathname, int flags);
+
+    [LibraryImport(Lib, EntryPoint = "pread", SetLastError = true)]
+    public static partial nint pread(int fd, void* buf, nuint count, long offset);
+
+    /// <summary>realpath(3) into a PATH_MAX buffer; null when it fails (errno set).</summary>
+    [LibraryImport(Lib, EntryPoint = "realpath", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial byte* realpath(string path, byte* resolvedPath);
+
+    public const int PATH_MAX = 4096;
 
     /// <summary>True if a process with this pid exists (kill(pid, 0) succeeds or is refused for permissions).</summary>
     public static bool ProcessAlive(int pid) =>

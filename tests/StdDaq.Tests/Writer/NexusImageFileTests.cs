@@ -1,4 +1,5 @@
 using System.Text.Json;
+using StdDaq.Shared.Files;
 using StdDaq.Shared.Interop;
 using StdDaq.Tests.Support;
 using StdDaq.Writer;
@@ -269,21 +270,21 @@ public class NexusImageFileTests
     }
 
     [Fact]
-    public void Create_ExistingFileWithoutOverwrite_ThrowsNamingFileAndCallAndKeepsTheFile()
+    public void Create_ExistingTextFile_RefusedWithOrWithoutOverwriteAndKept()
     {
         using var env = new TestEnv();
         string path = Path.Combine(env.Dir, "exists.h5");
         File.WriteAllText(path, "keep me");
 
-        var e = Assert.Throws<Hdf5Exception>(() => NexusImageFile.Create(path, Options(10, 2, 3), overwrite: false));
-        Assert.StartsWith($"{path}: H5Fcreate(H5F_ACC_EXCL) failed", e.Message);
-        Assert.Contains("File exists", e.Message);
+        var e = Assert.Throws<OutputPathException>(() => NexusImageFile.Create(path, Options(10, 2, 3), overwrite: false));
+        Assert.StartsWith($"'{path}' already exists", e.Message);
         Assert.DoesNotContain('\n', e.Message);
         Assert.Equal("keep me", File.ReadAllText(path));
 
-        using (var file = NexusImageFile.Create(path, Options(10, 2, 3), overwrite: true))
-            file.Close(false, null);
-        Assert.Equal([0, 2, 3], ReadBack(env, path).Shape);
+        // Overwrite replaces only an HDF5 file: not this text.
+        e = Assert.Throws<OutputPathException>(() => NexusImageFile.Create(path, Options(10, 2, 3), overwrite: true));
+        Assert.Contains("is not an HDF5 file", e.Message);
+        Assert.Equal("keep me", File.ReadAllText(path));
     }
 
     [Fact]
@@ -292,9 +293,8 @@ public class NexusImageFileTests
         using var env = new TestEnv();
         string path = Path.Combine(env.Dir, "no-such-folder", "x.h5");
 
-        var e = Assert.Throws<Hdf5Exception>(() => NexusImageFile.Create(path, Options(10, 2, 3), overwrite: true));
-        Assert.StartsWith($"{path}: H5Fcreate(H5F_ACC_TRUNC) failed", e.Message);
-        Assert.Contains("No such file or directory", e.Message);
+        var e = Assert.Throws<OutputPathException>(() => NexusImageFile.Create(path, Options(10, 2, 3), overwrite: true));
+        Assert.Equal($"'{path}': folder '{Path.GetDirectoryName(path)}' does not exist", e.Message);
 
         string next = Path.Combine(env.Dir, "next.h5");
         using (var file = NexusImageFile.Create(next, Options(10, 2, 3), overwrite: false))

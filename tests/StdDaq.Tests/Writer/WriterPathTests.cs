@@ -170,6 +170,60 @@ public sealed class WriterPathTests(BrokerFixture broker)
     }
 
     [Fact]
+    public async Task Write_PathsThatMustNotBeWritten_EachFailsNamingPathAndReasonAndNothingChanges()
+    {
+        using var env = new TestEnv();
+        string root = Path.Combine(env.Dir, "out"), outside = Path.Combine(env.Dir, "outside");
+        Directory.CreateDirectory(root);
+        Directory.CreateDirectory(outside);
+        File.CreateSymbolicLink(Path.Combine(root, "link"), outside);
+        string dev = Path.Combine(root, "null"), fifo = Path.Combine(root, "fifo"), text = Path.Combine(root, "notes.h5");
+        string h5 = Path.Combine(root, "old.h5"), h5Link = Path.Combine(root, "old-link.h5"), folder = Path.Combine(root, "folder.h5");
+        SpecialFiles.DevNullCopy(dev);
+        SpecialFiles.Fifo(fifo);
+        File.WriteAllText(text, "keep me");
+        SpecialFiles.Hdf5(h5);
+        byte[] h5Bytes = File.ReadAllBytes(h5);
+        File.CreateSymbolicLink(h5Link, h5);
+        Directory.CreateDirectory(folder);
+        await using var p = await WriterPipeline.StartAsync(env, broker.Url, tweak: c => c with { WriterOutputRoots = [root] });
+        const string Overwrite = "\"overwrite\": true";
+        (string Body, string Message)[] cases =
+        [
+            (WriterPipeline.Body(dev, 3, Overwrite), $"output_file: '{dev}' is a character device; overwrite replaces only a regular HDF5 file"),
+            (WriterPipeline.Body("/dev/null", 3, Overwrite), "output_file: '/dev/null' is outside the allowed output roots"),
+            (WriterPipeline.Body(fifo, 3, Overwrite), $"output_file: '{fifo}' is a fifo"),
+            (WriterPipeline.Body(folder, 3, Overwrite), $"output_file: '{folder}' is a folder"),
+            (WriterPipeline.Body(text, 3, Overwrite), $"output_file: '{text}' is not an HDF5 file (no HDF5 signature)"),
+            (WriterPipeline.Body(h5Link, 3, Overwrite), $"output_file: '{h5Link}' is a symbolic link (links are not followed)"),
+            (WriterPipeline.Body(Path.Combine(root, "link", "escape.h5"), 3),
+                $"output_file: '{Path.Combine(root, "link", "escape.h5")}': '{Path.Combine(root, "link")}' is a symbolic link; links below an output root are not followed"),
+            (WriterPipeline.Body(root + "/link/../escape.h5", 3), $"output_file: '{root}/link/../escape.h5' has a '..' component"),
+            (WriterPipeline.Body(root + "2/x.h5", 3), $"output_file: '{root}2/x.h5' is outside the allowed output roots ({root})"),
+        ];
+        foreach (var (body, message) in cases)
+        {
+            string id = await p.SendAsync(body);
+            var final = await p.FinalAsync(id, TimeSpan.FromSeconds(10));
+            Assert.True(final.Action == BrokerProtocol.ActionFail, $"{body}: {final.Action} {final.Message}");
+            Assert.True(final.Message!.StartsWith(message), $"{body}: message '{final.Message}' does not start with '{message}'");
+        }
+        Assert.Equal("character device", SpecialFiles.Kind(dev));
+        Assert.Equal("character device", SpecialFiles.Kind("/dev/null"));
+        Assert.Equal("fifo", SpecialFiles.Kind(fifo));
+        Assert.Equal("folder", SpecialFiles.Kind(folder));
+        Assert.Equal("keep me", File.ReadAllText(text));
+        Assert.Equal("symbolic link", SpecialFiles.Kind(h5Link));
+        Assert.Equal(h5Bytes, File.ReadAllBytes(h5));
+        Assert.Empty(Directory.GetFileSystemEntries(outside));
+
+        // A regular HDF5 file is replaced.
+        var good = await p.WriteAsync(WriterPipeline.Body(h5, 3, Overwrite), Long);
+        Assert.True(good.Action == BrokerProtocol.ActionSuccess, good.Message);
+        Assert.Equal([3, 1024, 1024], H5py.Longs(H5py.Read(env, h5).GetProperty("shape")));
+    }
+
+    [Fact]
     public async Task Request_WhileBusyWithRejectPolicy_FailsAtOnceAndTheRunningOneGoesOn()
     {
         using var env = new TestEnv();
@@ -265,7 +319,7 @@ public sealed class WriterPathTests(BrokerFixture broker)
 
         Assert.Equal(BrokerProtocol.ActionFail, bad.Action);
         Assert.StartsWith($"writing '/proc/{env.Name}.h5' failed: cannot create '/proc/{env.Name}.h5':", bad.Message);
-        Assert.Contains("H5Fcreate", bad.Message);
+        Assert.Contains("open(O_CREAT | O_EXCL | O_NOFOLLOW) failed", bad.Message);
         var good = await p.WriteAsync(WriterPipeline.Body(Path.Combine(env.Dir, "next.h5"), 5), Long);
         Assert.True(good.Action == BrokerProtocol.ActionSuccess, good.Message);
     }

@@ -28,8 +28,8 @@ public sealed class WriterServiceTests
         public Driver(TestEnv env, Func<StdDaq.Shared.Config.DetectorConfig, StdDaq.Shared.Config.DetectorConfig>? tweak = null)
         {
             env.Ring("image");
-            Config = env.Config("jungfrau-raw", 1, 16, 1024, 512, TestEnv.JungfrauColumn(1));
-            Config = tweak?.Invoke(Config) ?? Config;
+            var config = env.Config("jungfrau-raw", 1, 16, 1024, 512, TestEnv.JungfrauColumn(1));
+            Config = tweak?.Invoke(config) ?? config;
             Ring = ShmRing.CreateOrAttach(Config.ImageBufferName, RingKind.ImageBuffer, 1024 * 512 * 2, 16);
             _store = new StorePublisher(Config.WriterAgentEndpoint);
             _acks = ZmqSocket.Puller(Config.WriterStatusEndpoint, receiveTimeoutMs: 100);
@@ -157,5 +157,44 @@ public sealed class WriterServiceTests
         Assert.Equal(2, done.NImagesWritten);
         var h5 = H5py.Read(env, file);
         Assert.True(h5.GetProperty("filters_by_id").TryGetProperty("32008", out _), "not compressed: " + h5.GetProperty("filters_by_id"));
+    }
+
+    [Fact]
+    public void Open_PathsTheRequestCheckWouldRefuse_ErrorAckNamingPathAndNothingWritten()
+    {
+        // The agent checks a request when it arrives; a link or device put in place after that
+        // (or a StoreStream from another sender) meets the writer's own check when it creates the file.
+        using var env = new TestEnv();
+        string root = Path.Combine(env.Dir, "out"), outside = Path.Combine(env.Dir, "outside");
+        Directory.CreateDirectory(root);
+        Directory.CreateDirectory(outside);
+        File.CreateSymbolicLink(Path.Combine(root, "link"), outside);
+        string text = Path.Combine(root, "notes.h5"), fifo = Path.Combine(root, "fifo.h5");
+        File.WriteAllText(text, "keep me");
+        SpecialFiles.Fifo(fifo);
+        using var d = new Driver(env, c => c with { WriterOutputRoots = [root] });
+        d.Image(1);
+        (string File, bool Overwrite, string Reason)[] cases =
+        [
+            (Path.Combine(root, "link", "escape.h5"), false, $"'{Path.Combine(root, "link")}' is a symbolic link; links below an output root are not followed"),
+            (root + "/link/../escape.h5", false, "has a '..' component"),
+            (Path.Combine(outside, "direct.h5"), false, "is outside the allowed output roots"),
+            (text, true, "is not an HDF5 file"),
+            (fifo, true, "is a fifo"),
+        ];
+        long run = 10;
+        foreach (var (file, overwrite, reason) in cases)
+        {
+            run++;
+            d.Send(Message(file, run, 1, 0, 1) with { Overwrite = overwrite });
+            var ack = d.NextAck(a => a.RunId == run);
+            Assert.Equal(WriterAck.Error, ack.Event);
+            Assert.StartsWith($"cannot create '{file}': ", ack.Message);
+            Assert.Contains(reason, ack.Message);
+            d.Send(Message(file, run, 1, 1, null));
+        }
+        Assert.Empty(Directory.GetFileSystemEntries(outside));
+        Assert.Equal("keep me", File.ReadAllText(text));
+        Assert.Equal("fifo", SpecialFiles.Kind(fifo));
     }
 }
