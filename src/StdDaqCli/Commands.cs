@@ -1,10 +1,16 @@
+using StdDaq.Shared.Hosting;
+
 namespace StdDaq.Cli;
 
 internal static class Commands
 {
-    public static int Usage(int code = 2)
+    /// <summary>No command or an unknown one: a usage error, reported like every other (one line, a usage line, exit 2).</summary>
+    public static int Unknown(string? command) => ServiceHost.Report("std-daq", "std-daq <command> ... (sim, up, write, kill, monitor, shm; std-daq --help lists them)",
+        new UsageException(command == null ? "expected a command" : $"unknown command '{command}'"));
+
+    public static int Help()
     {
-        (code == 0 ? Console.Out : Console.Error).WriteLine("""
+        Console.WriteLine("""
             usage: std-daq <command> ...
               sim <config.json> [options]   send simulated detector UDP packets (see std-daq sim --help)
               up <config.json> [options]    run the whole pipeline locally (receivers, assembler, writer, agent; --private-broker,
@@ -20,6 +26,6 @@ internal static class Commands
               shm seqlock-check <name> [--seconds S]
                                             read slot 0 of a ring under its sequence lock and report torn reads
             """);
-        return code;
+        return 0;
     }
 }

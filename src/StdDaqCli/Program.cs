@@ -1,7 +1,7 @@
 using StdDaq.Cli;
 
 // std-daq <command> ...: the detector simulator, the local pipeline and tools.
-return args.Length == 0 ? Commands.Usage() : args[0] switch
+return args.Length == 0 ? Commands.Unknown(null) : args[0] switch
 {
     "sim" => SimCommand.Run(args[1..]),
     "up" => UpCommand.Run(args[1..]),
@@ -9,6 +9,6 @@ return args.Length == 0 ? Commands.Usage() : args[0] switch
     "write" => BrokerCommands.Write(args[1..]),
     "kill" => BrokerCommands.Kill(args[1..]),
     "monitor" => BrokerCommands.Monitor(args[1..]),
-    "--help" or "-h" or "help" => Commands.Usage(0),
-    _ => Commands.Usage(),
+    "--help" or "-h" or "help" => Commands.Help(),
+    var other => Commands.Unknown(other),
 };

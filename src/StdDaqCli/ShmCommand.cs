@@ -35,6 +35,8 @@ internal static partial class ShmCommand
                     throw new UsageException("rm needs a segment name or --detector <detector_name>");
                 return Remove(names, a.Flag("force"), explicitNames: true);
         }
+        if (command is not ("info" or "seqlock-check"))
+            throw new UsageException($"unknown shm sub-command '{command}'");
         if (names.Count != 1)
             throw new UsageException($"{command} needs one ring name");
         string name = names[0];

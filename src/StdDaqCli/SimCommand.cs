@@ -1,4 +1,6 @@
 using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 using StdDaq.Cli.Sim;
 using StdDaq.Shared.Config;
@@ -22,7 +24,7 @@ internal static class SimCommand
         if (a.Positional.Count != 1)
             throw new UsageException("expected <config.json>");
         var config = DetectorConfigLoader.Load(a.Positional[0], w => logger.LogWarning("{Warning}", w));
-        var options = Parse(a);
+        var options = Parse(a, config);
         SimReport report;
         if (options.Replay != null)
         {
@@ -40,12 +42,15 @@ internal static class SimCommand
         return 0;
     }, Options);
 
-    public static SimOptions Parse(CommandLine a)
+    public static SimOptions Parse(CommandLine a, DetectorConfig config)
     {
         var modules = a.Option("modules") is { } list
             ? list.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(s =>
                 int.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out int m) ? m : throw new UsageException($"--modules: '{s}' is not a module id")).ToList()
             : null;
+        foreach (int m in modules ?? [])
+            if (m < 0 || m >= config.NModules)
+                throw new UsageException($"--modules: module {m} is not in 0..{config.NModules - 1}");
         if (a.Option("frames") != null && a.Option("seconds") != null)
             throw new UsageException("give --frames or --seconds, not both");
         return new SimOptions
@@ -61,7 +66,10 @@ internal static class SimCommand
             Truncate = a.Double("truncate", 0, 0, 1),
             Seed = (int)a.Long("seed", 1, int.MinValue, int.MaxValue),
             Burst = (int)a.Long("burst", 16, 1, 1024),
-            Host = a.Option("host") ?? "127.0.0.1",
+            Host = a.Option("host") is { } host
+                ? IPAddress.TryParse(host, out var ip) && ip.AddressFamily == AddressFamily.InterNetwork ? host
+                    : throw new UsageException($"--host '{host}' is not an IPv4 address")
+                : "127.0.0.1",
             Replay = a.Option("replay"),
         };
     }

@@ -43,14 +43,16 @@ internal static class UpCommand
             throw new UsageException("--write needs a broker: --broker-url URL or --private-broker");
         if (a.Flag("receivers-only") && (write != null || a.Flag("private-broker") || a.Option("broker-url") != null))
             throw new UsageException("--receivers-only runs no writer; drop --write and the broker options");
-        return RunAsync(a, config, File.ReadAllText(configPath), write, logger, ct).GetAwaiter().GetResult();
+        // Every option is checked here, before a ring or a port is taken.
+        var simOptions = a.Flag("simulate") ? SimCommand.Parse(a, config) : null;
+        return RunAsync(a, config, File.ReadAllText(configPath), write, simOptions, logger, ct).GetAwaiter().GetResult();
     }, [.. SimCommand.Options.Where(o => o is not ("report" or "replay" or "host")), "broker-url", "write", "images", "compression", "timeout"],
         ["simulate", "cleanup", "private-broker", "overwrite", "receivers-only"]);
 
     private sealed record DemoWrite(string File, long NImages, string Compression, bool Overwrite, double TimeoutS);
 
     private static async Task<int> RunAsync(CommandLine a, DetectorConfig config, string configText, DemoWrite? write,
-        ILogger logger, CancellationToken ct)
+        SimOptions? simOptions, ILogger logger, CancellationToken ct)
     {
         using var quiet = ServiceHost.CreateLoggerFactory(LogLevel.Warning);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
@@ -103,9 +105,8 @@ internal static class UpCommand
             SimReport? report = null;
             Task<SimReport>? simTask = null;
             var sw = Stopwatch.StartNew();
-            if (a.Flag("simulate"))
+            if (simOptions != null)
             {
-                var simOptions = SimCommand.Parse(a);
                 if (write != null && a.Option("frames") == null && a.Option("seconds") == null)
                     simOptions = simOptions with { Frames = long.MaxValue }; // until the write is done
                 simTask = Task.Factory.StartNew(() =>

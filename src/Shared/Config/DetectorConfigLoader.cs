@@ -29,6 +29,8 @@ public static partial class DetectorConfigLoader
     public static DetectorConfig Load(string path, Action<string>? warn = null)
     {
         string text;
+        if (Directory.Exists(path))
+            throw new ConfigException($"config '{path}': is a directory, not a file");
         try
         {
             text = File.ReadAllText(path);

@@ -1,21 +1,35 @@
+using System.Reflection;
 using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
 using StdDaq.Shared.Config;
-using StdDaq.Shared.Memory;
 
 namespace StdDaq.Shared.Hosting;
 
 /// <summary>
 /// The common frame of every program: a console logger, SIGINT/SIGTERM → cancellation, and
-/// failures mapped to one line on stderr and a non-zero exit code (2 usage/config, 1 otherwise).
+/// failures mapped to one line on stderr and an exit code by what they are (README "Exit codes"):
+/// 2 for bad usage or a bad config, 1 for anything else that stops a program — a bad input file,
+/// a missing library, shared memory, a port, I/O, HDF5 or a bug. A bug's line names the exception
+/// type (<c>internal error: NullReferenceException: ...</c>) so it is not taken for a bad input;
+/// the stack trace goes to stderr only when <c>STDDAQ_DEBUG=1</c>.
 /// </summary>
 public static class ServiceHost
 {
     public delegate int Body(CommandLine args, ILogger logger, CancellationToken ct);
 
+    /// <summary>Set to 1 to also print the stack trace of a failure.</summary>
+    public const string DebugVariable = "STDDAQ_DEBUG";
+
     public static int Run(string name, string[] args, string usage, Body body,
         IEnumerable<string>? options = null, IEnumerable<string>? flags = null)
     {
+        // A failure on a thread of our own (not the one running the body) would otherwise end the
+        // process with the runtime's multi-line report and exit 134.
+        AppDomain.CurrentDomain.UnhandledException += (_, e) =>
+        {
+            if (e.ExceptionObject is Exception ex)
+                Environment.Exit(Report(name, usage, ex));
+        };
         using var cts = new CancellationTokenSource();
         using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; cts.Cancel(); });
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; cts.Cancel(); });
@@ -31,27 +45,92 @@ public static class ServiceHost
             var cl = new CommandLine(args, options ?? ["bind"], flags);
             return body(cl, logger, cts.Token);
         }
-        catch (OperationCanceledException) when (cts.IsCancellationRequested)
+        catch (Exception e) when (Unwrap(e) is OperationCanceledException && cts.IsCancellationRequested)
         {
             Console.Error.WriteLine($"{name}: stopped before it was up");
             return 0;
         }
-        catch (UsageException e)
+        catch (Exception e)
         {
-            Console.Error.WriteLine($"{name}: {e.Message}\nusage: {usage}");
-            return 2;
-        }
-        catch (ConfigException e)
-        {
-            Console.Error.WriteLine($"{name}: {e.Message}");
-            return ConfigException.ExitCode;
-        }
-        catch (Exception e) when (e is RingBufferException or IOException or ArgumentException or DllNotFoundException or UnauthorizedAccessException or NotSupportedException or Interop.Hdf5Exception)
-        {
-            Console.Error.WriteLine($"{name}: {e.Message}");
-            return 1;
+            return Report(name, usage, e);
         }
     }
+
+    /// <summary>What a failure is, which decides the exit code and how it is reported.</summary>
+    public enum FailureKind
+    {
+        /// <summary>The command line is wrong: exit 2, the line and a usage line.</summary>
+        Usage,
+        /// <summary>The config file is missing, unreadable or invalid: exit 2.</summary>
+        Config,
+        /// <summary>
+        /// An input file, the machine or a peer: a calibration file that is not what it must be,
+        /// a missing library, shared memory, a port, a broker, I/O, HDF5. Exit 1; the exception's
+        /// message is written for the user and is the whole line.
+        /// </summary>
+        Failure,
+        /// <summary>
+        /// An exception the runtime raises for a broken invariant of the code itself (a null
+        /// dereference, an index out of range, a call in the wrong state, an argument a caller
+        /// must never pass): exit 1, the line names the exception type.
+        /// </summary>
+        Bug,
+    }
+
+    public static FailureKind Classify(Exception e) => Unwrap(e) switch
+    {
+        UsageException => FailureKind.Usage,
+        ConfigException => FailureKind.Config,
+        // Contract checks name the parameter (ArgumentNullException, ArgumentOutOfRangeException,
+        // ThrowIf helpers); our messages about user input (a broker url, a module list) do not.
+        ArgumentException { ParamName: not null } => FailureKind.Bug,
+        NullReferenceException or IndexOutOfRangeException or InvalidCastException or InvalidOperationException
+            or NotImplementedException or KeyNotFoundException or ArithmeticException or AccessViolationException => FailureKind.Bug,
+        _ => FailureKind.Failure,
+    };
+
+    /// <summary>Writes the failure's line(s) to stderr and returns the exit code.</summary>
+    public static int Report(string name, string usage, Exception e)
+    {
+        var inner = Unwrap(e);
+        var kind = Classify(inner);
+        string message = OneLine(inner.Message);
+        Console.Error.WriteLine(kind switch
+        {
+            FailureKind.Usage => $"{name}: {message}\nusage: {OneLine(usage)}",
+            FailureKind.Bug => $"{name}: internal error: {inner.GetType().Name}: {message}",
+            _ => $"{name}: {message}",
+        });
+        if (Environment.GetEnvironmentVariable(DebugVariable) == "1")
+            Console.Error.WriteLine(e);
+        return kind is FailureKind.Usage or FailureKind.Config ? 2 : 1;
+    }
+
+    /// <summary>The failure itself, not the task or reflection wrapper around it.</summary>
+    private static Exception Unwrap(Exception e)
+    {
+        while (true)
+        {
+            switch (e)
+            {
+                case AggregateException { InnerExceptions.Count: 1 } a:
+                    e = a.InnerExceptions[0];
+                    continue;
+                case TargetInvocationException { InnerException: { } i }:
+                    e = i;
+                    continue;
+                case TypeInitializationException { InnerException: { } t }:
+                    e = t;
+                    continue;
+                default:
+                    return e;
+            }
+        }
+    }
+
+    /// <summary>Newlines and runs of spaces collapsed, so a failure is one line whatever a library put in its message.</summary>
+    private static string OneLine(string text) =>
+        string.Join(' ', text.Split((char[])['\n', '\r', ' ', '\t'], StringSplitOptions.RemoveEmptyEntries));
 
     public static ILoggerFactory CreateLoggerFactory(LogLevel level) =>
         LoggerFactory.Create(b => b

@@ -72,7 +72,7 @@ public static unsafe partial class Hdf5
     public static class T
     {
         /// <summary>H5T_class_t values.</summary>
-        public const int INTEGER = 0, FLOAT = 1;
+        public const int INTEGER = 0, FLOAT = 1, STRING = 3, COMPOUND = 6, ENUM = 8;
 
         /// <summary>H5T_cset_t, H5T_str_t.</summary>
         public const int CSET_UTF8 = 1, STR_NULLPAD = 1;

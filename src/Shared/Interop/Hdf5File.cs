@@ -57,7 +57,7 @@ public sealed unsafe class Hdf5File : IDisposable
     /// <summary>Reads a whole numeric dataset converted to uint64.</summary>
     public void ReadUInt64(string name, Span<ulong> destination) => Read(name, destination, Hdf5.NATIVE_UINT64, "uint64");
 
-    /// <summary>The dataset's element type in numpy's words (uint16, float32, ...).</summary>
+    /// <summary>The dataset's element type in numpy's words (uint16, float32, ..., string).</summary>
     public string TypeName(string name)
     {
         using var ds = OpenDataset(name);
@@ -67,6 +67,9 @@ public sealed unsafe class Hdf5File : IDisposable
         {
             Hdf5.T.FLOAT => $"float{bits}",
             Hdf5.T.INTEGER => Hdf5.H5Tget_sign(type.Id) == 0 ? $"uint{bits}" : $"int{bits}",
+            Hdf5.T.STRING => "string",
+            Hdf5.T.COMPOUND => "compound",
+            Hdf5.T.ENUM => "enum",
             int c => $"class {c}, {bits} bits",
         };
     }

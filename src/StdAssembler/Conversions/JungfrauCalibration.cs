@@ -86,9 +86,20 @@ public sealed unsafe class JungfrauCalibration : IDisposable
     /// each [3 or 4, modules × 512, 1024] of any float or integer type, of which the first three
     /// levels (G0, G1, G2) are used, and the optional <c>/pixel_mask</c> [modules × 512, 1024].
     /// </summary>
+    /// <remarks>
+    /// A file that is not what it must be (not HDF5, a dataset missing, of the wrong shape or not
+    /// numeric) is <see cref="InvalidDataException"/> or <see cref="Hdf5Exception"/> with one line
+    /// naming the file, the dataset and what is wrong.
+    /// </remarks>
     public static JungfrauCalibration Load(string path, int modules)
     {
+        if (Directory.Exists(path))
+            throw new InvalidDataException($"gains and pedestals '{path}': is a directory, not an HDF5 file");
+        if (File.Exists(path) && new FileInfo(path).Length == 0)
+            throw new InvalidDataException($"gains and pedestals '{path}': the file is empty, not an HDF5 file");
         using var file = Hdf5File.OpenRead(path);
+        if (!file.Exists(GainsDataset))
+            throw new InvalidDataException($"{path}: no {GainsDataset} dataset");
         var gains = ReadLevels(file, GainsDataset, modules);
         string pedestalName = file.Exists(PedestalsDataset) ? PedestalsDataset
             : file.Exists(PedestalsDatasetStdDaq) ? PedestalsDatasetStdDaq
@@ -97,21 +108,30 @@ public sealed unsafe class JungfrauCalibration : IDisposable
         uint[]? mask = null;
         if (file.Exists(MaskDataset))
         {
+            RequireNumeric(file, MaskDataset);
             var shape = file.Shape(MaskDataset);
             if (shape is not [var h, ModuleGeometry.JungfrauWidth] || h != (long)modules * ModuleGeometry.JungfrauHeight)
-                throw new InvalidDataException($"{path}: {MaskDataset} has shape [{string.Join(", ", shape)}], expected [{modules * ModuleGeometry.JungfrauHeight}, {ModuleGeometry.JungfrauWidth}]");
+                throw new InvalidDataException($"{path}: {MaskDataset} has shape [{string.Join(", ", shape)}], expected [{modules * ModuleGeometry.JungfrauHeight}, {ModuleGeometry.JungfrauWidth}] for {modules} modules");
             mask = new uint[modules * ModulePixels];
             file.ReadUInt32(MaskDataset, mask);
         }
         return new JungfrauCalibration(modules, gains, pedestals, mask);
     }
 
+    private static void RequireNumeric(Hdf5File file, string name)
+    {
+        string type = file.TypeName(name);
+        if (!type.StartsWith("float", StringComparison.Ordinal) && !type.Contains("int", StringComparison.Ordinal))
+            throw new InvalidDataException($"{file.Path}: {name} holds {type} values, expected numbers (float or integer)");
+    }
+
     private static float[] ReadLevels(Hdf5File file, string name, int modules)
     {
+        RequireNumeric(file, name);
         var shape = file.Shape(name);
         long rows = (long)modules * ModuleGeometry.JungfrauHeight;
         if (shape is not [var levels, var h, ModuleGeometry.JungfrauWidth] || levels is not (3 or 4) || h != rows)
-            throw new InvalidDataException($"{file.Path}: {name} has shape [{string.Join(", ", shape)}], expected [3, {rows}, {ModuleGeometry.JungfrauWidth}] (or 4 levels)");
+            throw new InvalidDataException($"{file.Path}: {name} has shape [{string.Join(", ", shape)}], expected [3, {rows}, {ModuleGeometry.JungfrauWidth}] (or 4 levels) for {modules} modules");
         var all = new float[levels * rows * ModuleGeometry.JungfrauWidth];
         file.ReadFloat32(name, all);
         return levels == GainLevels ? all : all[..(GainLevels * modules * ModulePixels)];
