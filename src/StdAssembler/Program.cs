@@ -9,7 +9,7 @@ return ServiceHost.Run("StdAssembler", args, usage, (a, logger, ct) =>
 {
     if (a.Positional.Count != 1)
         throw new UsageException("expected <config.json>");
-    var config = DetectorConfigLoader.Load(a.Positional[0], w => logger.LogWarning("{Warning}", w));
+    var config = ServiceHost.LoadConfig(a.Positional[0], logger);
     if (a.Option("gains-and-pedestals") is { } gp)
         config = config with { GainsAndPedestals = gp };
     var options = new AssemblerOptions

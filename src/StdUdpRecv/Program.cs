@@ -9,7 +9,7 @@ return ServiceHost.Run("StdUdpRecv", args, "StdUdpRecv <config.json> <module_id>
 {
     if (a.Positional.Count != 2)
         throw new UsageException("expected <config.json> <module_id>");
-    var config = DetectorConfigLoader.Load(a.Positional[0], w => logger.LogWarning("{Warning}", w));
+    var config = ServiceHost.LoadConfig(a.Positional[0], logger);
     if (!int.TryParse(a.Positional[1], out int moduleId) || moduleId < 0 || moduleId >= config.NModules)
         throw new UsageException($"module_id '{a.Positional[1]}' is not in 0..{config.NModules - 1}");
     var bind = a.Option("bind") is { } b

@@ -9,7 +9,7 @@ return ServiceHost.Run("WriterAgent", args, usage, (a, logger, ct) =>
 {
     if (a.Positional.Count != 1)
         throw new UsageException("expected <config.json>");
-    var config = DetectorConfigLoader.Load(a.Positional[0], w => logger.LogWarning("{Warning}", w));
+    var config = ServiceHost.LoadConfig(a.Positional[0], logger);
     var options = new WriterAgentOptions
     {
         BrokerUrl = a.Option("broker-url"),

@@ -33,7 +33,7 @@ public static class ServiceHost
         using var cts = new CancellationTokenSource();
         using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; cts.Cancel(); });
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; cts.Cancel(); });
-        using var loggerFactory = CreateLoggerFactory(LogLevel.Information);
+        using var loggerFactory = CreateLoggerFactory(() => s_level);
         var logger = loggerFactory.CreateLogger(name);
         try
         {
@@ -132,14 +132,40 @@ public static class ServiceHost
     private static string OneLine(string text) =>
         string.Join(' ', text.Split((char[])['\n', '\r', ' ', '\t'], StringSplitOptions.RemoveEmptyEntries));
 
-    public static ILoggerFactory CreateLoggerFactory(LogLevel level) =>
+    public static ILoggerFactory CreateLoggerFactory(LogLevel level) => CreateLoggerFactory(() => level);
+
+    /// <summary>A console logger whose level is read at each message (the program's changes once its config is loaded).</summary>
+    private static ILoggerFactory CreateLoggerFactory(Func<LogLevel> level) =>
         LoggerFactory.Create(b => b
-            .SetMinimumLevel(level)
+            .SetMinimumLevel(LogLevel.Trace)
             .AddSimpleConsole(o =>
             {
                 o.SingleLine = true;
                 o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fff ";
                 o.UseUtcTimestamp = false;
             })
-            .AddFilter((_, l) => l >= level));
+            .AddFilter((_, l) => l >= level()));
+
+    // The program's log level: info until its config says otherwise (log_level).
+    private static volatile int s_levelValue = (int)LogLevel.Information;
+    private static LogLevel s_level => (LogLevel)s_levelValue;
+
+    /// <summary>
+    /// Loads the detector config (its warnings go to the log) and applies its log_level to this
+    /// program's log from here on: trace, debug, info, warning, error or critical.
+    /// </summary>
+    public static DetectorConfig LoadConfig(string path, ILogger logger)
+    {
+        var config = DetectorConfigLoader.Load(path, w => logger.LogWarning("{Warning}", w));
+        s_levelValue = (int)(config.LogLevel switch
+        {
+            "trace" => LogLevel.Trace,
+            "debug" => LogLevel.Debug,
+            "warning" => LogLevel.Warning,
+            "error" => LogLevel.Error,
+            "critical" => LogLevel.Critical,
+            _ => LogLevel.Information,
+        });
+        return config;
+    }
 }

@@ -288,4 +288,34 @@ public class ServiceStartTests(ITestOutputHelper output)
         Assert.False(File.Exists(ShmRing.PathOf(ring)));
         Assert.Equal([ShmRing.PathOf(foreign)], Directory.EnumerateFiles("/dev/shm", c.DetectorName + "-*")); // not one of the detector's
     }
+
+    [Fact]
+    public void StdUdpRecv_LogLevelWarning_PrintsNoInfoLines()
+    {
+        using var env = new TestEnv();
+        var (c, path) = Detector(env);
+        File.WriteAllText(path, File.ReadAllText(path).Replace("\"stats_collection_period\":3600", "\"stats_collection_period\":0.2,\"log_level\":\"warning\""));
+        using var receiver = new ServiceProcess("StdUdpRecv", path, "0");
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (!RoleLock.IsHeld(RoleLock.PathFor(c.FrameBufferName(0))) && DateTime.UtcNow < deadline)
+            Thread.Sleep(20);
+        Assert.True(ZmqSocket.IsListening(c.ModuleFrameEndpoint(0)) || WaitListening(c.ModuleFrameEndpoint(0)), receiver.Output);
+        Thread.Sleep(1000); // five stats periods
+        Assert.True(receiver.Terminate(TimeSpan.FromSeconds(20)));
+        Assert.Equal(0, receiver.ExitCode);
+        Assert.DoesNotContain(" info: ", receiver.Output);
+        Assert.DoesNotContain("stats ", receiver.Output);
+    }
+
+    private static bool WaitListening(string endpoint)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (DateTime.UtcNow < deadline)
+        {
+            if (ZmqSocket.IsListening(endpoint))
+                return true;
+            Thread.Sleep(20);
+        }
+        return false;
+    }
 }
