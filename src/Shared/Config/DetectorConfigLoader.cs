@@ -80,6 +80,8 @@ public static partial class DetectorConfigLoader
     /// <summary>Settings that are valid but probably not what was meant.</summary>
     private static void Warn(DetectorConfig cfg, Action<string>? warn)
     {
+        if (cfg.NumberOfWriters is > 1 and var writers)
+            warn?.Invoke($"config: number_of_writers {writers} is not used: one StdH5Writer per detector writes every run");
         if (cfg.RamBufferGb is { } gb)
         {
             long imageBytes = (long)cfg.ImagePixelHeight * cfg.ImagePixelWidth * Streams.ImageMetadata.BytesPerPixel(cfg.ImageDtype);

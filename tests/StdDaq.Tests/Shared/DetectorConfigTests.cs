@@ -177,4 +177,15 @@ public class DetectorConfigTests
         DetectorConfigLoader.Parse(With(Jungfrau, "ram_buffer_gb", 1), warnings.Add);
         Assert.Empty(warnings);
     }
+
+    [Fact]
+    public void Parse_SeveralWriters_WarnsThatOneWriterRuns()
+    {
+        var warnings = new List<string>();
+        DetectorConfigLoader.Parse(With(Jungfrau, "number_of_writers", 4), warnings.Add);
+        Assert.Equal(["config: number_of_writers 4 is not used: one StdH5Writer per detector writes every run"], warnings);
+        warnings.Clear();
+        DetectorConfigLoader.Parse(With(Jungfrau, "number_of_writers", 1), warnings.Add);
+        Assert.Empty(warnings);
+    }
 }
