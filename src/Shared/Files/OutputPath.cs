@@ -61,7 +61,7 @@ public static unsafe class OutputPath
                 file.Dispose();
                 throw Fail(path, "fstat", errno);
             }
-            return new CreatedFile(path, folder, name, file, st.st_dev, st.st_ino);
+            return new CreatedFile(path, folder, name, file, st);
         }
         catch
         {
@@ -150,7 +150,7 @@ public static unsafe class OutputPath
         }
         if (!overwrite)
             throw new OutputPathException($"'{path}' already exists (send \"overwrite\": true to replace it)");
-        uint type = st.st_mode & Libc.S.IFMT;
+        uint type = st.Type;
         if (type != Libc.S.IFREG)
             throw new OutputPathException($"'{path}' is {KindOf(type)}; overwrite replaces only a regular HDF5 file");
         // Read the signature from the file itself: O_NOFOLLOW and O_NONBLOCK (a fifo swapped in
@@ -160,7 +160,7 @@ public static unsafe class OutputPath
             throw Fail(path, "open to check it is an HDF5 file", Marshal.GetLastPInvokeError());
         using var file = new SafeFd(fd);
         Libc.Stat opened;
-        if (Libc.fstat(fd, &opened) != 0 || (opened.st_mode & Libc.S.IFMT) != Libc.S.IFREG || opened.st_ino != st.st_ino || opened.st_dev != st.st_dev)
+        if (Libc.fstat(fd, &opened) != 0 || opened.Type != Libc.S.IFREG || !opened.SameFile(st))
             throw new OutputPathException($"'{path}' changed while it was checked");
         if (!HasHdf5Signature(fd, opened.st_size))
             throw new OutputPathException($"'{path}' is not an HDF5 file (no HDF5 signature); overwrite replaces only a regular HDF5 file");
@@ -172,7 +172,7 @@ public static unsafe class OutputPath
         if (beneathRoot is { } b && errno is Libc.Errno.ELOOP or Libc.Errno.ENOTDIR)
         {
             Libc.Stat st;
-            if (Libc.fstatat(b.Parent.Fd, b.Name, &st, Libc.AT_SYMLINK_NOFOLLOW) == 0 && (st.st_mode & Libc.S.IFMT) == Libc.S.IFLNK)
+            if (Libc.fstatat(b.Parent.Fd, b.Name, &st, Libc.AT_SYMLINK_NOFOLLOW) == 0 && st.Type == Libc.S.IFLNK)
                 return new OutputPathException($"'{path}': '{folder}' is a symbolic link; links below an output root are not followed");
         }
         return errno switch
@@ -219,16 +219,15 @@ public sealed unsafe class CreatedFile : IDisposable
 {
     private readonly SafeFd _folder;
     private readonly string _name;
-    private readonly ulong _dev, _ino;
+    private readonly Libc.Stat _identity;
 
-    internal CreatedFile(string path, SafeFd folder, string name, SafeFd file, ulong dev, ulong ino)
+    internal CreatedFile(string path, SafeFd folder, string name, SafeFd file, Libc.Stat identity)
     {
         Path = path;
         _folder = folder;
         _name = name;
         File = file;
-        _dev = dev;
-        _ino = ino;
+        _identity = identity;
     }
 
     public string Path { get; }
@@ -244,14 +243,14 @@ public sealed unsafe class CreatedFile : IDisposable
     public bool IsSameFile(int fd)
     {
         Libc.Stat st;
-        return Libc.fstat(fd, &st) == 0 && st.st_dev == _dev && st.st_ino == _ino;
+        return Libc.fstat(fd, &st) == 0 && st.SameFile(_identity);
     }
 
     /// <summary>Removes the file's name, if it still names this file.</summary>
     public void Remove()
     {
         Libc.Stat st;
-        if (Libc.fstatat(_folder.Fd, _name, &st, Libc.AT_SYMLINK_NOFOLLOW) == 0 && st.st_dev == _dev && st.st_ino == _ino)
+        if (Libc.fstatat(_folder.Fd, _name, &st, Libc.AT_SYMLINK_NOFOLLOW) == 0 && st.SameFile(_identity))
             Libc.unlinkat(_folder.Fd, _name, 0);
     }
 

@@ -117,7 +117,7 @@ public sealed unsafe class RoleLock : IDisposable
     private static bool SameFile(int fd, string path)
     {
         Libc.Stat a, b;
-        return Libc.fstat(fd, &a) == 0 && Libc.stat(path, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+        return Libc.fstat(fd, &a) == 0 && Libc.stat(path, &b) == 0 && a.SameFile(b);
     }
 
     /// <summary>Removes the lock file (still holding the lock, so nobody else holds a removed file), then releases it.</summary>

@@ -104,7 +104,6 @@ public static unsafe partial class Libc
         public const int EINTR = 4;
         public const int EAGAIN = 11;
         public const int ENOENT = 2;
-        public const int ESRCH = 3;
         public const int EPERM = 1;
         public const int EWOULDBLOCK = 11;
         public const int EINVAL = 22;
@@ -258,6 +257,12 @@ public static unsafe partial class Libc
         private uint _pad0;    // @36
         public ulong st_rdev;  // @40
         public long st_size;   // @48
+
+        /// <summary>The file type bits (S_IFMT) of st_mode: one of the <see cref="S"/> values.</summary>
+        public readonly uint Type => st_mode & S.IFMT;
+
+        /// <summary>Both describe the same file (device and inode).</summary>
+        public readonly bool SameFile(in Stat other) => st_dev == other.st_dev && st_ino == other.st_ino;
     }
 
     [LibraryImport(Lib, EntryPoint = "stat", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
@@ -287,6 +292,20 @@ public static unsafe partial class Libc
     /// <summary>True if a process with this pid exists (kill(pid, 0) succeeds or is refused for permissions).</summary>
     public static bool ProcessAlive(int pid) =>
         pid > 0 && (kill(pid, 0) == 0 || Marshal.GetLastPInvokeError() == Errno.EPERM);
+
+    public const short POLLIN = 0x1;
+
+    /// <summary>struct pollfd (8 bytes).</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct PollFd
+    {
+        public int fd;
+        public short events;
+        public short revents;
+    }
+
+    [LibraryImport(Lib, EntryPoint = "poll", SetLastError = true)]
+    public static partial int poll(PollFd* fds, nuint nfds, int timeout);
 
     [LibraryImport(Lib, EntryPoint = "strerror")]
     private static partial nint strerror_native(int errnum);

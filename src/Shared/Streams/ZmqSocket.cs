@@ -259,7 +259,7 @@ public sealed unsafe class ZmqSocket : IDisposable
                 return;
             Thread.Sleep(5);
         }
-        if (Libc.stat(path, &now) == 0 && now.st_dev == bound.st_dev && now.st_ino == bound.st_ino)
+        if (Libc.stat(path, &now) == 0 && now.SameFile(bound))
             Libc.unlink(path);
     }
 }

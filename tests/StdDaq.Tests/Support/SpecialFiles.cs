@@ -42,7 +42,7 @@ public static unsafe class SpecialFiles
         Libc.Stat st;
         if (Libc.fstatat(Libc.AT_FDCWD, path, &st, Libc.AT_SYMLINK_NOFOLLOW) != 0)
             return "missing";
-        return (st.st_mode & Libc.S.IFMT) switch
+        return st.Type switch
         {
             Libc.S.IFCHR => "character device",
             Libc.S.IFIFO => "fifo",
