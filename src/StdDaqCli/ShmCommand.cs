@@ -96,8 +96,8 @@ internal static partial class ShmCommand
         {
             ShmRing.AttachProblem.Unfinished => new Entry(name, "?", "-", "-", $"unfinished: {message}", true),
             ShmRing.AttachProblem.Missing => new Entry(name, "?", "-", "-", "removed meanwhile", false),
-            _ => new Entry(name, "?", "-", "-", message.StartsWith("is not a std-daq ring", StringComparison.Ordinal) ? "not a std-daq ring" : message,
-                message.Contains("layout version", StringComparison.Ordinal)),
+            ShmRing.AttachProblem.NotARing => new Entry(name, "?", "-", "-", message, false),
+            _ => new Entry(name, "?", "-", "-", message, true),
         };
     }
 

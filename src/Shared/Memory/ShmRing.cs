@@ -225,7 +225,7 @@ public sealed unsafe class ShmRing : IDisposable
                     log?.Invoke($"{PathOf(name)} is there");
                 return ring;
             }
-            if (problem == AttachProblem.Incompatible)
+            if (problem is AttachProblem.Incompatible or AttachProblem.NotARing)
                 throw new RingBufferException($"shared memory {PathOf(name)} {message}");
             if (DateTime.UtcNow >= deadline)
                 throw new RingBufferException($"shared memory {PathOf(name)} {message} after waiting {timeout.TotalSeconds:0.#} s: is {creator} running?");
@@ -245,8 +245,10 @@ public sealed unsafe class ShmRing : IDisposable
         Missing,
         /// <summary>A segment that is not (yet) a whole ring: too small, no magic, not ready.</summary>
         Unfinished,
-        /// <summary>A ring of another layout, kind or version, or not a std-daq ring at all.</summary>
+        /// <summary>A std-daq ring of another layout, kind, version or geometry.</summary>
         Incompatible,
+        /// <summary>Not (recognisably) a std-daq ring: another magic, or it cannot be opened or mapped.</summary>
+        NotARing,
     }
 
     /// <summary>
@@ -267,7 +269,7 @@ public sealed unsafe class ShmRing : IDisposable
         if (fd < 0)
         {
             int errno = Marshal.GetLastPInvokeError();
-            problem = errno == Libc.Errno.ENOENT ? AttachProblem.Missing : AttachProblem.Incompatible;
+            problem = errno == Libc.Errno.ENOENT ? AttachProblem.Missing : AttachProblem.NotARing;
             message = errno == Libc.Errno.ENOENT ? "does not exist" : $"cannot be opened: {Libc.strerror(errno)}";
             return null;
         }
@@ -283,7 +285,7 @@ public sealed unsafe class ShmRing : IDisposable
         void* p = Libc.mmap(null, (nuint)size, prot, Libc.Map.SHARED | Libc.Map.POPULATE, fd, 0);
         if (p == (void*)-1)
         {
-            problem = AttachProblem.Incompatible;
+            problem = AttachProblem.NotARing;
             message = $"cannot be mapped: mmap({size}) failed: {Libc.strerror(Marshal.GetLastPInvokeError())}";
             return null;
         }
@@ -296,7 +298,10 @@ public sealed unsafe class ShmRing : IDisposable
             message = "has no header yet (being created)";
         }
         else if (h->Magic != RingHeader.MagicValue)
+        {
+            problem = AttachProblem.NotARing;
             message = $"is not a std-daq ring (bad magic); if it is a leftover, remove it with `std-daq shm rm --force {name}`";
+        }
         else if (h->LayoutVersion != RingHeader.CurrentLayoutVersion)
             message = $"has layout version {h->LayoutVersion}, this program knows {RingHeader.CurrentLayoutVersion} (created by pid {h->CreatorPid})" + removeHint;
         else if (Volatile.Read(ref h->Ready) != 1)
