@@ -15,6 +15,10 @@ public sealed unsafe class Hdf5File : IDisposable
 
     public static Hdf5File OpenRead(string path)
     {
+        if (Directory.Exists(path))
+            throw new InvalidDataException($"'{path}': is a directory, not an HDF5 file");
+        if (File.Exists(path) && new FileInfo(path).Length == 0)
+            throw new InvalidDataException($"'{path}': the file is empty, not an HDF5 file");
         if (!File.Exists(path))
             throw new FileNotFoundException($"{path}: no such file", path);
         Hdf5.Quiet();

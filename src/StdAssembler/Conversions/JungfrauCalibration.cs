@@ -93,10 +93,6 @@ public sealed unsafe class JungfrauCalibration : IDisposable
     /// </remarks>
     public static JungfrauCalibration Load(string path, int modules)
     {
-        if (Directory.Exists(path))
-            throw new InvalidDataException($"gains and pedestals '{path}': is a directory, not an HDF5 file");
-        if (File.Exists(path) && new FileInfo(path).Length == 0)
-            throw new InvalidDataException($"gains and pedestals '{path}': the file is empty, not an HDF5 file");
         using var file = Hdf5File.OpenRead(path);
         if (!file.Exists(GainsDataset))
             throw new InvalidDataException($"{path}: no {GainsDataset} dataset");
