@@ -23,7 +23,7 @@ internal static class SimCommand
     {
         if (a.Positional.Count != 1)
             throw new UsageException("expected <config.json>");
-        var config = DetectorConfigLoader.Load(a.Positional[0], w => logger.LogWarning("{Warning}", w));
+        var config = ServiceHost.LoadConfig(a.Positional[0], logger);
         var options = Parse(a, config);
         SimReport report;
         if (options.Replay != null)

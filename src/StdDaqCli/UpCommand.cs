@@ -32,7 +32,7 @@ internal static class UpCommand
         if (a.Positional.Count != 1)
             throw new UsageException("expected <config.json>");
         string configPath = a.Positional[0];
-        var config = DetectorConfigLoader.Load(configPath, w => logger.LogWarning("{Warning}", w));
+        var config = ServiceHost.LoadConfig(configPath, logger);
         var write = a.Option("write") is { } file
             ? new DemoWrite(Path.GetFullPath(file), a.Long("images", 0, 1, long.MaxValue), a.Option("compression") ?? "none",
                 a.Flag("overwrite"), a.Double("timeout", 600, 1))
