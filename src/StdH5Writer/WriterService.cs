@@ -84,6 +84,10 @@ public sealed partial class WriterService : IDisposable
     {
         WaitForRing(ct);
         using var store = ZmqSocket.Subscriber(_config.WriterAgentEndpoint, receiveHwm: 100_000, receiveTimeoutMs: 50);
+        // The agent's process going away (killed, crashed) closes its connection: a run it left open
+        // is closed as interrupted once its last messages are handled, not kept open until the next run.
+        using var agent = new ZmqMonitor(store, Zmq.EVENT_DISCONNECTED);
+        bool agentLost = false;
         using var acks = ZmqSocket.Pusher(_config.WriterStatusEndpoint);
         LogStarting(_logger, _config.DetectorName, _config.WriterAgentEndpoint, _config.WriterStatusEndpoint, _config.ImageBufferName,
             _config.WriterFlushIntervalS);
@@ -94,6 +98,19 @@ public sealed partial class WriterService : IDisposable
             while (!ct.IsCancellationRequested)
             {
                 int n = store.Receive(_message);
+                while (agent.TryRead(out int ev))
+                    agentLost |= ev == Zmq.EVENT_DISCONNECTED;
+                if (n < 0 && agentLost)
+                {
+                    // Nothing of the departed agent is left to read.
+                    agentLost = false;
+                    if (_run is { Ended: false } orphan)
+                    {
+                        Counters.RunsOrphaned++;
+                        End(orphan, acks, "the writer agent went away during the run (its StoreStream connection closed)");
+                        _run = null;
+                    }
+                }
                 if (n >= 0)
                 {
                     try
@@ -446,10 +463,10 @@ public sealed partial class WriterService : IDisposable
 public sealed class WriterCounters
 {
     public long FilesOpened, FilesClosed, FilesInterrupted, FilesFailed, ImagesWritten, ImagesMissing, BytesWritten,
-        StreamGaps, MalformedMessages, AcksDropped;
+        StreamGaps, MalformedMessages, AcksDropped, RunsOrphaned;
 
     public string Format() =>
         $"files_opened={FilesOpened} files_closed={FilesClosed} files_interrupted={FilesInterrupted} files_failed={FilesFailed} " +
         $"images_written={ImagesWritten} images_missing={ImagesMissing} bytes_written={BytesWritten} stream_gaps={StreamGaps} " +
-        $"malformed_messages={MalformedMessages} acks_dropped={AcksDropped}";
+        $"malformed_messages={MalformedMessages} acks_dropped={AcksDropped} runs_orphaned={RunsOrphaned}";
 }

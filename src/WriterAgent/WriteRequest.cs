@@ -27,8 +27,10 @@ public sealed record WriteRequest
     /// <summary>
     /// Parses and checks a request body against the config (output roots, default compression) and
     /// the file system. Throws <see cref="BadRequestException"/> with the message the user sees.
+    /// <paramref name="begunBefore"/>: the request may have been begun by an agent that went away,
+    /// so its own file may exist already (an HDF5 file is accepted there, as with overwrite).
     /// </summary>
-    public static WriteRequest Parse(ReadOnlySpan<byte> body, DetectorConfig config)
+    public static WriteRequest Parse(ReadOnlySpan<byte> body, DetectorConfig config, bool begunBefore = false)
     {
         JsonDocument doc;
         try
@@ -67,7 +69,7 @@ public sealed record WriteRequest
             // Checked early to fail at once; the writer checks again as it creates the file.
             try
             {
-                OutputPath.Check(path, config.WriterOutputRoots, overwrite);
+                OutputPath.Check(path, config.WriterOutputRoots, overwrite || begunBefore);
             }
             catch (OutputPathException e)
             {

@@ -45,7 +45,30 @@ public sealed partial class WriterAgentService
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, DateTime> _killed = new();
     private long _lastRunId;
 
-    private sealed record Delivery(string RequestId, byte[] Body, string RoutingKey, ulong Tag, long Generation);
+    /// <summary>A request as the broker delivered it. <see cref="Redelivered"/>: an agent had it before (maybe one that died).</summary>
+    private sealed record Delivery(string RequestId, byte[] Body, string RoutingKey, bool Redelivered);
+
+    /// <summary>Which delivery of a request the broker holds for us now: its tag on the connection of that generation.</summary>
+    private sealed record Receipt(ulong Tag, long Generation);
+
+    /// <summary>
+    /// A request this agent holds, from its delivery until the broker has it acknowledged: waiting,
+    /// running or ended. After a reconnect the broker delivers the unacknowledged ones again; the
+    /// new receipt replaces the old one here instead of running the request a second time.
+    /// </summary>
+    private sealed class Held(Receipt receipt)
+    {
+        public Receipt Receipt = receipt;
+        /// <summary>The receipt already acked or rejected (never twice: a second ack closes the channel).</summary>
+        public Receipt? Settled;
+        /// <summary>Set when the request ended: its final status, confirmed by the broker when the task completes.</summary>
+        public Task? Final;
+        public bool Success;
+        public DateTime EndedAt;
+    }
+
+    private readonly Dictionary<string, Held> _held = [];
+    private readonly List<Task> _settling = [];
 
     /// <summary>The request being handled: its run once the request checked out, and a kill if one came.</summary>
     private sealed class Running(string requestId)
@@ -97,6 +120,17 @@ public sealed partial class WriterAgentService
         using var drain = new CancellationTokenSource(TimeSpan.FromSeconds(3));
         while (_outbox.Pending > 0 && !drain.IsCancellationRequested)
             await Task.Delay(50, CancellationToken.None);
+        // and the acknowledgements that follow them (what is not acknowledged goes to the next agent).
+        Task[] settling;
+        lock (_settling)
+            settling = [.. _settling];
+        try
+        {
+            await Task.WhenAll(settling).WaitAsync(drain.Token);
+        }
+        catch (OperationCanceledException)
+        {
+        }
         linkCts.Cancel();
         await Task.WhenAll(linkTask, outboxTask, statsTask);
         await _link.DisposeAsync();
@@ -109,11 +143,15 @@ public sealed partial class WriterAgentService
         // one fails at once instead of after the running one); good ones wait here in their order.
         await channel.BasicQosAsync(0, 64, false, ct);
 
-        var requestQueue = (await channel.QueueDeclareAsync("", durable: false, exclusive: true, autoDelete: true, cancellationToken: ct)).QueueName;
-        await channel.QueueBindAsync(requestQueue, BrokerProtocol.RequestExchange, _options.Tag, cancellationToken: ct);
+        // Named and durable: the requests outlive this process. One that was delivered and not yet
+        // acknowledged comes back (redelivered) to the next agent, the ones behind it in their order.
+        // The exclusive consumer keeps a second agent of the same name (another host) off it.
+        await channel.QueueDeclareAsync(RequestQueue, durable: true, exclusive: false, autoDelete: false, cancellationToken: ct);
+        await channel.QueueBindAsync(RequestQueue, BrokerProtocol.RequestExchange, _options.Tag, cancellationToken: ct);
         var requests = new AsyncEventingBasicConsumer(channel);
         requests.ReceivedAsync += (_, e) => OnRequestAsync(e, generation);
-        await channel.BasicConsumeAsync(requestQueue, autoAck: false, requests, ct);
+        await channel.BasicConsumeAsync(RequestQueue, autoAck: false, consumerTag: "", noLocal: false, exclusive: true,
+            arguments: null, requests, ct);
 
         var killQueue = (await channel.QueueDeclareAsync("", durable: false, exclusive: true, autoDelete: true, cancellationToken: ct)).QueueName;
         await channel.QueueBindAsync(killQueue, BrokerProtocol.KillExchange, _options.Tag, cancellationToken: ct);
@@ -122,37 +160,95 @@ public sealed partial class WriterAgentService
         await channel.BasicConsumeAsync(killQueue, autoAck: true, kills, ct);
     }
 
-    private async Task OnRequestAsync(BasicDeliverEventArgs e, long generation)
+    /// <summary>The durable queue this agent takes its requests from: <c>&lt;service name&gt;.requests</c>.</summary>
+    public string RequestQueue => $"{_serviceName}.requests";
+
+    private Task OnRequestAsync(BasicDeliverEventArgs e, long generation)
     {
-        var d = new Delivery(e.BasicProperties.CorrelationId ?? "", e.Body.ToArray(), e.RoutingKey, e.DeliveryTag, generation);
-        if (_running is { } busy && busy.RequestId == d.RequestId)
+        var d = new Delivery(e.BasicProperties.CorrelationId ?? "", e.Body.ToArray(), e.RoutingKey, e.Redelivered);
+        var receipt = new Receipt(e.DeliveryTag, generation);
+        Held? known;
+        lock (_held)
         {
-            // The same request again (redelivered after a reconnect): it is running; do not run it twice.
-            await _link.SettleAsync(generation, d.Tag, ack: true);
-            return;
+            if (_held.TryGetValue(d.RequestId, out known))
+                known.Receipt = receipt;
+            else if (d.RequestId.Length > 0)
+                _held[d.RequestId] = new Held(receipt);
+        }
+        if (known != null)
+        {
+            // Delivered again after a reconnect: it waits, runs or has ended here; not run twice.
+            LogRedeliveredKnown(_logger, d.RequestId, known.Final == null ? "waiting or running" : "ended");
+            if (known.Final != null)
+                Settle(known);
+            return Task.CompletedTask;
         }
         if (Check(d) is { } problem)
         {
             LogEnd(_logger, d.RequestId, "fail", problem);
             _ = _outbox.Enqueue(d.RequestId, BrokerProtocol.ActionStart, null, d.Body, d.RoutingKey);
-            _ = _outbox.Enqueue(d.RequestId, BrokerProtocol.ActionFail, problem, d.Body, d.RoutingKey);
+            End(d, receipt, false, _outbox.Enqueue(d.RequestId, BrokerProtocol.ActionFail, problem, d.Body, d.RoutingKey));
             Interlocked.Increment(ref RequestsFailed);
-            await _link.SettleAsync(generation, d.Tag, ack: false);
-            return;
+            return Task.CompletedTask;
         }
         if (_reject && _running is { } r)
         {
             LogRejectedBusy(_logger, d.RequestId, r.RequestId);
             // Queued, not awaited: a consumer callback must not wait for a publisher confirm.
             _ = _outbox.Enqueue(d.RequestId, BrokerProtocol.ActionStart, null, d.Body, d.RoutingKey);
-            _ = _outbox.Enqueue(d.RequestId, BrokerProtocol.ActionFail,
+            End(d, receipt, false, _outbox.Enqueue(d.RequestId, BrokerProtocol.ActionFail,
                 $"busy: request {r.RequestId} is writing ({r.Run?.Forwarded ?? 0}/{r.NImages} images); writer_busy_policy is reject",
-                d.Body, d.RoutingKey);
+                d.Body, d.RoutingKey));
             Interlocked.Increment(ref RequestsFailed);
-            await _link.SettleAsync(generation, d.Tag, ack: false);
-            return;
+            return Task.CompletedTask;
         }
         _requests.Writer.TryWrite(d);
+        return Task.CompletedTask;
+    }
+
+    /// <summary>
+    /// A request ended with the final status <paramref name="final"/> (queued in the outbox): the
+    /// broker's copy is acknowledged (success) or rejected (fail) once that status is confirmed, so
+    /// an agent that dies in between leaves the request to the next one instead of losing its status.
+    /// </summary>
+    private void End(Delivery d, Receipt receipt, bool success, Task final)
+    {
+        Held held;
+        lock (_held)
+        {
+            if (!_held.TryGetValue(d.RequestId, out held!))
+                _held[d.RequestId] = held = new Held(receipt);
+            held.Final = final;
+            held.Success = success;
+            held.EndedAt = DateTime.UtcNow;
+            // Ended requests are remembered for an hour, for redeliveries after a reconnect.
+            foreach (var old in _held.Where(h => h.Value.Final != null && DateTime.UtcNow - h.Value.EndedAt > TimeSpan.FromHours(1)).Select(h => h.Key).ToList())
+                _held.Remove(old);
+        }
+        Settle(held);
+    }
+
+    private void Settle(Held held)
+    {
+        async Task SettleAsync()
+        {
+            await held.Final!.ConfigureAwait(false);
+            Receipt r;
+            lock (_held)
+            {
+                r = held.Receipt;
+                if (held.Settled == r)
+                    return;
+                held.Settled = r;
+            }
+            await _link.SettleAsync(r.Generation, r.Tag, ack: held.Success);
+        }
+        var task = SettleAsync();
+        lock (_settling)
+        {
+            _settling.RemoveAll(t => t.IsCompleted);
+            _settling.Add(task);
+        }
     }
 
     /// <summary>What is wrong with a request as it arrives (null: nothing yet). Checked again when its turn comes.</summary>
@@ -162,7 +258,7 @@ public sealed partial class WriterAgentService
             return "the request has no correlation_id (request id)";
         try
         {
-            WriteRequest.Parse(d.Body, _config);
+            WriteRequest.Parse(d.Body, _config, begunBefore: d.Redelivered);
             return null;
         }
         catch (BadRequestException e)
@@ -194,7 +290,15 @@ public sealed partial class WriterAgentService
     {
         var running = new Running(d.RequestId);
         _running = running;
-        _ = _outbox.Enqueue(d.RequestId, BrokerProtocol.ActionStart, null, d.Body, d.RoutingKey);
+        // A redelivered request may have been started by an agent that died (its request_start is
+        // out): found so, it is ended without a second start. Any other gets its start now.
+        bool started = false;
+        void Start()
+        {
+            if (!started)
+                _ = _outbox.Enqueue(d.RequestId, BrokerProtocol.ActionStart, null, d.Body, d.RoutingKey);
+            started = true;
+        }
         RunOutcome outcome;
         try
         {
@@ -202,24 +306,37 @@ public sealed partial class WriterAgentService
                 throw new BadRequestException("the request has no correlation_id (request id)");
             if (_killed.TryRemove(d.RequestId, out _))
                 throw new BadRequestException("killed by request before it started");
-            var request = WriteRequest.Parse(d.Body, _config);
-            long runId = request.RunId ?? NextRunId();
-            var run = new WriteRun(_config, request, d.RequestId, runId, store, acks, _options.Timeouts);
-            running.NImages = request.NImages;
-            running.Run = run;
-            LogStartRun(_logger, d.RequestId, request.NImages, request.OutputFile, runId);
-            var progress = ReportProgressAsync(running, d, ct);
-            outcome = await Task.Factory.StartNew(() => run.Execute(() => running.Kill, ct),
-                CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
-            _running = null;
-            await progress;
+            RunOutcome? recovered = null;
+            if (d.Redelivered)
+            {
+                var begun = WriteRequest.Parse(d.Body, _config, begunBefore: true);
+                recovered = await Task.Run(() => RequestRecovery.Recover(begun, d.RequestId, _options.Timeouts.Close, ct), ct);
+                if (recovered != null)
+                    LogRecovered(_logger, d.RequestId, begun.OutputFile);
+            }
+            if (recovered != null)
+                outcome = recovered;
+            else
+            {
+                // Not begun before (or delivered for the first time): checked in full, then written.
+                var request = WriteRequest.Parse(d.Body, _config);
+                Start();
+                outcome = await WriteAsync(d, request, running, store, acks, ct);
+            }
         }
         catch (BadRequestException e)
         {
+            Start();
             outcome = new RunOutcome(false, e.Message, 0);
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            // Stopping while a redelivered request was looked at: it stays in the broker for the next agent.
+            return;
         }
         catch (Exception e) when (e is IOException or InvalidOperationException)
         {
+            Start();
             outcome = new RunOutcome(false, $"agent error: {e.Message}", 0);
         }
         finally
@@ -231,9 +348,30 @@ public sealed partial class WriterAgentService
         else
             Interlocked.Increment(ref RequestsFailed);
         LogEnd(_logger, d.RequestId, outcome.Success ? "success" : "fail", outcome.Message);
-        _ = _outbox.Enqueue(d.RequestId, outcome.Success ? BrokerProtocol.ActionSuccess : BrokerProtocol.ActionFail,
-            outcome.Message, d.Body, d.RoutingKey);
-        await _link.SettleAsync(d.Generation, d.Tag, ack: outcome.Success);
+        End(d, CurrentReceipt(d), outcome.Success, _outbox.Enqueue(d.RequestId,
+            outcome.Success ? BrokerProtocol.ActionSuccess : BrokerProtocol.ActionFail, outcome.Message, d.Body, d.RoutingKey));
+    }
+
+    private async Task<RunOutcome> WriteAsync(Delivery d, WriteRequest request, Running running, StorePublisher store, ZmqSocket acks,
+        CancellationToken ct)
+    {
+        long runId = request.RunId ?? NextRunId();
+        var run = new WriteRun(_config, request, d.RequestId, runId, store, acks, _options.Timeouts);
+        running.NImages = request.NImages;
+        running.Run = run;
+        LogStartRun(_logger, d.RequestId, request.NImages, request.OutputFile, runId);
+        var progress = ReportProgressAsync(running, d, ct);
+        var outcome = await Task.Factory.StartNew(() => run.Execute(() => running.Kill, ct),
+            CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        _running = null;
+        await progress;
+        return outcome;
+    }
+
+    private Receipt CurrentReceipt(Delivery d)
+    {
+        lock (_held)
+            return _held.TryGetValue(d.RequestId, out var h) ? h.Receipt : new Receipt(0, -1);
     }
 
     private async Task ReportProgressAsync(Running running, Delivery d, CancellationToken ct)
@@ -306,6 +444,12 @@ public sealed partial class WriterAgentService
 
     [LoggerMessage(Level = LogLevel.Information, Message = "kill for request {RequestId}: not running now; refused if it comes later")]
     private static partial void LogKillIgnored(ILogger logger, string requestId);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "request {RequestId} delivered again after a reconnect; it is {State} here, not run twice")]
+    private static partial void LogRedeliveredKnown(ILogger logger, string requestId, string state);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "request {RequestId} was begun by a writer agent that went away; {File} says how far it got")]
+    private static partial void LogRecovered(ILogger logger, string requestId, string file);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "request {RequestId} refused: busy with {Running}")]
     private static partial void LogRejectedBusy(ILogger logger, string requestId, string running);

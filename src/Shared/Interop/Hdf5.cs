@@ -220,6 +220,15 @@ public static unsafe partial class Hdf5
     [LibraryImport(Lib, EntryPoint = "H5Awrite")]
     public static partial int H5Awrite(long attributeId, long memTypeId, ReadOnlySpan<byte> buffer);
 
+    [LibraryImport(Lib, EntryPoint = "H5Aread")]
+    public static partial int H5Aread(long attributeId, long memTypeId, Span<byte> buffer);
+
+    [LibraryImport(Lib, EntryPoint = "H5Aget_type")]
+    public static partial long H5Aget_type(long attributeId);
+
+    [LibraryImport(Lib, EntryPoint = "H5Tis_variable_str")]
+    public static partial int H5Tis_variable_str(long typeId);
+
     [LibraryImport(Lib, EntryPoint = "H5Aclose")]
     public static partial int H5Aclose(long attributeId);
 

@@ -28,6 +28,47 @@ public sealed unsafe class Hdf5File : IDisposable
         return new Hdf5File(path, new H5FileHandle(id));
     }
 
+    /// <summary>
+    /// A root attribute that is a fixed-length string (as our writer stores them), trailing NULs
+    /// removed; null when the file has no such attribute. Other types are an error naming them.
+    /// </summary>
+    public string? StringAttribute(string name)
+    {
+        if (OpenAttribute(name) is not { } a)
+            return null;
+        using (a)
+        {
+            using var type = new H5TypeHandle(Hdf5.Check(Hdf5.H5Aget_type(a.Id), $"{Path}: H5Aget_type({name})"));
+            if (Hdf5.H5Tget_class(type.Id) != Hdf5.T.STRING || Hdf5.H5Tis_variable_str(type.Id) != 0)
+                throw new InvalidDataException($"{Path}: attribute {name} is not a fixed-length string");
+            var bytes = new byte[(int)Hdf5.H5Tget_size(type.Id)];
+            Hdf5.Check(Hdf5.H5Aread(a.Id, type.Id, bytes), $"{Path}: H5Aread({name})");
+            return System.Text.Encoding.UTF8.GetString(bytes).TrimEnd('\0');
+        }
+    }
+
+    /// <summary>A numeric root attribute converted to int64; null when the file has no such attribute.</summary>
+    public long? Int64Attribute(string name)
+    {
+        if (OpenAttribute(name) is not { } a)
+            return null;
+        using (a)
+        {
+            long value = 0;
+            Hdf5.Check(Hdf5.H5Aread(a.Id, Hdf5.NATIVE_INT64, System.Runtime.InteropServices.MemoryMarshal.AsBytes(new Span<long>(ref value))),
+                $"{Path}: H5Aread({name}) as int64");
+            return value;
+        }
+    }
+
+    private H5AttributeHandle? OpenAttribute(string name)
+    {
+        Hdf5.Quiet();
+        if (Hdf5.Check(Hdf5.H5Aexists(_file.Id, name), $"{Path}: H5Aexists({name})") <= 0)
+            return null;
+        return new H5AttributeHandle(Hdf5.Check(Hdf5.H5Aopen(_file.Id, name, Hdf5.P.DEFAULT), $"{Path}: H5Aopen({name})"));
+    }
+
     /// <summary>Whether a link (dataset or group) of that absolute name exists.</summary>
     public bool Exists(string name)
     {

@@ -16,8 +16,10 @@ public static unsafe partial class Zmq
 
     public const int PAIR = 0, PUB = 1, SUB = 2, PULL = 7, PUSH = 8, XPUB = 9;
 
-    public const int SUBSCRIBE = 6, FD = 14, LINGER = 17, SNDHWM = 23, RCVHWM = 24, RCVTIMEO = 27, SNDTIMEO = 28;
+    public const int SUBSCRIBE = 6, RCVMORE = 13, FD = 14, LINGER = 17, SNDHWM = 23, RCVHWM = 24, RCVTIMEO = 27, SNDTIMEO = 28;
     public const int DONTWAIT = 1, SNDMORE = 2;
+    /// <summary>zmq_socket_monitor events.</summary>
+    public const int EVENT_CONNECTED = 0x0001, EVENT_DISCONNECTED = 0x0200;
     public const short POLLIN = 1;
 
     public const int EAGAIN = 11, EINTR = 4;
@@ -50,6 +52,9 @@ public static unsafe partial class Zmq
 
     [LibraryImport(Lib, EntryPoint = "zmq_getsockopt")]
     public static partial int zmq_getsockopt(nint socket, int option, void* optval, nuint* optvallen);
+
+    [LibraryImport(Lib, EntryPoint = "zmq_socket_monitor", StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int zmq_socket_monitor(nint socket, string? endpoint, int events);
 
     [LibraryImport(Lib, EntryPoint = "zmq_send")]
     public static partial int zmq_send(nint socket, void* buf, nuint len, int flags);

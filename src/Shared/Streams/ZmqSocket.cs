@@ -164,6 +164,35 @@ public sealed unsafe class ZmqSocket : IDisposable
         }
     }
 
+    /// <summary>A PAIR socket connected to <paramref name="endpoint"/> (inproc; for <see cref="ZmqMonitor"/>).</summary>
+    public static ZmqSocket Pair(string endpoint)
+    {
+        var s = new ZmqSocket(Zmq.PAIR);
+        try
+        {
+            s.Connect(endpoint);
+            return s;
+        }
+        catch
+        {
+            s.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>ZMQ_RCVMORE: whether the message part just received has more parts after it.</summary>
+    public bool HasMore
+    {
+        get
+        {
+            int more;
+            nuint size = sizeof(int);
+            if (Zmq.zmq_getsockopt(_socket, Zmq.RCVMORE, &more, &size) != 0)
+                throw Zmq.Error("zmq_getsockopt(ZMQ_RCVMORE)");
+            return more != 0;
+        }
+    }
+
     public void SetInt(int option, int value)
     {
         if (Zmq.zmq_setsockopt(_socket, option, &value, sizeof(int)) != 0)

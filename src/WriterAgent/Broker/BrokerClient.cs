@@ -85,7 +85,8 @@ public sealed class BrokerClient : IAsyncDisposable
     {
         string id = requestId ?? Guid.NewGuid().ToString();
         Track(id); // before publishing: its first status may come back at once
-        var props = new BasicProperties { CorrelationId = id };
+        // Persistent: in the agent's durable queue a waiting request also survives a broker restart.
+        var props = new BasicProperties { CorrelationId = id, Persistent = true };
         try
         {
             if (!await _link.TryPublishAsync(BrokerProtocol.RequestExchange, tag, props, Encoding.UTF8.GetBytes(body), ct, mandatory: true))
@@ -94,7 +95,7 @@ public sealed class BrokerClient : IAsyncDisposable
         catch (RabbitMQ.Client.Exceptions.PublishException e) when (e.IsReturn)
         {
             // Mandatory: the broker hands back a request no queue is bound for, instead of dropping it.
-            throw new IOException($"broker {Address}: no service takes requests with tag '{tag}' (is the WriterAgent running and connected?)");
+            throw new IOException($"broker {Address}: no queue takes requests with tag '{tag}' (has a WriterAgent with this tag ever connected to this broker?)");
         }
         return id;
     }

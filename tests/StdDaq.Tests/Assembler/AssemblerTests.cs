@@ -379,8 +379,9 @@ public class AssemblerTests
             for (int i = 0; i < 5; i++)
             {
                 var line = py.StandardOutput.ReadLine();
-                Assert.True(line != null, "python subscriber: " + py.StandardError.ReadToEnd());
-                lines.Add(line!);
+                if (line == null)
+                    Assert.Fail("python subscriber: " + py.StandardError.ReadToEnd());
+                lines.Add(line);
             }
             for (int i = 0; i < 5; i++)
                 Assert.Equal($"56 1 {i + 1} 1024 1024 2 0 0 0 0 0", lines[i]);

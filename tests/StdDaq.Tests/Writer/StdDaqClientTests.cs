@@ -73,11 +73,12 @@ public sealed class StdDaqClientTests(BrokerFixture broker)
         {
             string? ready = await client.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(30));
             Assert.True(ready == "ready", $"the pika client did not start: {ready} {(client.WaitForExit(5000) ? await stderr : "")}");
-            // 150 images at 100 Hz: 1.5 s, so the agent reports progress several times meanwhile.
-            await p.SendAsync(WriterPipeline.Body(file, 150), id);
+            // 300 images at 100 Hz: 3 s, so the agent (every 200 ms) reports progress meanwhile, even on
+            // a loaded machine where it skips reports while earlier statuses are still being published.
+            await p.SendAsync(WriterPipeline.Body(file, 300), id);
             var final = await p.FinalAsync(id, TimeSpan.FromSeconds(60));
             Assert.True(final.Action == BrokerProtocol.ActionSuccess, $"{final.Action}: {final.Message}");
-            Assert.True(p.StatusesOf(id).Count(s => s.Action == BrokerProtocol.ActionProgress) >= 2,
+            Assert.True(p.StatusesOf(id).Any(s => s.Action == BrokerProtocol.ActionProgress),
                 "the agent reported no progress (to our clients), so the test proved nothing");
             string rest = await client.StandardOutput.ReadToEndAsync().WaitAsync(TimeSpan.FromSeconds(130));
             Assert.True(client.WaitForExit(10_000));
@@ -86,7 +87,7 @@ public sealed class StdDaqClientTests(BrokerFixture broker)
             var run = Assert.Single(runs);
             Assert.Equal(BrokerProtocol.ActionSuccess, run.GetProperty("action").GetString());
             Assert.True(run.GetProperty("closed").GetBoolean(), "the post-processing ran on a file that was not closed yet");
-            Assert.Equal(150, run.GetProperty("n_images_written").GetInt32());
+            Assert.Equal(300, run.GetProperty("n_images_written").GetInt32());
         }
         finally
         {

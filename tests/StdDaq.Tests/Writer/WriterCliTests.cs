@@ -112,7 +112,7 @@ public sealed partial class WriterCliTests(BrokerFixture broker)
         var r = await Task.Run(() => Programs.Run("std-daq", ["write", "/tmp/nobody.h5", "5", "--broker-url", broker.Url, "--tag", "no-such-detector"]));
 
         Assert.Equal(1, r.ExitCode);
-        Assert.Equal($"std-daq write: broker amqp://127.0.0.1:{broker.Broker.Port}: no service takes requests with tag 'no-such-detector' (is the WriterAgent running and connected?)", r.Stderr.Trim());
+        Assert.Equal($"std-daq write: broker amqp://127.0.0.1:{broker.Broker.Port}: no queue takes requests with tag 'no-such-detector' (has a WriterAgent with this tag ever connected to this broker?)", r.Stderr.Trim());
     }
 
     [Fact]

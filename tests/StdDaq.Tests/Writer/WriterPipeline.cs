@@ -30,13 +30,15 @@ public sealed class WriterPipeline : IAsyncDisposable
     public HashSet<int> SilentModules { get; } = [];
     public StdDaq.Assembler.Assembler Assembler { get; }
     public WriterService Writer { get; }
-    public WriterAgentService Agent { get; }
+    /// <summary>The in-process agent (none when the test runs the agent as a process).</summary>
+    public WriterAgentService Agent => _agent ?? throw new InvalidOperationException("this pipeline has no in-process agent");
+    private readonly WriterAgentService? _agent;
     public BrokerClient Client { get; private set; } = null!;
     /// <summary>Every status seen by the client, in order.</summary>
     public List<BrokerStatus> Statuses { get; } = [];
 
     private WriterPipeline(TestEnv env, string brokerUrl, bool udp, double rate, Func<DetectorConfig, DetectorConfig>? tweak,
-        WriterOptions? writerOptions)
+        WriterOptions? writerOptions, bool agent)
     {
         env.Ring("image");
         // A deep image ring (256 images, 1.3 s at 200 Hz): under CPU starvation (2 cores shared
@@ -61,14 +63,17 @@ public sealed class WriterPipeline : IAsyncDisposable
         _tasks.Add(Assembler.RunAsync(_stop.Token));
         Writer = new WriterService(Config, writerOptions ?? new WriterOptions { ConfigText = "{\"test\": true}" }, NullLogger.Instance);
         _tasks.Add(Writer.RunAsync(_stop.Token));
-        Agent = new WriterAgentService(Config, new WriterAgentOptions
+        if (agent)
         {
-            BrokerUrl = brokerUrl,
-            Tag = Config.DetectorName,
-            ReconnectGrace = TimeSpan.FromSeconds(1),
-            ProgressInterval = TimeSpan.FromMilliseconds(200),
-        }, NullLogger.Instance);
-        _tasks.Add(Agent.RunAsync(_stop.Token));
+            _agent = new WriterAgentService(Config, new WriterAgentOptions
+            {
+                BrokerUrl = brokerUrl,
+                Tag = Config.DetectorName,
+                ReconnectGrace = TimeSpan.FromSeconds(1),
+                ProgressInterval = TimeSpan.FromMilliseconds(200),
+            }, NullLogger.Instance);
+            _tasks.Add(_agent.RunAsync(_stop.Token));
+        }
         if (udp)
         {
             var sim = new DetectorSimulator(Config, new SimOptions { Rate = rate, Frames = long.MaxValue });
@@ -85,12 +90,13 @@ public sealed class WriterPipeline : IAsyncDisposable
     }
 
     public static async Task<WriterPipeline> StartAsync(TestEnv env, string brokerUrl, bool udp = false, double rate = 200,
-        Func<DetectorConfig, DetectorConfig>? tweak = null, WriterOptions? writerOptions = null)
+        Func<DetectorConfig, DetectorConfig>? tweak = null, WriterOptions? writerOptions = null, bool agent = true)
     {
-        var p = new WriterPipeline(env, brokerUrl, udp, rate, tweak, writerOptions);
+        var p = new WriterPipeline(env, brokerUrl, udp, rate, tweak, writerOptions, agent);
         try
         {
-            await p.Agent.WaitConnectedAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(30));
+            if (p._agent != null)
+                await p._agent.WaitConnectedAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(30));
             p.Client = await BrokerClient.ConnectAsync(brokerUrl, NullLogger.Instance, CancellationToken.None);
             return p;
         }
