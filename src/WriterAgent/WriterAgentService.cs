@@ -27,8 +27,10 @@ public sealed record WriterAgentOptions
 /// The primary service of the std-daq broker protocol for writing: takes write requests one at a
 /// time, publishes request_start at once, runs the request (<see cref="WriteRun"/>) and ends it with
 /// request_success or request_fail, echoing the request body; a kill with the request's id ends it
-/// early. Requests that come while one runs wait in the broker (writer_busy_policy "queue",
-/// prefetch 1) or are refused at once ("reject").
+/// early. Requests that come while one runs wait, in their order, in the agent (up to 64 delivered,
+/// each checked on arrival) and in its durable queue (writer_busy_policy "queue"), or are refused at
+/// once ("reject"). A request stays in the broker until its final status is confirmed, so the next
+/// agent gets it back if this one dies (<see cref="RequestRecovery"/>).
 /// </summary>
 public sealed partial class WriterAgentService
 {
@@ -138,6 +140,20 @@ public sealed partial class WriterAgentService
 
     private async Task SetUpAsync(IChannel channel, CancellationToken ct)
     {
+        try
+        {
+            await DeclareAsync(channel, ct);
+        }
+        catch (Exception e) when (Taken(e))
+        {
+            // The broker refuses the exclusive consumer (and closes the channel, so any later call fails).
+            throw new IOException($"queue '{RequestQueue}' is taken by another WriterAgent named '{_serviceName}'; " +
+                "trying again until it goes (two agents must not share a name)");
+        }
+    }
+
+    private async Task DeclareAsync(IChannel channel, CancellationToken ct)
+    {
         long generation = _link.Generation;
         // Up to 64 requests are delivered while one runs, so each is checked when it arrives (a bad
         // one fails at once instead of after the running one); good ones wait here in their order.
@@ -158,6 +174,14 @@ public sealed partial class WriterAgentService
         var kills = new AsyncEventingBasicConsumer(channel);
         kills.ReceivedAsync += (_, e) => OnKill(e);
         await channel.BasicConsumeAsync(killQueue, autoAck: true, kills, ct);
+    }
+
+    private static bool Taken(Exception? e)
+    {
+        for (; e != null; e = e.InnerException)
+            if (e is RabbitMQ.Client.Exceptions.OperationInterruptedException { ShutdownReason.ReplyCode: 403 })
+                return true;
+        return false;
     }
 
     /// <summary>The durable queue this agent takes its requests from: <c>&lt;service name&gt;.requests</c>.</summary>

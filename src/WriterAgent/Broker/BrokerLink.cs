@@ -230,6 +230,6 @@ public sealed partial class BrokerLink : IAsyncDisposable
     [LoggerMessage(Level = LogLevel.Warning, Message = "broker {Address}: connection lost; reconnecting")]
     private static partial void LogLost(ILogger logger, string address);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "broker {Address}: unreachable ({Error}); retrying in {Seconds:F2} s")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "broker {Address}: not connected ({Error}); retrying in {Seconds:F2} s")]
     private static partial void LogUnreachable(ILogger logger, string address, string error, double seconds);
 }

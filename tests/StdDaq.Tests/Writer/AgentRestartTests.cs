@@ -86,5 +86,24 @@ public sealed class AgentRestartTests(BrokerFixture broker)
         }
     }
 
+    [Fact]
+    public async Task SecondAgentOfTheSameName_SaysTheQueueIsTaken_FirstGoesOn()
+    {
+        using var env = new TestEnv();
+        await using var p = await WriterPipeline.StartAsync(env, broker.Url, rate: 100);
+        // Another detector's agent under the first one's service name (as on another host).
+        using var other = new TestEnv();
+        string config = Path.Combine(other.Dir, "other.json");
+        File.WriteAllText(config, other.ConfigJson("jungfrau-raw", 1, 16, 1024, 512, TestEnv.JungfrauColumn(1), TestEnv.FreeUdpPorts(1)));
+        using var second = new ServiceProcess("WriterAgent", config, "--broker-url", broker.Url, "--tag", p.Tag,
+            "--service-name", $"{p.Config.DetectorName}.writer_agent");
+
+        Assert.True(second.WaitForLine($"queue '{p.Agent.RequestQueue}' is taken by another WriterAgent named '{p.Config.DetectorName}.writer_agent'",
+            TimeSpan.FromSeconds(60)), second.Output);
+        var status = await p.WriteAsync(WriterPipeline.Body(Path.Combine(env.Dir, "first.h5"), 5), TimeSpan.FromSeconds(60));
+        Assert.True(status.Action == BrokerProtocol.ActionSuccess, $"{status.Action}: {status.Message}");
+        Assert.DoesNotContain("connected, exchanges and queues declared", second.Output);
+    }
+
     private static long RunId(BrokerStatus s) => JsonDocument.Parse(s.Message!).RootElement.GetProperty("run_id").GetInt64();
 }
