@@ -240,7 +240,10 @@ public sealed partial class WriterAgentService
         Held held;
         lock (_held)
         {
-            if (!_held.TryGetValue(d.RequestId, out held!))
+            // A request without an id cannot be told from another: settled, not remembered.
+            if (d.RequestId.Length == 0)
+                held = new Held(receipt);
+            else if (!_held.TryGetValue(d.RequestId, out held!))
                 _held[d.RequestId] = held = new Held(receipt);
             held.Final = final;
             held.Success = success;
