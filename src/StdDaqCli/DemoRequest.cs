@@ -5,6 +5,7 @@ using StdDaq.Assembler;
 using StdDaq.Shared.Config;
 using StdDaq.Shared.Detectors;
 using StdDaq.Shared.Interop;
+using StdDaq.Shared.Streams;
 
 namespace StdDaq.Cli;
 
@@ -49,8 +50,9 @@ internal static class DemoRequest
         bool consecutive = ids.Length > 0 && ids.Zip(ids.Skip(1)).All(p => p.Second == p.First + 1);
         Console.WriteLine(ids.Length == 0 ? "  image ids: none"
             : $"  image ids: {ids[0]} .. {ids[^1]} ({(consecutive ? "consecutive" : "NOT consecutive")})");
-        Console.WriteLine($"  status: {status.Count(s => s == 0)} good, {status.Count(s => s == 1)} incomplete, " +
-            $"{status.Count(s => s == 2)} id mismatch, {status.Count(s => s == 0xFFFF)} not written");
+        int Count(ImageStatus which) => status.Count(s => s == (ushort)which);
+        Console.WriteLine($"  status: {Count(ImageStatus.Good)} good, {Count(ImageStatus.Incomplete)} incomplete, " +
+            $"{Count(ImageStatus.IdMismatch)} id mismatch, {Count(ImageStatus.NotWritten)} not written");
 
         int bad = 0;
         if (config.Kind is not (DetectorKind.JungfrauConverted))
@@ -58,13 +60,13 @@ internal static class DemoRequest
             var image = new byte[(long)config.ImagePixelHeight * config.ImagePixelWidth * StdDaq.Shared.Streams.ImageMetadata.BytesPerPixel(config.ImageDtype)];
             for (int i = 0; i < ids.Length; i++)
             {
-                if (status[i] == 0xFFFF)
+                if (status[i] == (ushort)ImageStatus.NotWritten)
                     continue; // not written: counted above
                 h5.ReadImage("/entry/data/data", i, image);
                 if (!SimulatedImage.Expected(config, ids[i], _ => true).AsSpan().SequenceEqual(image))
                     bad++;
             }
-            int written = status.Count(s => s != 0xFFFF);
+            int written = status.Length - Count(ImageStatus.NotWritten);
             Console.WriteLine(bad == 0
                 ? $"  pixels: all {written} written images equal the simulator pattern"
                 : $"  pixels: {bad} of {written} written images DIFFER from the simulator pattern");

@@ -50,7 +50,7 @@ public sealed record NexusFileOptions(
 /// </summary>
 public sealed class NexusImageFile : IDisposable
 {
-    public const ushort StatusNotWritten = 0xFFFF;
+    private const ushort StatusNotWritten = (ushort)ImageStatus.NotWritten;
     public const int BitshuffleFilterId = 32008;
     public const string NotClosedReason = "not closed: the writer stopped after its last flush";
 
@@ -172,7 +172,7 @@ public sealed class NexusImageFile : IDisposable
     {
         CheckWritable(index);
         if (status == StatusNotWritten)
-            throw new ArgumentOutOfRangeException(nameof(status), "0xFFFF is the status of images not written");
+            throw new ArgumentOutOfRangeException(nameof(status), "ImageStatus.NotWritten is the status of images not written");
         WriteChunk(index, chunk);
         _records.Add(index, imageId, status, StatusNotWritten);
         ImagesWritten++;
@@ -215,7 +215,7 @@ public sealed class NexusImageFile : IDisposable
         }
     }
 
-    /// <summary>Records an image that is not in the file (e.g. overwritten in the ring): status 0xFFFF, pixels 0.</summary>
+    /// <summary>Records an image that is not in the file (e.g. overwritten in the ring): status <see cref="ImageStatus.NotWritten"/>, pixels 0.</summary>
     public void MarkMissing(long index, ulong imageId)
     {
         CheckWritable(index);

@@ -56,14 +56,15 @@ public sealed partial class WriterService : IDisposable
     }
 
     /// <summary>The run being written: its file, where it is, what is missing so far.</summary>
-    private sealed class Run(StoreStreamMessage first, string defaultCompression)
+    private sealed class Run(StoreStreamMessage first, ImageCompression defaultCompression)
     {
         public long RunId { get; } = first.RunId;
         public string? RequestId { get; } = first.RequestId;
         public string OutputFile { get; } = first.OutputFile;
         public long NImages { get; } = first.NImages;
         /// <summary>The message's compression, else writer_compression (a std-daq writer agent names none).</summary>
-        public bool Compressed { get; } = (first.Compression ?? defaultCompression) == "bitshuffle-lz4";
+        public bool Compressed { get; } = (first.Compression is { } named && Choices.Compression.TryParse(named, out var c) ? c : defaultCompression)
+            == ImageCompression.BitshuffleLz4;
         public NexusImageFile? File { get; set; }
         /// <summary>Set when the run failed or ended early: later messages of the run are ignored.</summary>
         public bool Ended { get; set; }
@@ -216,7 +217,8 @@ public sealed partial class WriterService : IDisposable
             return;
         }
         Counters.FilesOpened++;
-        LogOpened(_logger, r.OutputFile, r.RunId, r.NImages, r.Compressed ? "bitshuffle-lz4" : "none");
+        LogOpened(_logger, r.OutputFile, r.RunId, r.NImages,
+            Choices.Compression.Name(r.Compressed ? ImageCompression.BitshuffleLz4 : ImageCompression.None));
         Ack(acks, r, WriterAck.Opened, null);
     }
 
@@ -242,7 +244,7 @@ public sealed partial class WriterService : IDisposable
             ushort status = (ushort)header.Status;
             // Which modules the image lacks, read with the pixels (the sequence lock covers both).
             _lacking.Clear();
-            if (status != 0 && header.NMissingModules != 0)
+            if (status != (ushort)ImageStatus.Good && header.NMissingModules != 0)
                 for (int m = 0; m < _config.NModules && m < SlotHeader.MaxModules; m++)
                     if (!header.HasModule(m))
                         _lacking.Add(m);
@@ -275,7 +277,7 @@ public sealed partial class WriterService : IDisposable
             }
             r.Written++;
             Counters.ImagesWritten++;
-            if (status != 0)
+            if (status != (ushort)ImageStatus.Good)
             {
                 r.Incomplete++;
                 foreach (int m in _lacking)

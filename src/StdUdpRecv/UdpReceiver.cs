@@ -56,7 +56,7 @@ public sealed partial class UdpReceiver : IDisposable
         _logger = logger;
         ModuleId = moduleId;
         Port = config.UdpPort(moduleId);
-        _parser = new PacketParser(_geometry, config.JungfrauImageId == "bunch_id");
+        _parser = new PacketParser(_geometry, config.JungfrauImageId == JungfrauImageIdSource.BunchId);
         // One receiver per module: a second one would take over the notice endpoint and the ring.
         _role = ServiceRoles.Receiver(config, moduleId);
         try

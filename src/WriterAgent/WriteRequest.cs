@@ -20,7 +20,7 @@ public sealed record WriteRequest
     public JsonElement? UserId { get; init; }
     public long? RunId { get; init; }
     public ulong StartImageId { get; init; }
-    public required string Compression { get; init; }
+    public required ImageCompression Compression { get; init; }
     public bool Overwrite { get; init; }
     public Dictionary<string, string> Metadata { get; init; } = [];
 
@@ -76,12 +76,12 @@ public sealed record WriteRequest
                 throw new BadRequestException($"output_file: {e.Message}");
             }
 
-            string compression = config.WriterCompression;
+            var compression = config.WriterCompression;
             if (root.TryGetProperty("compression", out var c) && c.ValueKind != JsonValueKind.Null)
             {
-                compression = c.ValueKind == JsonValueKind.String ? c.GetString()! : c.GetRawText();
-                if (compression is not ("none" or "bitshuffle-lz4"))
-                    throw new BadRequestException($"compression: '{compression}' is not one of none, bitshuffle-lz4");
+                string named = c.ValueKind == JsonValueKind.String ? c.GetString()! : c.GetRawText();
+                if (!Choices.Compression.TryParse(named, out compression))
+                    throw new BadRequestException($"compression: '{named}' is not one of {Choices.Compression.Names}");
             }
 
             long? runId = null;
@@ -132,7 +132,7 @@ public sealed record WriteRequest
     /// takes messages of at most <see cref="StoreStreamMessage.MaxBytes"/>. Measured here, with the
     /// largest ids and the attributes the agent adds, so a request too large fails at once, saying so.
     /// </summary>
-    private static void CheckMessageSize(string path, long nImages, string? compression, bool overwrite, JsonElement? userId,
+    private static void CheckMessageSize(string path, long nImages, ImageCompression compression, bool overwrite, JsonElement? userId,
         Dictionary<string, string> metadata, DetectorConfig config)
     {
         var attributes = new Dictionary<string, string>(metadata)
@@ -146,7 +146,7 @@ public sealed record WriteRequest
         int size = new StoreStreamMessage
         {
             OutputFile = path, RunId = long.MaxValue, NImages = nImages, UserId = userId, ImageId = ulong.MaxValue, IImage = 0,
-            RequestId = new string('0', 64), Compression = compression, Overwrite = overwrite, Attributes = attributes,
+            RequestId = new string('0', 64), Compression = Choices.Compression.Name(compression), Overwrite = overwrite, Attributes = attributes,
         }.ToJson().Length;
         if (size > StoreStreamMessage.MaxBytes)
             throw new BadRequestException($"metadata: too large: the request's metadata and output_file make a {size}-byte writer message; "

@@ -151,7 +151,7 @@ public sealed class WriteRun
                 $"interrupted ({why}): '{_request.OutputFile}' closed with {ack.NImagesWritten} of {_request.NImages} images and marked interrupted; " +
                 summary.ToJsonString(), ack.NImagesWritten);
         }
-        if (ack.NImagesIncomplete > 0 && _config.WriterIncompletePolicy == "fail")
+        if (ack.NImagesIncomplete > 0 && _config.WriterIncompletePolicy == WriterIncompletePolicy.Fail)
             return new RunOutcome(false,
                 $"incomplete: {ack.NImagesIncomplete} of {ack.NImagesWritten} images written to '{_request.OutputFile}' are incomplete "
                 + $"(writer_incomplete_policy is fail); " + summary.ToJsonString(), ack.NImagesWritten);
@@ -234,7 +234,7 @@ public sealed class WriteRun
         ImageId = imageId,
         IImage = iImage,
         RequestId = _requestId,
-        Compression = _request.Compression,
+        Compression = Choices.Compression.Name(_request.Compression),
         Overwrite = _request.Overwrite,
         Attributes = iImage == 0 ? Attributes() : null,
         Interrupted = interrupted,

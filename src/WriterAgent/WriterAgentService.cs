@@ -86,7 +86,7 @@ public sealed partial class WriterAgentService
         _config = config;
         _options = options;
         _logger = logger;
-        _reject = config.WriterBusyPolicy == "reject";
+        _reject = config.WriterBusyPolicy == WriterBusyPolicy.Reject;
         _serviceName = options.ServiceName ?? $"{config.DetectorName}.writer_agent";
         _link = new BrokerLink(BrokerProtocol.Factory(options.BrokerUrl, _serviceName), logger, SetUpAsync);
         _outbox = new StatusOutbox(_link, _serviceName, logger) { ReconnectGrace = options.ReconnectGrace };

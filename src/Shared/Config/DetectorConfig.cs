@@ -19,7 +19,8 @@ public sealed record DetectorConfig
     public required int StartUdpPort { get; init; }
     public required IReadOnlyList<ModulePosition> ModulePositions { get; init; }
 
-    public string LogLevel { get; init; } = "info";
+    /// <summary>The services' log level from here on (log_level: trace, debug, info, warning, error, critical).</summary>
+    public Microsoft.Extensions.Logging.LogLevel LogLevel { get; init; } = Microsoft.Extensions.Logging.LogLevel.Information;
     public double StatsCollectionPeriod { get; init; } = 10;
     public double? RamBufferGb { get; init; }
     public int? ModuleSyncQueueSize { get; init; }
@@ -56,8 +57,8 @@ public sealed record DetectorConfig
     public TimeSpan WaitForPeers => TimeSpan.FromSeconds(WaitForPeersS);
     /// <summary>Assembler worker threads converting modules in parallel (assembler_workers; 0: automatic).</summary>
     public int AssemblerWorkers { get; init; }
-    /// <summary>JUNGFRAU image id: "bunch_id" (falls back to frame number when 0) or "frame_number".</summary>
-    public string JungfrauImageId { get; init; } = "bunch_id";
+    /// <summary>JUNGFRAU image id (jungfrau_image_id: bunch_id, falling back to the frame number when 0, or frame_number).</summary>
+    public JungfrauImageIdSource JungfrauImageId { get; init; } = JungfrauImageIdSource.BunchId;
 
     /// <summary>
     /// Folders a write request may write under (writer_output_roots); empty: any absolute path.
@@ -66,14 +67,14 @@ public sealed record DetectorConfig
     /// <summary>The writer flushes its open file at least this often (writer_flush_interval_s).</summary>
     public double WriterFlushIntervalS { get; init; } = 1;
     /// <summary>Compression when a request does not name one (writer_compression: none or bitshuffle-lz4).</summary>
-    public string WriterCompression { get; init; } = "none";
+    public ImageCompression WriterCompression { get; init; } = ImageCompression.None;
     /// <summary>What the agent does with a request that comes while it is busy (writer_busy_policy: queue or reject).</summary>
-    public string WriterBusyPolicy { get; init; } = "queue";
+    public WriterBusyPolicy WriterBusyPolicy { get; init; } = WriterBusyPolicy.Queue;
     /// <summary>
     /// How a request whose file holds incomplete images ends (writer_incomplete_policy): succeed
     /// (request_success, with the counts) or fail (request_fail, with the same counts).
     /// </summary>
-    public string WriterIncompletePolicy { get; init; } = "succeed";
+    public WriterIncompletePolicy WriterIncompletePolicy { get; init; } = WriterIncompletePolicy.Succeed;
 
     public DetectorKind Kind => ModuleGeometry.ParseKind(DetectorType);
 

@@ -21,7 +21,6 @@ public static partial class DetectorConfigLoader
         "writer_busy_policy", "wait_for_peers_s", "writer_incomplete_policy",
     ];
 
-    private static readonly string[] LogLevels = ["trace", "debug", "info", "warning", "error", "critical"];
 
     [GeneratedRegex("^[A-Za-z0-9_.-]{1,64}$")]
     private static partial Regex NameRegex();
@@ -156,12 +155,8 @@ public static partial class DetectorConfigLoader
             StartUdpPort = port,
             ModulePositions = positions,
         };
-        if (OptionalString(root, "log_level") is { } level)
-        {
-            if (Array.IndexOf(LogLevels, level.ToLowerInvariant()) < 0)
-                throw Bad("log_level", $"'{level}' is not one of {string.Join(", ", LogLevels)}");
-            cfg = cfg with { LogLevel = level.ToLowerInvariant() };
-        }
+        if (OptionalChoice(root, "log_level", Choices.LogLevel, ignoreCase: true) is { } level)
+            cfg = cfg with { LogLevel = level };
         if (OptionalNumber(root, "stats_collection_period", 0.01, 86400) is { } period)
             cfg = cfg with { StatsCollectionPeriod = period };
         if (OptionalNumber(root, "ram_buffer_gb", 0.001, 1 << 20) is { } gb)
@@ -190,12 +185,8 @@ public static partial class DetectorConfigLoader
             cfg = cfg with { AssemblerWorkers = workers };
         if (OptionalBool(root, "udp_receive_in_place") is { } inPlace)
             cfg = cfg with { UdpReceiveInPlace = inPlace };
-        if (OptionalString(root, "jungfrau_image_id") is { } idSource)
-        {
-            if (idSource is not ("bunch_id" or "frame_number"))
-                throw Bad("jungfrau_image_id", $"'{idSource}' is not one of bunch_id, frame_number");
+        if (OptionalChoice(root, "jungfrau_image_id", Choices.JungfrauImageId) is { } idSource)
             cfg = cfg with { JungfrauImageId = idSource };
-        }
         if (OptionalStringArray(root, "writer_output_roots") is { } roots)
         {
             foreach (var r in roots)
@@ -205,24 +196,12 @@ public static partial class DetectorConfigLoader
         }
         if (OptionalNumber(root, "writer_flush_interval_s", 0.01, 3600) is { } flush)
             cfg = cfg with { WriterFlushIntervalS = flush };
-        if (OptionalString(root, "writer_compression") is { } compression)
-        {
-            if (compression is not ("none" or "bitshuffle-lz4"))
-                throw Bad("writer_compression", $"'{compression}' is not one of none, bitshuffle-lz4");
+        if (OptionalChoice(root, "writer_compression", Choices.Compression) is { } compression)
             cfg = cfg with { WriterCompression = compression };
-        }
-        if (OptionalString(root, "writer_busy_policy") is { } policy)
-        {
-            if (policy is not ("queue" or "reject"))
-                throw Bad("writer_busy_policy", $"'{policy}' is not one of queue, reject");
+        if (OptionalChoice(root, "writer_busy_policy", Choices.BusyPolicy) is { } policy)
             cfg = cfg with { WriterBusyPolicy = policy };
-        }
-        if (OptionalString(root, "writer_incomplete_policy") is { } incomplete)
-        {
-            if (incomplete is not ("succeed" or "fail"))
-                throw Bad("writer_incomplete_policy", $"'{incomplete}' is not one of succeed, fail");
+        if (OptionalChoice(root, "writer_incomplete_policy", Choices.IncompletePolicy) is { } incomplete)
             cfg = cfg with { WriterIncompletePolicy = incomplete };
-        }
         return cfg;
     }
 
@@ -296,6 +275,14 @@ public static partial class DetectorConfigLoader
     };
 
     private static ConfigException Missing(string key) => new($"key '{key}': missing (required)");
+
+    /// <summary>A key whose value is one of a closed set, spelled as <paramref name="choice"/> says.</summary>
+    private static T? OptionalChoice<T>(JsonElement root, string key, Choice<T> choice, bool ignoreCase = false) where T : struct, Enum
+    {
+        if (OptionalString(root, key) is not { } text)
+            return null;
+        return choice.TryParse(text, out T value, ignoreCase) ? value : throw Bad(key, $"'{text}' is not one of {choice.Names}");
+    }
 
     private static ConfigException Bad(string key, string problem) => new($"key '{key}': {problem}");
 

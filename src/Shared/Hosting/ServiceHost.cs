@@ -157,15 +157,7 @@ public static class ServiceHost
     public static DetectorConfig LoadConfig(string path, ILogger logger)
     {
         var config = DetectorConfigLoader.Load(path, w => logger.LogWarning("{Warning}", w));
-        s_levelValue = (int)(config.LogLevel switch
-        {
-            "trace" => LogLevel.Trace,
-            "debug" => LogLevel.Debug,
-            "warning" => LogLevel.Warning,
-            "error" => LogLevel.Error,
-            "critical" => LogLevel.Critical,
-            _ => LogLevel.Information,
-        });
+        s_levelValue = (int)config.LogLevel;
         return config;
     }
 }

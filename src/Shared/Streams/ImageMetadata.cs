@@ -22,7 +22,10 @@ public enum ImageEncoding : ushort
     BitshuffleLz4 = 1,
 }
 
-/// <summary>ImageMetadata status codes (also the ImageBuffer slot header's Status).</summary>
+/// <summary>
+/// ImageMetadata status codes (also the ImageBuffer slot header's Status, and the per-image
+/// <c>status</c> dataset of a written file).
+/// </summary>
 public enum ImageStatus : ushort
 {
     Good = 0,
@@ -30,6 +33,8 @@ public enum ImageStatus : ushort
     Incomplete = 1,
     /// <summary>Modules reported different frame numbers for one image id.</summary>
     IdMismatch = 2,
+    /// <summary>In a file only: the image is not in it (its pixels read as 0).</summary>
+    NotWritten = 0xFFFF,
 }
 
 /// <summary>

@@ -20,7 +20,7 @@ public sealed record StoreStreamMessage
 
     // Ours.
     [JsonPropertyName("request_id")] public string? RequestId { get; init; }
-    /// <summary>"none" or "bitshuffle-lz4"; absent: the writer's default (writer_compression).</summary>
+    /// <summary>"none" or "bitshuffle-lz4" (<see cref="Config.Choices.Compression"/>); absent: the writer's writer_compression.</summary>
     [JsonPropertyName("compression")] public string? Compression { get; init; }
     [JsonPropertyName("overwrite")] public bool Overwrite { get; init; }
     /// <summary>File attributes to store (user metadata), sent with i_image 0.</summary>
@@ -48,6 +48,8 @@ public sealed record StoreStreamMessage
                 : m.NImages < 1 ? $"n_images {m.NImages} < 1"
                 : m.IImage < 0 || m.IImage > m.NImages ? $"i_image {m.IImage} outside 0..{m.NImages}"
                 : !m.IsClose && m.ImageId == null ? $"i_image {m.IImage} has no image_id"
+                : m.Compression != null && !Config.Choices.Compression.TryParse(m.Compression, out _)
+                    ? $"compression '{m.Compression}' is not one of {Config.Choices.Compression.Names}"
                 : null;
             return error == null ? m : null;
         }

@@ -1,3 +1,4 @@
+using StdDaq.Shared.Config;
 using StdDaq.Agent.Broker;
 using StdDaq.Shared.Streams;
 using StdDaq.Tests.Support;
@@ -67,7 +68,10 @@ public sealed class IncompleteImageTests(BrokerFixture broker)
     public async Task Write_AModuleDead_TheFinalStatusCountsTheIncompleteImagesAndThePolicyDecides(string policy)
     {
         using var env = new TestEnv();
-        await using var p = await WriterPipeline.StartAsync(env, broker.Url, rate: 100, tweak: c => c with { WriterIncompletePolicy = policy });
+        await using var p = await WriterPipeline.StartAsync(env, broker.Url, rate: 100, tweak: c => c with
+        {
+            WriterIncompletePolicy = Choices.IncompletePolicy.TryParse(policy, out var p) ? p : throw new ArgumentException(policy),
+        });
         p.SilentModules.Add(1);
         string file = Path.Combine(env.Dir, "incomplete.h5");
         var final = await p.WriteAsync(WriterPipeline.Body(file, 20), TimeSpan.FromSeconds(60));

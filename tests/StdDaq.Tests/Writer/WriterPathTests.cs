@@ -1,3 +1,4 @@
+using StdDaq.Shared.Config;
 using System.Text.Json;
 using StdDaq.Agent.Broker;
 using StdDaq.Assembler;
@@ -227,7 +228,7 @@ public sealed class WriterPathTests(BrokerFixture broker)
     public async Task Request_WhileBusyWithRejectPolicy_FailsAtOnceAndTheRunningOneGoesOn()
     {
         using var env = new TestEnv();
-        await using var p = await WriterPipeline.StartAsync(env, broker.Url, rate: 100, tweak: c => c with { WriterBusyPolicy = "reject" });
+        await using var p = await WriterPipeline.StartAsync(env, broker.Url, rate: 100, tweak: c => c with { WriterBusyPolicy = WriterBusyPolicy.Reject });
         string first = await p.SendAsync(WriterPipeline.Body(Path.Combine(env.Dir, "first.h5"), 200));
         // Wait until the first one is really running (its first progress), then ask for another.
         var running = new TaskCompletionSource();

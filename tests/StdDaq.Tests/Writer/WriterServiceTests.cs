@@ -1,3 +1,4 @@
+using StdDaq.Shared.Config;
 using Microsoft.Extensions.Logging.Abstractions;
 using StdDaq.Agent;
 using StdDaq.Shared.Memory;
@@ -144,7 +145,7 @@ public sealed class WriterServiceTests
     public void Run_MessagesNamingNoCompression_WriterCompressionFromTheConfigApplies()
     {
         using var env = new TestEnv();
-        using var d = new Driver(env, c => c with { WriterCompression = "bitshuffle-lz4" });
+        using var d = new Driver(env, c => c with { WriterCompression = ImageCompression.BitshuffleLz4 });
         string file = Path.Combine(env.Dir, "default-compression.h5");
         d.Image(1);
         d.Image(2);
