@@ -150,7 +150,7 @@ public static class PipelineBenchmark
             $"{(rate > 0 ? $"paced at {rate} Hz" : $"full speed (window {window})")}: {images} images sent, {received} published in {seconds:F2} s = {received / seconds:F0} images/s; " +
             $"latency last notice -> metadata: median {Percentile(latencies, 0.5):F0} us, p99 {Percentile(latencies, 0.99):F0} us, max {latencies.LastOrDefault():F0} us");
         Console.WriteLine($"  counters: {c.Format(0)}");
-        return c.ImagesGood == images ? 0 : 1;
+        return c[AssemblerCounter.ImagesGood] == images ? 0 : 1;
     }
 
     private static double Percentile(double[] sorted, double q) =>

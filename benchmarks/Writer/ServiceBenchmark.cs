@@ -1,3 +1,4 @@
+using StdDaq.Shared.Metrics;
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -233,7 +234,7 @@ internal sealed class ServiceBenchmark : IDisposable
         long runId = ++_runId;
         _nextId = (_nextId + (ulong)_slots - 1) / (ulong)_slots * (ulong)_slots;
         long done0 = Done(counters);
-        long bytes0 = Volatile.Read(ref counters.BytesWritten);
+        long bytes0 = Volatile.Read(ref counters[WriterCounter.BytesWritten]);
         WriterAck? end = null;
         string? invalid = null;
         var cpu = Cpu.Now();
@@ -302,11 +303,12 @@ internal sealed class ServiceBenchmark : IDisposable
                 File.Delete(path);
             }
         }
-        return new Result(write, sync, all, kernel, fileBytes, Volatile.Read(ref counters.BytesWritten) - bytes0, invalid);
+        return new Result(write, sync, all, kernel, fileBytes, Volatile.Read(ref counters[WriterCounter.BytesWritten]) - bytes0, invalid);
     }
 
     /// <summary>Images the writer is done with (written or given up as missing) since it started.</summary>
-    private static long Done(WriterCounters c) => Volatile.Read(ref c.ImagesWritten) + Volatile.Read(ref c.ImagesMissing);
+    private static long Done(CounterSet<WriterCounter> c) =>
+        Volatile.Read(ref c[WriterCounter.ImagesWritten]) + Volatile.Read(ref c[WriterCounter.ImagesMissing]);
 
     /// <summary>The run's closed or error ack, if one comes within the PULL's 1 ms receive timeout.</summary>
     private WriterAck? PollEnd(long runId)

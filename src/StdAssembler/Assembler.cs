@@ -5,6 +5,7 @@ using StdDaq.Shared.Config;
 using StdDaq.Shared.Hosting;
 using StdDaq.Shared.Interop;
 using StdDaq.Shared.Memory;
+using StdDaq.Shared.Metrics;
 using StdDaq.Shared.Streams;
 
 namespace StdDaq.Assembler;
@@ -74,7 +75,7 @@ public sealed partial class Assembler : IDisposable
     private readonly PixelCounts[] _pixelCounts;
     private readonly ParallelOptions _parallel;
 
-    public AssemblerCounters Counters { get; } = new();
+    public CounterSet<AssemblerCounter> Counters { get; }
     public ImageLayout Layout => _layout;
     public ShmRing ImageRing => _images;
 
@@ -108,6 +109,7 @@ public sealed partial class Assembler : IDisposable
         var g = config.Module;
         // One assembler per detector: a second one would take over the metadata endpoint.
         _role = ServiceRoles.Assembler(config);
+        Counters = AssemblerStats.Create(config.DetectorName);
         try
         {
             var deadline = DateTime.UtcNow + config.WaitForPeers;
@@ -243,7 +245,7 @@ public sealed partial class Assembler : IDisposable
         if (n == ModuleFrameNotice.Size)
             OnNotice(ModuleFrameNotice.Read(_noticeBuffer), m, now);
         else
-            Counters.NoticesMalformed++;
+            Counters[AssemblerCounter.NoticesMalformed]++;
         return true;
     }
 
@@ -252,7 +254,7 @@ public sealed partial class Assembler : IDisposable
         if (notice.ModuleId != m)
         {
             // Not what module m's receiver sends: a misconfigured sender on its endpoint.
-            Counters.NoticesMalformed++;
+            Counters[AssemblerCounter.NoticesMalformed]++;
             return;
         }
         ulong id = notice.ImageId;
@@ -260,11 +262,11 @@ public sealed partial class Assembler : IDisposable
         {
             if (_lastPublished - id < (ulong)_frames[m].SlotCount)
             {
-                Counters.FramesLate++;
+                Counters[AssemblerCounter.FramesLate]++;
                 return;
             }
             // Far behind what was published: the detector restarted its numbering.
-            Counters.ImageIdResets++;
+            Counters[AssemblerCounter.ImageIdResets]++;
             while (_pending.Count > 0)
                 PublishOldest();
             _hasPublished = false;
@@ -278,7 +280,7 @@ public sealed partial class Assembler : IDisposable
         }
         if (p.Has(m))
         {
-            Counters.NoticesDuplicate++;
+            Counters[AssemblerCounter.NoticesDuplicate]++;
             return;
         }
         p.Add(m);
@@ -354,8 +356,8 @@ public sealed partial class Assembler : IDisposable
         bool complete = p.Count == _nModules;
         if (!complete && _options.DiscardIncomplete)
         {
-            Counters.ImagesDiscarded++;
-            Counters.ModulesMissing += _nModules - p.Count;
+            Counters[AssemblerCounter.ImagesDiscarded]++;
+            Counters[AssemblerCounter.ModulesMissing] += _nModules - p.Count;
             return;
         }
         int slot = _images.SlotOf(p.Id);
@@ -383,22 +385,22 @@ public sealed partial class Assembler : IDisposable
             {
                 case ModuleOutcome.Missing:
                     missingModules++;
-                    Counters.ModulesMissing++;
+                    Counters[AssemblerCounter.ModulesMissing]++;
                     continue;
                 case ModuleOutcome.Overrun:
                     missingModules++;
-                    Counters.FramesOverrun++;
+                    Counters[AssemblerCounter.FramesOverrun]++;
                     continue;
                 case ModuleOutcome.LostPackets:
                     lostPackets = true;
-                    Counters.FramesWithLostPackets++;
+                    Counters[AssemblerCounter.FramesWithLostPackets]++;
                     break;
             }
             h.MarkModule(m);
             var pixels = _pixelCounts[m];
-            Counters.PixelsInvalidGain += pixels.InvalidGain;
-            Counters.PixelsSaturated += pixels.Saturated;
-            Counters.PixelsLostPackets += pixels.LostPackets;
+            Counters[AssemblerCounter.PixelsInvalidGain] += pixels.InvalidGain;
+            Counters[AssemblerCounter.PixelsSaturated] += pixels.Saturated;
+            Counters[AssemblerCounter.PixelsLostPackets] += pixels.LostPackets;
             ref readonly var n = ref p.Notices[m];
             received += n.NReceivedPackets;
             if (first)
@@ -428,9 +430,9 @@ public sealed partial class Assembler : IDisposable
         _images.EndWrite(slot);
         switch (status)
         {
-            case ImageStatus.Good: Counters.ImagesGood++; break;
-            case ImageStatus.Incomplete: Counters.ImagesIncomplete++; break;
-            default: Counters.ImagesIdMismatch++; break;
+            case ImageStatus.Good: Counters[AssemblerCounter.ImagesGood]++; break;
+            case ImageStatus.Incomplete: Counters[AssemblerCounter.ImagesIncomplete]++; break;
+            default: Counters[AssemblerCounter.ImagesIdMismatch]++; break;
         }
         ulong user1 = _layout.Module.Kind is Shared.Detectors.DetectorKind.JungfrauRaw or Shared.Detectors.DetectorKind.JungfrauConverted
             ? detector1 : frameIndex;
@@ -438,7 +440,7 @@ public sealed partial class Assembler : IDisposable
             0, status, user1, 0);
         meta.Write(_metaBuffer);
         if (_publisher != null && !_publisher.TrySend(_metaBuffer))
-            Counters.MetadataDropped++;
+            Counters[AssemblerCounter.MetadataDropped]++;
     }
 
     /// <summary>Converts module m of image p into the image, or fills its place if it is missing or was overwritten.</summary>
@@ -470,6 +472,7 @@ public sealed partial class Assembler : IDisposable
 
     public void Dispose()
     {
+        Counters.Dispose();
         _publisher?.Dispose();
         foreach (var s in _subscribers)
             s.Dispose();

@@ -172,15 +172,15 @@ internal static class UpCommand
         var parts = receivers.Select(r =>
         {
             var c = r.Counters.Read();
-            return $"m{r.ModuleId}: {c.FramesComplete} ok {c.FramesIncomplete} incomplete {c.MissingPackets} lost";
+            return $"m{r.ModuleId}: {c[ReceiverCounter.FramesComplete]} ok {c[ReceiverCounter.FramesIncomplete]} incomplete {c[ReceiverCounter.MissingPackets]} lost";
         }).ToList();
         if (assembler != null)
         {
             var c = assembler.Counters.Read();
-            parts.Add($"images: {c.ImagesGood} good {c.ImagesIncomplete} incomplete");
+            parts.Add($"images: {c[AssemblerCounter.ImagesGood]} good {c[AssemblerCounter.ImagesIncomplete]} incomplete");
         }
         if (writer != null)
-            parts.Add($"written: {writer.Counters.ImagesWritten}");
+            parts.Add($"written: {writer.Counters[WriterCounter.ImagesWritten]}");
         return $"[{t,6:F1} s] " + string.Join(" | ", parts);
     }
 
@@ -192,18 +192,18 @@ internal static class UpCommand
         {
             var c = r.Counters.Read();
             Console.WriteLine($"  module {r.ModuleId} (udp {r.Port}): {c.Format(0)}");
-            complete += c.FramesComplete;
-            incomplete += c.FramesIncomplete;
-            missing += c.MissingPackets;
-            drops += c.KernelDrops;
+            complete += c[ReceiverCounter.FramesComplete];
+            incomplete += c[ReceiverCounter.FramesIncomplete];
+            missing += c[ReceiverCounter.MissingPackets];
+            drops += c[ReceiverCounter.KernelDrops];
             malformed += c.Malformed;
         }
         Console.WriteLine($"  received: {complete} complete frames, {incomplete} incomplete, {missing} packets lost, {malformed} malformed, {drops} kernel drops");
         if (assembler != null)
         {
             var a = assembler.Counters.Read();
-            Console.WriteLine($"  assembled: {a.ImagesGood} good images, {a.ImagesIncomplete} incomplete, {a.ImagesIdMismatch} id mismatch, " +
-                $"{a.ModulesMissing} modules missing, {a.FramesOverrun} frames overrun");
+            Console.WriteLine($"  assembled: {a[AssemblerCounter.ImagesGood]} good images, {a[AssemblerCounter.ImagesIncomplete]} incomplete, {a[AssemblerCounter.ImagesIdMismatch]} id mismatch, " +
+                $"{a[AssemblerCounter.ModulesMissing]} modules missing, {a[AssemblerCounter.FramesOverrun]} frames overrun");
         }
         if (report == null)
             return 0;

@@ -5,6 +5,7 @@ using StdDaq.Shared.Config;
 using StdDaq.Shared.Hosting;
 using StdDaq.Shared.Interop;
 using StdDaq.Shared.Memory;
+using StdDaq.Shared.Metrics;
 using StdDaq.Shared.Streams;
 
 namespace StdDaq.Writer;
@@ -40,7 +41,7 @@ public sealed partial class WriterService : IDisposable
     private byte[]? _zeros;
     private readonly List<int> _lacking = [];
 
-    public WriterCounters Counters { get; } = new();
+    public CounterSet<WriterCounter> Counters { get; }
 
     public WriterService(DetectorConfig config, WriterOptions options, ILogger logger)
     {
@@ -53,6 +54,7 @@ public sealed partial class WriterService : IDisposable
         _imageBytes = (long)_height * _width * _elemSize;
         // One writer per detector: two would both write every requested file.
         _role = ServiceRoles.Writer(config);
+        Counters = new CounterSet<WriterCounter>("StdDaq.Writer", "writer", [new("detector", config.DetectorName)]);
     }
 
     /// <summary>The run being written: its file, where it is, what is missing so far.</summary>
@@ -107,7 +109,7 @@ public sealed partial class WriterService : IDisposable
                     agentLost = false;
                     if (_run is { Ended: false } orphan)
                     {
-                        Counters.RunsOrphaned++;
+                        Counters[WriterCounter.RunsOrphaned]++;
                         End(orphan, acks, "the writer agent went away during the run (its StoreStream connection closed)");
                         _run = null;
                     }
@@ -129,7 +131,7 @@ public sealed partial class WriterService : IDisposable
                 if (Stopwatch.GetTimestamp() >= nextStats)
                 {
                     nextStats += statsEvery;
-                    LogStats(_logger, Counters.Format());
+                    LogStats(_logger, Counters.Read().Format());
                 }
             }
         }
@@ -144,14 +146,14 @@ public sealed partial class WriterService : IDisposable
     {
         if (n > _message.Length)
         {
-            Counters.MalformedMessages++;
+            Counters[WriterCounter.MalformedMessages]++;
             LogMalformed(_logger, $"message of {n} bytes is larger than {_message.Length}");
             return;
         }
         var m = StoreStreamMessage.Parse(_message.AsSpan(0, n), out string? error);
         if (m == null)
         {
-            Counters.MalformedMessages++;
+            Counters[WriterCounter.MalformedMessages]++;
             LogMalformed(_logger, error!);
             return;
         }
@@ -189,7 +191,7 @@ public sealed partial class WriterService : IDisposable
             return;
         if (m.IImage != r.NextIImage)
         {
-            Counters.StreamGaps++;
+            Counters[WriterCounter.StreamGaps]++;
             End(r, acks, $"StoreStream messages lost: expected i_image {r.NextIImage}, got {m.IImage}");
             return;
         }
@@ -216,7 +218,7 @@ public sealed partial class WriterService : IDisposable
             Fail(r, acks, $"cannot create '{r.OutputFile}': {e.Message}");
             return;
         }
-        Counters.FilesOpened++;
+        Counters[WriterCounter.FilesOpened]++;
         LogOpened(_logger, r.OutputFile, r.RunId, r.NImages,
             Choices.Compression.Name(r.Compressed ? ImageCompression.BitshuffleLz4 : ImageCompression.None));
         Ack(acks, r, WriterAck.Opened, null);
@@ -259,7 +261,7 @@ public sealed partial class WriterService : IDisposable
                     return;
                 }
                 file.WriteImage(index, _compressed.AsSpan(0, n), id, status);
-                Counters.BytesWritten += n;
+                Counters[WriterCounter.BytesWritten] += n;
             }
             else
             {
@@ -273,10 +275,10 @@ public sealed partial class WriterService : IDisposable
                     AddMissing(r, index, id, "overwritten in the image buffer while it was written");
                     return;
                 }
-                Counters.BytesWritten += _imageBytes;
+                Counters[WriterCounter.BytesWritten] += _imageBytes;
             }
             r.Written++;
-            Counters.ImagesWritten++;
+            Counters[WriterCounter.ImagesWritten]++;
             if (status != (ushort)ImageStatus.Good)
             {
                 r.Incomplete++;
@@ -304,7 +306,7 @@ public sealed partial class WriterService : IDisposable
     private void AddMissing(Run r, long index, ulong id, string reason)
     {
         r.Missing.Add(new MissingImage(index, id, reason));
-        Counters.ImagesMissing++;
+        Counters[WriterCounter.ImagesMissing]++;
     }
 
     private void Flush(Run r, ZmqSocket acks)
@@ -343,9 +345,9 @@ public sealed partial class WriterService : IDisposable
         }
         r.File.Dispose();
         r.File = null;
-        Counters.FilesClosed++;
+        Counters[WriterCounter.FilesClosed]++;
         if (interrupted != null)
-            Counters.FilesInterrupted++;
+            Counters[WriterCounter.FilesInterrupted]++;
         LogClosed(_logger, r.OutputFile, r.Written, r.NImages, r.Missing.Count, interrupted ?? "complete");
         Ack(acks, r, WriterAck.Closed, null, interrupted);
     }
@@ -353,7 +355,7 @@ public sealed partial class WriterService : IDisposable
     private void Fail(Run r, ZmqSocket acks, string message)
     {
         r.Ended = true;
-        Counters.FilesFailed++;
+        Counters[WriterCounter.FilesFailed]++;
         if (r.File != null)
         {
             try
@@ -387,7 +389,7 @@ public sealed partial class WriterService : IDisposable
             Message = message,
         };
         if (!acks.TrySend(ack.ToJson()))
-            Counters.AcksDropped++;
+            Counters[WriterCounter.AcksDropped]++;
     }
 
     /// <summary>
@@ -434,6 +436,7 @@ public sealed partial class WriterService : IDisposable
     {
         _ring?.Dispose();
         _role.Dispose();
+        Counters.Dispose();
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "StdH5Writer {Detector}: StoreStream from {Store}, acks to {Acks}, images from /dev/shm/{Ring}, flush every {Flush} s")]
@@ -461,14 +464,19 @@ public sealed partial class WriterService : IDisposable
     private static partial void LogStats(ILogger logger, string stats);
 }
 
-/// <summary>The writer's counters (one stats line per stats_collection_period).</summary>
-public sealed class WriterCounters
+/// <summary>The writer's counters (<see cref="CounterSet{TName}"/>; one stats line per stats_collection_period).</summary>
+public enum WriterCounter
 {
-    public long FilesOpened, FilesClosed, FilesInterrupted, FilesFailed, ImagesWritten, ImagesMissing, BytesWritten,
-        StreamGaps, MalformedMessages, AcksDropped, RunsOrphaned;
-
-    public string Format() =>
-        $"files_opened={FilesOpened} files_closed={FilesClosed} files_interrupted={FilesInterrupted} files_failed={FilesFailed} " +
-        $"images_written={ImagesWritten} images_missing={ImagesMissing} bytes_written={BytesWritten} stream_gaps={StreamGaps} " +
-        $"malformed_messages={MalformedMessages} acks_dropped={AcksDropped} runs_orphaned={RunsOrphaned}";
+    FilesOpened,
+    FilesClosed,
+    FilesInterrupted,
+    FilesFailed,
+    ImagesWritten,
+    ImagesMissing,
+    BytesWritten,
+    StreamGaps,
+    MalformedMessages,
+    AcksDropped,
+    /// <summary>Runs closed because their agent went away.</summary>
+    RunsOrphaned,
 }

@@ -1,3 +1,4 @@
+using StdDaq.Shared.Metrics;
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
@@ -42,7 +43,7 @@ public sealed unsafe partial class FrameTracker
 {
     private readonly ShmRing _ring;
     private readonly ModuleGeometry _g;
-    private readonly ReceiverCounters _counters;
+    private readonly CounterSet<ReceiverCounter> _counters;
     private readonly Func<ModuleFrameNotice, bool> _publish;
     private readonly RecvBatch _batch;
     private readonly bool _aim;
@@ -91,7 +92,7 @@ public sealed unsafe partial class FrameTracker
 
     /// <param name="batch">The receive batch whose datagrams <see cref="OnPacket"/> places.</param>
     /// <param name="receiveInPlace">Aim receives at the packets' places in the slots (else every packet is copied once).</param>
-    public FrameTracker(ShmRing ring, ModuleGeometry geometry, int moduleId, ReceiverCounters counters,
+    public FrameTracker(ShmRing ring, ModuleGeometry geometry, int moduleId, CounterSet<ReceiverCounter> counters,
         Func<ModuleFrameNotice, bool> publish, RecvBatch batch, bool receiveInPlace = true)
     {
         if (geometry.PacketsPerFrame > ModuleGeometry.MaxPacketsPerFrame)
@@ -162,26 +163,26 @@ public sealed unsafe partial class FrameTracker
         ref SlotHeader header = ref _ring.Slot(_slot);
         if (header.HasPacket(k))
         {
-            _counters.DuplicatePackets++;
+            _counters[ReceiverCounter.DuplicatePackets]++;
             return;
         }
         if (k < _highest)
-            _counters.OutOfOrderPackets++;
+            _counters[ReceiverCounter.OutOfOrderPackets]++;
         else
             _highest = k;
         if (_batch.InScratch(index))
         {
             RescueLandedAt(_slot, k);
             _batch.Payload(index).CopyTo(new Span<byte>(_ring.SlotData(_slot) + (long)k * _g.PayloadBytes, _g.PayloadBytesOf(k)));
-            _counters.CopiedPackets++;
+            _counters[ReceiverCounter.CopiedPackets]++;
         }
         else
         {
             _inPlace++;
         }
         header.MarkPacket(k);
-        _counters.Packets++;
-        _counters.Bytes += _g.HeaderBytes + _g.PayloadBytesOf(k);
+        _counters[ReceiverCounter.Packets]++;
+        _counters[ReceiverCounter.Bytes] += _g.HeaderBytes + _g.PayloadBytesOf(k);
         _lastPacketTicks = nowTicks;
         if (++_received == _nPackets)
             Close();
@@ -227,13 +228,13 @@ public sealed unsafe partial class FrameTracker
                 // has this packet, it is a duplicate; otherwise it is late and its frame went out
                 // without it.
                 if (!_open && p.ImageId == _lastClosedId && _ring.Slot(_lastClosedSlot).HasPacket(p.PacketNumber))
-                    _counters.DuplicatePackets++;
+                    _counters[ReceiverCounter.DuplicatePackets]++;
                 else
-                    _counters.LatePackets++;
+                    _counters[ReceiverCounter.LatePackets]++;
                 return false;
             }
             // Far behind: the detector restarted its frame numbering.
-            _counters.FrameIdResets++;
+            _counters[ReceiverCounter.FrameIdResets]++;
         }
         if (_open)
             Close();
@@ -352,16 +353,16 @@ public sealed unsafe partial class FrameTracker
         _lastClosedId = _id;
         _lastClosedSlot = _slot;
         if (missing == 0)
-            _counters.FramesComplete++;
+            _counters[ReceiverCounter.FramesComplete]++;
         else
         {
-            _counters.FramesIncomplete++;
-            _counters.MissingPackets += missing;
+            _counters[ReceiverCounter.FramesIncomplete]++;
+            _counters[ReceiverCounter.MissingPackets] += missing;
         }
         var notice = new ModuleFrameNotice(_id, (ulong)missing, _moduleId, (ushort)_g.BitDepth, (uint)_received,
             _first.FrameIndex, _first.Detector1, _first.Detector2, seq, (ulong)now);
         if (!_publish(notice))
-            _counters.NoticesDropped++;
+            _counters[ReceiverCounter.NoticesDropped]++;
     }
 
     private void ZeroMissing()

@@ -8,6 +8,7 @@ using StdDaq.Shared.Detectors;
 using StdDaq.Shared.Hosting;
 using StdDaq.Shared.Interop;
 using StdDaq.Shared.Memory;
+using StdDaq.Shared.Metrics;
 using StdDaq.Shared.Streams;
 
 namespace StdDaq.UdpRecv;
@@ -42,7 +43,7 @@ public sealed partial class UdpReceiver : IDisposable
 
     public int ModuleId { get; }
     public int Port { get; }
-    public ReceiverCounters Counters { get; } = new();
+    public CounterSet<ReceiverCounter> Counters { get; }
     /// <summary>The socket receive buffer granted (bytes, in the units of the request).</summary>
     public long GrantedReceiveBuffer { get; }
     public ShmRing Ring => _ring;
@@ -56,6 +57,7 @@ public sealed partial class UdpReceiver : IDisposable
         _logger = logger;
         ModuleId = moduleId;
         Port = config.UdpPort(moduleId);
+        Counters = ReceiverStats.Create(config.DetectorName, moduleId);
         _parser = new PacketParser(_geometry, config.JungfrauImageId == JungfrauImageIdSource.BunchId);
         // One receiver per module: a second one would take over the notice endpoint and the ring.
         _role = ServiceRoles.Receiver(config, moduleId);
@@ -145,7 +147,7 @@ public sealed partial class UdpReceiver : IDisposable
             return;
         const BindingFlags all = BindingFlags.DeclaredOnly | BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.Instance | BindingFlags.Static;
         Type[] types = [typeof(UdpReceiver), typeof(FrameTracker), typeof(PacketParser), typeof(RecvBatch), typeof(ShmRing),
-            typeof(ZmqSocket), typeof(ReceiverCounters), typeof(ReceiverCounters.Snapshot)];
+            typeof(ZmqSocket), typeof(CounterSet<ReceiverCounter>), typeof(CounterSnapshot<ReceiverCounter>)];
         foreach (var type in types)
             foreach (var m in type.GetMethods(all))
                 if (!m.IsAbstract && !m.ContainsGenericParameters && m.GetMethodBody() != null)
@@ -178,20 +180,20 @@ public sealed partial class UdpReceiver : IDisposable
                     _tracker.OnPacket(in info, i, now);
                     break;
                 case PacketVerdict.WrongSize:
-                    Counters.MalformedSize++;
+                    Counters[ReceiverCounter.MalformedSize]++;
                     break;
                 case PacketVerdict.BadPacketNumber:
-                    Counters.MalformedPacketNumber++;
+                    Counters[ReceiverCounter.MalformedPacketNumber]++;
                     break;
                 default:
-                    Counters.MalformedProtocol++;
+                    Counters[ReceiverCounter.MalformedProtocol]++;
                     break;
             }
         }
         _tracker.EndBatch();
         if (_batch.TryGetDropCounter(start + n - 1, out uint drops))
         {
-            Counters.KernelDrops += drops - _lastKernelDrops;
+            Counters[ReceiverCounter.KernelDrops] += drops - _lastKernelDrops;
             _lastKernelDrops = drops;
         }
     }
@@ -211,6 +213,7 @@ public sealed partial class UdpReceiver : IDisposable
         _ring.Dispose();
         _batch.Dispose();
         _role.Dispose();
+        Counters.Dispose();
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "{Message}")]

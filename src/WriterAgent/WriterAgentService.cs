@@ -7,9 +7,17 @@ using RabbitMQ.Client.Events;
 using StdDaq.Agent.Broker;
 using StdDaq.Shared.Config;
 using StdDaq.Shared.Hosting;
+using StdDaq.Shared.Metrics;
 using StdDaq.Shared.Streams;
 
 namespace StdDaq.Agent;
+
+/// <summary>The agent's counters (<see cref="CounterSet{TName}"/>).</summary>
+public enum AgentCounter
+{
+    RequestsSucceeded,
+    RequestsFailed,
+}
 
 public sealed record WriterAgentOptions
 {
@@ -90,13 +98,14 @@ public sealed partial class WriterAgentService
         _serviceName = options.ServiceName ?? $"{config.DetectorName}.writer_agent";
         _link = new BrokerLink(BrokerProtocol.Factory(options.BrokerUrl, _serviceName), logger, SetUpAsync);
         _outbox = new StatusOutbox(_link, _serviceName, logger) { ReconnectGrace = options.ReconnectGrace };
+        Counters = new CounterSet<AgentCounter>("StdDaq.WriterAgent", "writer_agent", [new("service", _serviceName)]);
     }
 
     /// <summary>Completes once the agent is connected to the broker with its queues bound (again after a reconnect).</summary>
     public Task WaitConnectedAsync(CancellationToken ct) => _link.WaitConnectedAsync(ct);
 
-    /// <summary>Requests handled so far (for tests and the stats line).</summary>
-    public long RequestsSucceeded, RequestsFailed;
+    /// <summary>Requests ended so far, by how (the stats line; several threads add, with Interlocked).</summary>
+    public CounterSet<AgentCounter> Counters { get; }
 
     public async Task RunAsync(CancellationToken ct)
     {
@@ -136,6 +145,7 @@ public sealed partial class WriterAgentService
         linkCts.Cancel();
         await Task.WhenAll(linkTask, outboxTask, statsTask);
         await _link.DisposeAsync();
+        Counters.Dispose();
     }
 
     private async Task SetUpAsync(IChannel channel, CancellationToken ct)
@@ -212,7 +222,7 @@ public sealed partial class WriterAgentService
             LogEnd(_logger, d.RequestId, "fail", problem);
             _ = _outbox.Enqueue(d.RequestId, BrokerProtocol.ActionStart, null, d.Body, d.RoutingKey);
             End(d, receipt, false, _outbox.Enqueue(d.RequestId, BrokerProtocol.ActionFail, problem, d.Body, d.RoutingKey));
-            Interlocked.Increment(ref RequestsFailed);
+            Interlocked.Increment(ref Counters[AgentCounter.RequestsFailed]);
             return Task.CompletedTask;
         }
         if (_reject && _running is { } r)
@@ -223,7 +233,7 @@ public sealed partial class WriterAgentService
             End(d, receipt, false, _outbox.Enqueue(d.RequestId, BrokerProtocol.ActionFail,
                 $"busy: request {r.RequestId} is writing ({r.Run?.Forwarded ?? 0}/{r.NImages} images); writer_busy_policy is reject",
                 d.Body, d.RoutingKey));
-            Interlocked.Increment(ref RequestsFailed);
+            Interlocked.Increment(ref Counters[AgentCounter.RequestsFailed]);
             return Task.CompletedTask;
         }
         _requests.Writer.TryWrite(d);
@@ -371,9 +381,9 @@ public sealed partial class WriterAgentService
             _running = null;
         }
         if (outcome.Success)
-            Interlocked.Increment(ref RequestsSucceeded);
+            Interlocked.Increment(ref Counters[AgentCounter.RequestsSucceeded]);
         else
-            Interlocked.Increment(ref RequestsFailed);
+            Interlocked.Increment(ref Counters[AgentCounter.RequestsFailed]);
         LogEnd(_logger, d.RequestId, outcome.Success ? "success" : "fail", outcome.Message);
         End(d, CurrentReceipt(d), outcome.Success, _outbox.Enqueue(d.RequestId,
             outcome.Success ? BrokerProtocol.ActionSuccess : BrokerProtocol.ActionFail, outcome.Message, d.Body, d.RoutingKey));
@@ -437,7 +447,7 @@ public sealed partial class WriterAgentService
         try
         {
             while (await timer.WaitForNextTickAsync(ct))
-                LogStats(_logger, Interlocked.Read(ref RequestsSucceeded), Interlocked.Read(ref RequestsFailed),
+                LogStats(_logger, Counters.Read().Format(),
                     _running?.RequestId ?? "-", _outbox.Pending, _link.IsConnected ? 1 : 0, _link.Generation);
         }
         catch (OperationCanceledException)
@@ -463,8 +473,8 @@ public sealed partial class WriterAgentService
     [LoggerMessage(Level = LogLevel.Information, Message = "request {RequestId}: {Result}: {Message}")]
     private static partial void LogEnd(ILogger logger, string requestId, string result, string message);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "stats: requests_succeeded={Succeeded} requests_failed={Failed} running={Running} statuses_pending={Pending} broker_connected={Connected} broker_connections={Connections}")]
-    private static partial void LogStats(ILogger logger, long succeeded, long failed, string running, int pending, int connected, long connections);
+    [LoggerMessage(Level = LogLevel.Information, Message = "stats: {Counters} running={Running} statuses_pending={Pending} broker_connected={Connected} broker_connections={Connections}")]
+    private static partial void LogStats(ILogger logger, string counters, string running, int pending, int connected, long connections);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "request {RequestId}: kill received")]
     private static partial void LogKill(ILogger logger, string requestId);

@@ -159,8 +159,8 @@ public class AssemblerTests
         });
         Assert.True(checkedImages >= frames - 1, $"only {checkedImages} images checked");
         var counters = harness.Assembler.Counters.Read();
-        Assert.Equal(sent.Lost.Count * 4 * 1024, counters.PixelsLostPackets);
-        Assert.Equal(0, counters.PixelsInvalidGain); // the simulator sends gain bits 00
+        Assert.Equal(sent.Lost.Count * 4 * 1024, counters[AssemblerCounter.PixelsLostPackets]);
+        Assert.Equal(0, counters[AssemblerCounter.PixelsInvalidGain]); // the simulator sends gain bits 00
     }
 
     [Fact]
@@ -201,9 +201,9 @@ public class AssemblerTests
         Assert.Equal(Enumerable.Range(1, 12).Select(i => (ulong)i), harness.Images.Select(i => i.Meta.Id));
         Assert.Equal(12 - harness.Overrun, overwritten.Count + good);
         var c = harness.Assembler.Counters.Read();
-        Assert.Equal(16, c.FramesOverrun);
-        Assert.Equal(8, c.ImagesIncomplete);
-        Assert.Equal(4, c.ImagesGood);
+        Assert.Equal(16, c[AssemblerCounter.FramesOverrun]);
+        Assert.Equal(8, c[AssemblerCounter.ImagesIncomplete]);
+        Assert.Equal(4, c[AssemblerCounter.ImagesGood]);
     }
 
     [Fact]
@@ -278,7 +278,7 @@ public class AssemblerTests
         Assert.True(reader.Join(TimeSpan.FromSeconds(30)), "the reader finished");
         Assert.Null(failure);
         Assert.True(valid + overrun > 0, "the reader ran");
-        Assert.Equal(0, harness.Assembler.Counters.Read().FramesOverrun);
+        Assert.Equal(0, harness.Assembler.Counters.Read()[AssemblerCounter.FramesOverrun]);
     }
 
     [Fact]
@@ -313,9 +313,9 @@ public class AssemblerTests
         Assert.Equal(Enumerable.Range(1, 15).Select(i => (ulong)i), harness.Images.Select(i => i.Meta.Id));
         Assert.True(checkedIncomplete.Count >= 9, $"only {checkedIncomplete.Count} incomplete images checked");
         var c = harness.Assembler.Counters.Read();
-        Assert.Equal(5, c.ImagesGood);
-        Assert.Equal(10, c.ImagesIncomplete);
-        Assert.Equal(10, c.ModulesMissing);
+        Assert.Equal(5, c[AssemblerCounter.ImagesGood]);
+        Assert.Equal(10, c[AssemblerCounter.ImagesIncomplete]);
+        Assert.Equal(10, c[AssemblerCounter.ModulesMissing]);
         // No stall: module 0 sent image 6 + i at about i / 20 s after the start; each image was
         // published within the timeout (300 ms) plus scheduling slack after its frame.
         for (int i = 0; i < 10; i++)
@@ -341,7 +341,7 @@ public class AssemblerTests
         harness.Collect(6, TimeSpan.FromSeconds(10), quiet: TimeSpan.FromSeconds(2));
         Assert.Equal(new ulong[] { 1, 2, 3, 4, 8, 9 }, harness.Images.Select(i => i.Meta.Id));
         Assert.All(harness.Images, i => Assert.Equal((ushort)ImageStatus.Good, i.Meta.Status));
-        Assert.Equal(3, harness.Assembler.Counters.Read().ImagesDiscarded);
+        Assert.Equal(3, harness.Assembler.Counters.Read()[AssemblerCounter.ImagesDiscarded]);
     }
 
     [Fact]

@@ -4,6 +4,7 @@ using StdDaq.Shared.Config;
 using StdDaq.Shared.Memory;
 using StdDaq.Shared.Streams;
 using StdDaq.Tests.Support;
+using StdDaq.UdpRecv;
 
 namespace StdDaq.Tests.Assembler;
 
@@ -49,8 +50,8 @@ public class LargeDetectorTests
             Assert.True(at == expected.Length, $"image {id}: first difference at pixel {at / bpp} (x {at / bpp % config.ImagePixelWidth}, y {at / bpp / config.ImagePixelWidth})");
         }
         var totals = harness.Receivers!.Totals();
-        Assert.Equal(0, totals.MissingPackets);
-        Assert.Equal(0, totals.KernelDrops);
+        Assert.Equal(0, totals[ReceiverCounter.MissingPackets]);
+        Assert.Equal(0, totals[ReceiverCounter.KernelDrops]);
     }
 
     [Fact]
@@ -83,8 +84,8 @@ public class LargeDetectorTests
             Assert.True(seen[id].Exact, $"image {id} differs (the absent ports must be zeros)");
         }
         var c = harness.Assembler.Counters.Read();
-        Assert.Equal(3, c.ModulesMissing);
-        Assert.Equal(2, c.ImagesGood);
+        Assert.Equal(3, c[AssemblerCounter.ModulesMissing]);
+        Assert.Equal(2, c[AssemblerCounter.ImagesGood]);
     }
 
     [Fact]

@@ -71,21 +71,21 @@ public class ReceiveInPlaceTests
         Assert.Empty(failures);
         var a = harness.Receivers[0].Counters.Read();
         var b = harness.Receivers[1].Counters.Read();
-        Assert.Equal(0, a.KernelDrops);
-        Assert.Equal(0, b.KernelDrops);
-        Assert.True(b with { CopiedPackets = 0 } == a with { CopiedPackets = 0 }, $"in place: {a.Format(0)}\ncopy:     {b.Format(0)}");
+        Assert.Equal(0, a[ReceiverCounter.KernelDrops]);
+        Assert.Equal(0, b[ReceiverCounter.KernelDrops]);
+        Assert.True(b.With(ReceiverCounter.CopiedPackets, 0) == a.With(ReceiverCounter.CopiedPackets, 0), $"in place: {a.Format(0)}\ncopy:     {b.Format(0)}");
         var received = harness.NoticesOf.Select(l => l.Select(n => (n.ImageId, n.NReceivedPackets, n.NMissingPackets)).ToList()).ToArray();
         Assert.Equal(received[1], received[0]);
         Assert.Equal(malformed, a.Malformed);
-        Assert.True(a.FrameIdResets > 0 && a.DuplicatePackets > 0 && a.OutOfOrderPackets > 0 && a.LatePackets > 0 && a.FramesIncomplete > 0,
+        Assert.True(a[ReceiverCounter.FrameIdResets] > 0 && a[ReceiverCounter.DuplicatePackets] > 0 && a[ReceiverCounter.OutOfOrderPackets] > 0 && a[ReceiverCounter.LatePackets] > 0 && a[ReceiverCounter.FramesIncomplete] > 0,
             $"the stream did not exercise every path: {a.Format(0)}");
         // Frames followed at once by one in the same slot (6% of the jumps) are gone before they
         // can be checked; all others must have been checked.
         int published = received[0].Count + received[1].Count;
         Assert.True(checkedFrames >= published * 85 / 100, $"only {checkedFrames} of {published} frames checked (the rest were overwritten)");
         // Copy mode copies every packet; in place copies only what landed elsewhere.
-        Assert.Equal(b.Packets, b.CopiedPackets);
-        Assert.True(a.CopiedPackets < a.Packets / 2, $"in place copied {a.CopiedPackets} of {a.Packets} packets");
+        Assert.Equal(b[ReceiverCounter.Packets], b[ReceiverCounter.CopiedPackets]);
+        Assert.True(a[ReceiverCounter.CopiedPackets] < a[ReceiverCounter.Packets] / 2, $"in place copied {a[ReceiverCounter.CopiedPackets]} of {a[ReceiverCounter.Packets]} packets");
     }
 
     [Fact]
@@ -104,11 +104,11 @@ public class ReceiveInPlaceTests
         harness.Collect(200, TimeSpan.FromSeconds(30));
         await sender;
         var c = harness.Receivers[0].Counters.Read();
-        Assert.Equal(200, c.FramesComplete);
-        Assert.Equal(0, c.KernelDrops);
+        Assert.Equal(200, c[ReceiverCounter.FramesComplete]);
+        Assert.Equal(0, c[ReceiverCounter.KernelDrops]);
         // Only the first batch, before any frame is known, and batches after a pause of more
         // than the timeout go to scratch buffers.
-        Assert.True(c.CopiedPackets < c.Packets / 10, $"copied {c.CopiedPackets} of {c.Packets} packets");
+        Assert.True(c[ReceiverCounter.CopiedPackets] < c[ReceiverCounter.Packets] / 10, $"copied {c[ReceiverCounter.CopiedPackets]} of {c[ReceiverCounter.Packets]} packets");
 
         // After the timeout the prepared next slot is given back: every slot is even again, and
         // the one prepared for frame 201 holds frame 201 - 16 as before.
@@ -142,11 +142,11 @@ public class ReceiveInPlaceTests
         ReceiveInChunks(receiver, stream, chunk: 7, starts);
 
         var c = receiver.Counters.Read();
-        Assert.Equal(20, c.FramesComplete);
-        Assert.Equal(0, c.FramesIncomplete);
+        Assert.Equal(20, c[ReceiverCounter.FramesComplete]);
+        Assert.Equal(0, c[ReceiverCounter.FramesIncomplete]);
         // Frames 1 to 3 teach the id step (their first chunks go to scratch); from then on every
         // packet lands in place.
-        Assert.True(c.CopiedPackets <= 3 * 7, $"copied {c.CopiedPackets} of {c.Packets} packets");
+        Assert.True(c[ReceiverCounter.CopiedPackets] <= 3 * 7, $"copied {c[ReceiverCounter.CopiedPackets]} of {c[ReceiverCounter.Packets]} packets");
         AssertFrames(receiver.Ring, g, patterns, Enumerable.Range(1, 20).Select(i => (ulong)i), lost: []);
         // The window slid past the batches (only the messages entering it were aimed) and wrapped.
         var batch = receiver.Batch;
@@ -186,18 +186,18 @@ public class ReceiveInPlaceTests
         long copiedBeforeLast = ReceiveInChunks(receiver, stream, chunk: 5, starts: null, copiedAfterFrame: 15);
 
         var c = receiver.Counters.Read();
-        Assert.Equal(ids.Length, c.FramesComplete + c.FramesIncomplete);
-        Assert.Equal(4, c.FramesIncomplete);
-        Assert.Equal(lost.Count, c.MissingPackets);
-        Assert.Equal(1, c.DuplicatePackets);
-        Assert.Equal(1, c.OutOfOrderPackets);
+        Assert.Equal(ids.Length, c[ReceiverCounter.FramesComplete] + c[ReceiverCounter.FramesIncomplete]);
+        Assert.Equal(4, c[ReceiverCounter.FramesIncomplete]);
+        Assert.Equal(lost.Count, c[ReceiverCounter.MissingPackets]);
+        Assert.Equal(1, c[ReceiverCounter.DuplicatePackets]);
+        Assert.Equal(1, c[ReceiverCounter.OutOfOrderPackets]);
         Assert.Equal(1, c.Malformed);
-        Assert.Equal(0, c.LatePackets);
+        Assert.Equal(0, c[ReceiverCounter.LatePackets]);
         AssertFrames(receiver.Ring, g, patterns, ids, lost);
         // Each fault costs at most a few batches of copies; the whole window is re-aimed after
         // it, so the clean frames after the last fault all land in place again.
-        Assert.True(c.CopiedPackets < 20 * 5, $"copied {c.CopiedPackets} of {c.Packets} packets");
-        Assert.Equal(copiedBeforeLast, c.CopiedPackets);
+        Assert.True(c[ReceiverCounter.CopiedPackets] < 20 * 5, $"copied {c[ReceiverCounter.CopiedPackets]} of {c[ReceiverCounter.Packets]} packets");
+        Assert.Equal(copiedBeforeLast, c[ReceiverCounter.CopiedPackets]);
     }
 
     /// <summary>
@@ -226,7 +226,7 @@ public class ReceiveInPlaceTests
             }
             int slot = ring.SlotOf(copiedAfterFrame);
             if (copied < 0 && copiedAfterFrame > 0 && ring.Slot(slot).ImageId == copiedAfterFrame && (ring.ReadSequence(slot) & 1) == 0)
-                copied = receiver.Counters.Read().CopiedPackets;
+                copied = receiver.Counters.Read()[ReceiverCounter.CopiedPackets];
         }
         return copied;
     }

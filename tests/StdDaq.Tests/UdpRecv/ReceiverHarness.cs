@@ -1,3 +1,4 @@
+using StdDaq.Shared.Metrics;
 using Microsoft.Extensions.Logging.Abstractions;
 using StdDaq.Shared.Config;
 using StdDaq.Shared.Detectors;
@@ -94,9 +95,9 @@ public sealed class ReceiverHarness : IDisposable
         }
     }
 
-    public ReceiverCounters.Snapshot Totals()
+    public CounterSnapshot<ReceiverCounter> Totals()
     {
-        var t = default(ReceiverCounters.Snapshot);
+        var t = default(CounterSnapshot<ReceiverCounter>);
         foreach (var r in Receivers)
             t += r.Counters.Read();
         return t;

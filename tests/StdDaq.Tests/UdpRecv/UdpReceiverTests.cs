@@ -1,3 +1,4 @@
+using StdDaq.UdpRecv;
 using System.Net;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
@@ -65,15 +66,15 @@ public class UdpReceiverTests
             checkedFrames++;
         }
         var t = harness.Totals();
-        Assert.Equal(0, t.KernelDrops);
+        Assert.Equal(0, t[ReceiverCounter.KernelDrops]);
         Assert.Equal(frames * modules, harness.Notices.Count);
-        Assert.Equal(frames * modules, t.FramesComplete + t.FramesIncomplete);
-        Assert.Equal(report.Lost.Count + report.Truncated.Count, t.MissingPackets);
-        Assert.Equal(report.Duplicated.Count, t.DuplicatePackets);
-        Assert.Equal(report.Reordered.Count, t.OutOfOrderPackets);
-        Assert.Equal(report.Truncated.Count, t.MalformedSize);
-        Assert.Equal(report.Packets - report.Duplicated.Count, t.Packets);
-        Assert.Equal(0, t.LatePackets);
+        Assert.Equal(frames * modules, t[ReceiverCounter.FramesComplete] + t[ReceiverCounter.FramesIncomplete]);
+        Assert.Equal(report.Lost.Count + report.Truncated.Count, t[ReceiverCounter.MissingPackets]);
+        Assert.Equal(report.Duplicated.Count, t[ReceiverCounter.DuplicatePackets]);
+        Assert.Equal(report.Reordered.Count, t[ReceiverCounter.OutOfOrderPackets]);
+        Assert.Equal(report.Truncated.Count, t[ReceiverCounter.MalformedSize]);
+        Assert.Equal(report.Packets - report.Duplicated.Count, t[ReceiverCounter.Packets]);
+        Assert.Equal(0, t[ReceiverCounter.LatePackets]);
         Assert.True(checkedFrames >= frames * modules * 9 / 10, $"only {checkedFrames} frames checked, {harness.Overrun} overrun");
         // Notices come in image-id order per module.
         foreach (var byModule in harness.Notices.GroupBy(n => n.ModuleId))
@@ -100,8 +101,8 @@ public class UdpReceiverTests
         var frames = new Dictionary<(int, ulong), byte[]>();
         harness.Collect(20, TimeSpan.FromSeconds(20), (n, frame) => frames[(n.ModuleId, n.ImageId)] = frame.ToArray());
         var t = harness.Totals();
-        Assert.Equal(20, t.FramesComplete);
-        Assert.Equal(0, t.FramesIncomplete + t.Malformed + t.KernelDrops);
+        Assert.Equal(20, t[ReceiverCounter.FramesComplete]);
+        Assert.Equal(0, t[ReceiverCounter.FramesIncomplete] + t.Malformed + t[ReceiverCounter.KernelDrops]);
         Assert.Equal(20, frames.Count);
         for (int m = 0; m < 4; m++)
         {
@@ -174,13 +175,13 @@ public class UdpReceiverTests
         int good = 0;
         harness.Collect(5, TimeSpan.FromSeconds(10));
         var t = harness.Totals();
-        Assert.Equal(0, t.KernelDrops);
-        Assert.Equal(expectSize, t.MalformedSize);
-        Assert.Equal(expectNumber, t.MalformedPacketNumber);
-        Assert.Equal(expectProtocol, t.MalformedProtocol);
+        Assert.Equal(0, t[ReceiverCounter.KernelDrops]);
+        Assert.Equal(expectSize, t[ReceiverCounter.MalformedSize]);
+        Assert.Equal(expectNumber, t[ReceiverCounter.MalformedPacketNumber]);
+        Assert.Equal(expectProtocol, t[ReceiverCounter.MalformedProtocol]);
         Assert.Equal(garbage, t.Malformed);
-        Assert.Equal(10, t.FramesComplete);
-        Assert.Equal(0, t.FramesIncomplete);
+        Assert.Equal(10, t[ReceiverCounter.FramesComplete]);
+        Assert.Equal(0, t[ReceiverCounter.FramesIncomplete]);
         var ring = harness.Receivers[0].Ring;
         for (ulong id = 1; id <= 10; id++)
         {

@@ -1,3 +1,4 @@
+using StdDaq.Writer;
 using System.Text.Json;
 using StdDaq.Agent.Broker;
 using StdDaq.Tests.Support;
@@ -45,8 +46,8 @@ public sealed class AgentRestartTests(BrokerFixture broker)
             Assert.False(finalB.IsCompleted || finalC.IsCompleted, "a waiting request ended while the first one ran");
 
             // The writer closes the run its agent left, before any agent comes back.
-            Assert.True(SpinWait.SpinUntil(() => p.Writer.Counters.RunsOrphaned == 1 && p.Writer.Counters.FilesClosed == 1, TimeSpan.FromSeconds(30)),
-                $"the writer kept the orphaned run open: {p.Writer.Counters.Format()}");
+            Assert.True(SpinWait.SpinUntil(() => p.Writer.Counters[WriterCounter.RunsOrphaned] == 1 && p.Writer.Counters[WriterCounter.FilesClosed] == 1, TimeSpan.FromSeconds(30)),
+                $"the writer kept the orphaned run open: {p.Writer.Counters.Read().Format()}");
             var left = H5py.Read(env, a);
             Assert.Equal(1, left.GetProperty("attrs").GetProperty("interrupted").GetInt64());
             Assert.Contains("writer agent went away", left.GetProperty("attrs").GetProperty("interrupted_reason").GetString());

@@ -114,8 +114,8 @@ public sealed class WriterServiceTests
         Assert.Equal(1, h5.GetProperty("attrs").GetProperty("interrupted").GetInt64());
         Assert.Equal("StoreStream messages lost: expected i_image 2, got 3", h5.GetProperty("attrs").GetProperty("interrupted_reason").GetString());
         Assert.Equal([100UL, 101], H5py.ULongs(h5.GetProperty("image_id")));
-        Assert.Equal(1, d.Writer.Counters.StreamGaps);
-        Assert.Equal(1, d.Writer.Counters.FilesInterrupted);
+        Assert.Equal(1, d.Writer.Counters[WriterCounter.StreamGaps]);
+        Assert.Equal(1, d.Writer.Counters[WriterCounter.FilesInterrupted]);
     }
 
     [Fact]

@@ -1,0 +1,157 @@
+using System.Diagnostics.Metrics;
+using System.Runtime.CompilerServices;
+using System.Text;
+
+namespace StdDaq.Shared.Metrics;
+
+/// <summary>
+/// A service's counters, each named once: by a member of the enum <typeparamref name="TName"/>
+/// (values 0..n-1). The member's snake_case spelling is its key on the stats line and, prefixed, its
+/// System.Diagnostics.Metrics instrument (an observable counter of <see cref="Meter"/>), so the
+/// stats line and any metrics listener or exporter read the same cells.
+/// </summary>
+/// <remarks>
+/// Hand-rolled cells rather than <see cref="Counter{T}.Add(T)"/> on the hot paths: one thread
+/// writes each cell with a plain add (a receiver counts every packet), Add would pay for tags and
+/// listeners per packet; readers see each cell whole (64-bit reads), a few increments stale.
+/// </remarks>
+public sealed class CounterSet<TName> : IDisposable where TName : struct, Enum
+{
+    private static readonly TName[] s_members = Members();
+    private static readonly string[] s_keys = s_members.Select(m => SnakeCase(m.ToString())).ToArray();
+    private readonly long[] _cells = new long[s_members.Length];
+
+    /// <summary>The meter whose observable counters read these cells (one per member).</summary>
+    public Meter Meter { get; }
+
+    /// <param name="meterName">e.g. <c>StdDaq.Receiver</c>; instruments are <c>std_daq.&lt;prefix&gt;.&lt;key&gt;</c>.</param>
+    /// <param name="prefix">The instruments' middle part, e.g. <c>receiver</c>.</param>
+    /// <param name="tags">Tags of every measurement (detector, module).</param>
+    public CounterSet(string meterName, string prefix, IEnumerable<KeyValuePair<string, object?>>? tags = null)
+    {
+        var tagArray = (tags ?? []).ToArray();
+        Meter = new Meter(meterName);
+        for (int i = 0; i < s_members.Length; i++)
+        {
+            int cell = i;
+            Meter.CreateObservableCounter($"std_daq.{prefix}.{s_keys[i]}", () => new Measurement<long>(Volatile.Read(ref _cells[cell]), tagArray));
+        }
+    }
+
+    /// <summary>The cell of <paramref name="name"/>, to add to (from the one thread that writes it).</summary>
+    public ref long this[TName name]
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => ref _cells[Unsafe.As<TName, int>(ref name)];
+    }
+
+    /// <summary>Every cell now.</summary>
+    public CounterSnapshot<TName> Read()
+    {
+        var values = new long[_cells.Length];
+        for (int i = 0; i < values.Length; i++)
+            values[i] = Volatile.Read(ref _cells[i]);
+        return new CounterSnapshot<TName>(values);
+    }
+
+    /// <summary>The stats-line key of <paramref name="name"/> (snake_case of the member).</summary>
+    public static string Key(TName name) => s_keys[Unsafe.As<TName, int>(ref name)];
+
+    public void Dispose() => Meter.Dispose();
+
+    private static TName[] Members()
+    {
+        if (Unsafe.SizeOf<TName>() != sizeof(int))
+            throw new InvalidOperationException($"{typeof(TName).Name}: counter names must be an int enum");
+        var members = Enum.GetValues<TName>();
+        for (int i = 0; i < members.Length; i++)
+            if (Unsafe.As<TName, int>(ref members[i]) != i)
+                throw new InvalidOperationException($"{typeof(TName).Name}: counter names must be numbered 0..n-1 in order");
+        return members;
+    }
+
+    private static string SnakeCase(string pascal)
+    {
+        var sb = new StringBuilder(pascal.Length + 8);
+        for (int i = 0; i < pascal.Length; i++)
+        {
+            char c = pascal[i];
+            if (char.IsUpper(c) && i > 0)
+                sb.Append('_');
+            sb.Append(char.ToLowerInvariant(c));
+        }
+        return sb.ToString();
+    }
+}
+
+/// <summary>The values of a <see cref="CounterSet{TName}"/> at one moment, or their change over a period.</summary>
+public readonly struct CounterSnapshot<TName> : IEquatable<CounterSnapshot<TName>> where TName : struct, Enum
+{
+    private readonly long[]? _values;
+
+    internal CounterSnapshot(long[] values) => _values = values;
+
+    public long this[TName name] => _values is { } v ? v[Unsafe.As<TName, int>(ref name)] : 0;
+
+    /// <summary>This snapshot with <paramref name="name"/> set to <paramref name="value"/> (to compare the others).</summary>
+    public CounterSnapshot<TName> With(TName name, long value)
+    {
+        var values = Combine(this, default, +1)._values!;
+        values[Unsafe.As<TName, int>(ref name)] = value;
+        return new CounterSnapshot<TName>(values);
+    }
+
+    public bool Equals(CounterSnapshot<TName> other)
+    {
+        foreach (var name in Enum.GetValues<TName>())
+            if (this[name] != other[name])
+                return false;
+        return true;
+    }
+
+    public override bool Equals(object? obj) => obj is CounterSnapshot<TName> other && Equals(other);
+
+    public override int GetHashCode()
+    {
+        var hash = new HashCode();
+        foreach (var name in Enum.GetValues<TName>())
+            hash.Add(this[name]);
+        return hash.ToHashCode();
+    }
+
+    public static bool operator ==(CounterSnapshot<TName> a, CounterSnapshot<TName> b) => a.Equals(b);
+
+    public static bool operator !=(CounterSnapshot<TName> a, CounterSnapshot<TName> b) => !a.Equals(b);
+
+    public static CounterSnapshot<TName> operator -(CounterSnapshot<TName> a, CounterSnapshot<TName> b) => Combine(a, b, -1);
+
+    public static CounterSnapshot<TName> operator +(CounterSnapshot<TName> a, CounterSnapshot<TName> b) => Combine(a, b, +1);
+
+    private static CounterSnapshot<TName> Combine(CounterSnapshot<TName> a, CounterSnapshot<TName> b, int sign)
+    {
+        int n = Enum.GetValues<TName>().Length;
+        var values = new long[n];
+        for (int i = 0; i < n; i++)
+            values[i] = (a._values?[i] ?? 0) + sign * (b._values?[i] ?? 0);
+        return new CounterSnapshot<TName>(values);
+    }
+
+    /// <summary>
+    /// <c>key=value</c> for every counter in declaration order, separated by spaces; those for which
+    /// <paramref name="onlyIfNonZero"/> is true are left out while they are 0.
+    /// </summary>
+    public string Format(Func<TName, bool>? onlyIfNonZero = null)
+    {
+        var sb = new StringBuilder();
+        foreach (var name in Enum.GetValues<TName>())
+        {
+            long v = this[name];
+            if (v == 0 && onlyIfNonZero?.Invoke(name) == true)
+                continue;
+            if (sb.Length > 0)
+                sb.Append(' ');
+            sb.Append(CounterSet<TName>.Key(name)).Append('=').Append(v);
+        }
+        return sb.ToString();
+    }
+}
