@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using StdDaq.Shared.Compression;
 using StdDaq.Shared.Config;
@@ -16,6 +15,8 @@ public sealed record WriterOptions
     public string? ConfigText { get; init; }
     /// <summary>Called before each image is written (index in the run); lets a test make the writer slow.</summary>
     internal Action<long>? BeforeImage { get; init; }
+    /// <summary>The clock of the flush interval and the stats period (tests give a fake one).</summary>
+    public TimeProvider Time { get; init; } = TimeProvider.System;
 }
 
 /// <summary>
@@ -77,7 +78,8 @@ public sealed partial class WriterService : IDisposable
         public long Incomplete { get; set; }
         /// <summary>Module → images written without it.</summary>
         public Dictionary<string, long> ModulesMissing { get; } = [];
-        public long LastFlushTicks { get; set; } = Stopwatch.GetTimestamp();
+        /// <summary>When the file was last flushed (a timestamp of the writer's clock).</summary>
+        public long LastFlush { get; set; }
     }
 
     public Task RunAsync(CancellationToken ct) =>
@@ -94,8 +96,9 @@ public sealed partial class WriterService : IDisposable
         using var acks = ZmqSocket.Pusher(_config.WriterStatusEndpoint);
         LogStarting(_logger, _config.DetectorName, _config.WriterAgentEndpoint, _config.WriterStatusEndpoint, _config.ImageBufferName,
             _config.WriterFlushIntervalS);
-        long statsEvery = (long)(_config.StatsCollectionPeriod * Stopwatch.Frequency);
-        long nextStats = Stopwatch.GetTimestamp() + statsEvery;
+        var time = _options.Time;
+        var statsEvery = TimeSpan.FromSeconds(_config.StatsCollectionPeriod);
+        long lastStats = time.GetTimestamp();
         try
         {
             while (!ct.IsCancellationRequested)
@@ -126,11 +129,11 @@ public sealed partial class WriterService : IDisposable
                         Fail(failing, acks, $"writer error on '{failing.OutputFile}': {e.GetType().Name}: {e.Message}");
                     }
                 }
-                if (_run is { File: not null, Ended: false } run && Elapsed(run.LastFlushTicks) >= _config.WriterFlushIntervalS)
+                if (_run is { File: not null, Ended: false } run && time.GetElapsedTime(run.LastFlush).TotalSeconds >= _config.WriterFlushIntervalS)
                     Flush(run, acks);
-                if (Stopwatch.GetTimestamp() >= nextStats)
+                if (time.GetElapsedTime(lastStats) >= statsEvery)
                 {
-                    nextStats += statsEvery;
+                    lastStats = time.GetTimestamp();
                     LogStats(_logger, Counters.Read().Format());
                 }
             }
@@ -218,6 +221,7 @@ public sealed partial class WriterService : IDisposable
             Fail(r, acks, $"cannot create '{r.OutputFile}': {e.Message}");
             return;
         }
+        r.LastFlush = _options.Time.GetTimestamp();
         Counters[WriterCounter.FilesOpened]++;
         LogOpened(_logger, r.OutputFile, r.RunId, r.NImages,
             Choices.Compression.Name(r.Compressed ? ImageCompression.BitshuffleLz4 : ImageCompression.None));
@@ -311,7 +315,7 @@ public sealed partial class WriterService : IDisposable
 
     private void Flush(Run r, ZmqSocket acks)
     {
-        r.LastFlushTicks = Stopwatch.GetTimestamp();
+        r.LastFlush = _options.Time.GetTimestamp();
         try
         {
             r.File!.Flush();
@@ -429,8 +433,6 @@ public sealed partial class WriterService : IDisposable
         }
         return _ring;
     }
-
-    private static double Elapsed(long ticks) => (Stopwatch.GetTimestamp() - ticks) / (double)Stopwatch.Frequency;
 
     public void Dispose()
     {

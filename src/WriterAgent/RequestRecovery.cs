@@ -13,10 +13,12 @@ namespace StdDaq.Agent;
 public static class RequestRecovery
 {
     /// <summary>The outcome from the file the request began; null when no agent began it (no file of this request).</summary>
-    public static RunOutcome? Recover(WriteRequest request, string requestId, TimeSpan waitClosed, CancellationToken ct)
+    public static RunOutcome? Recover(WriteRequest request, string requestId, TimeSpan waitClosed, CancellationToken ct,
+        TimeProvider? time = null)
     {
+        time ??= TimeProvider.System;
         string path = request.OutputFile;
-        var deadline = DateTime.UtcNow + waitClosed;
+        long start = time.GetTimestamp();
         while (true)
         {
             if (!File.Exists(path))
@@ -28,11 +30,10 @@ public static class RequestRecovery
                     return null; // another request's file (overwrite), or not ours: this request never began
                 return Outcome(request, f);
             }
-            catch (Hdf5Exception e) when (e.Message.Contains("lock", StringComparison.OrdinalIgnoreCase) && DateTime.UtcNow < deadline)
+            catch (Hdf5Exception e) when (e.Message.Contains("lock", StringComparison.OrdinalIgnoreCase) && time.GetElapsedTime(start) < waitClosed)
             {
                 // The writer still has it open (closing it): wait.
-                ct.WaitHandle.WaitOne(TimeSpan.FromMilliseconds(200));
-                ct.ThrowIfCancellationRequested();
+                Task.Delay(TimeSpan.FromMilliseconds(200), time, ct).GetAwaiter().GetResult();
             }
             catch (Exception e) when (e is Hdf5Exception or InvalidDataException)
             {

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using StdDaq.Shared.Interop;
 using StdDaq.Shared.Streams;
 
@@ -15,8 +14,11 @@ public sealed class StorePublisher : IDisposable
     private readonly byte[] _event = new byte[256];
     private int _subscriptions;
 
-    public StorePublisher(string endpoint)
+    private readonly TimeProvider _time;
+
+    public StorePublisher(string endpoint, TimeProvider? time = null)
     {
+        _time = time ?? TimeProvider.System;
         _socket = ZmqSocket.Publisher(endpoint, sendHwm: 100_000, seeSubscriptions: true);
         _socket.SetInt(Zmq.RCVTIMEO, 0);
     }
@@ -36,12 +38,14 @@ public sealed class StorePublisher : IDisposable
     /// <summary>Waits up to <paramref name="timeout"/> for a writer's subscription.</summary>
     public bool WaitForWriter(TimeSpan timeout, CancellationToken ct)
     {
-        var sw = Stopwatch.StartNew();
+        long start = _time.GetTimestamp();
         while (!WriterConnected)
         {
-            if (sw.Elapsed >= timeout || ct.IsCancellationRequested)
+            var left = timeout - _time.GetElapsedTime(start);
+            if (left <= TimeSpan.Zero || ct.IsCancellationRequested)
                 return false;
-            Thread.Sleep(10);
+            // Woken by the subscription event itself; at most 100 ms, to see a cancellation.
+            _socket.WaitReadable(left < TimeSpan.FromMilliseconds(100) ? left : TimeSpan.FromMilliseconds(100));
         }
         return true;
     }

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using StdDaq.Shared.Config;
@@ -25,10 +24,12 @@ public sealed class WriteRun
     private readonly ZmqSocket _acks;
     private readonly WriteRunTimeouts _timeouts;
     private readonly byte[] _buffer = new byte[64 * 1024];
+    private readonly TimeProvider _time;
 
     public WriteRun(DetectorConfig config, WriteRequest request, string requestId, long runId,
-        StorePublisher store, ZmqSocket acks, WriteRunTimeouts timeouts)
+        StorePublisher store, ZmqSocket acks, WriteRunTimeouts timeouts, TimeProvider? time = null)
     {
+        _time = time ?? TimeProvider.System;
         _config = config;
         _request = request;
         _requestId = requestId;
@@ -61,7 +62,7 @@ public sealed class WriteRun
         ulong? lastId = null;
         string? interrupted = null;
         WriterAck? terminal = null;
-        var sinceFirst = new Stopwatch();
+        long? firstSent = null; // when the first image went to the writer (timestamp)
         bool opened = false;
 
         while (_forwarded < _request.NImages)
@@ -85,7 +86,7 @@ public sealed class WriteRun
             }
             if (terminal != null)
                 break;
-            if (!opened && sinceFirst.IsRunning && sinceFirst.Elapsed > _timeouts.Open)
+            if (!opened && firstSent is { } first && _time.GetElapsedTime(first) > _timeouts.Open)
             {
                 SendClose("the writer did not answer");
                 return new RunOutcome(false,
@@ -105,7 +106,7 @@ public sealed class WriteRun
             lastId = m.Id;
             Send(Message(_forwarded, m.Id));
             if (_forwarded == 0)
-                sinceFirst.Start();
+                firstSent = _time.GetTimestamp();
             Interlocked.Increment(ref _forwarded);
         }
 
@@ -180,12 +181,12 @@ public sealed class WriteRun
     {
         // The writer may still be behind by a whole ring of images; every acknowledgement (progress
         // comes at each flush) shows it is alive, so only silence counts against the timeout.
-        var silent = Stopwatch.StartNew();
-        while (silent.Elapsed < _timeouts.Close)
+        long silentSince = _time.GetTimestamp();
+        while (_time.GetElapsedTime(silentSince) < _timeouts.Close)
         {
             if (TryReadAck(100) is not { } ack)
                 continue;
-            silent.Restart();
+            silentSince = _time.GetTimestamp();
             if (ack.Event is WriterAck.Closed or WriterAck.Error)
             {
                 error = null;
@@ -197,9 +198,10 @@ public sealed class WriteRun
         return null;
     }
 
+    /// <summary>The run's next acknowledgement, waiting up to <paramref name="timeoutMs"/> for it (0: only one already queued).</summary>
     private WriterAck? TryReadAck(int timeoutMs)
     {
-        long start = Stopwatch.GetTimestamp();
+        long start = _time.GetTimestamp();
         while (true)
         {
             int n = _acks.Receive(_buffer);
@@ -211,9 +213,9 @@ public sealed class WriteRun
             }
             if (n < 0)
             {
-                if (Stopwatch.GetElapsedTime(start).TotalMilliseconds >= timeoutMs)
+                var left = TimeSpan.FromMilliseconds(timeoutMs) - _time.GetElapsedTime(start);
+                if (left <= TimeSpan.Zero || !_acks.WaitReadable(left))
                     return null;
-                Thread.Sleep(2);
             }
         }
     }

@@ -29,6 +29,8 @@ public sealed record WriterAgentOptions
     public WriteRunTimeouts Timeouts { get; init; } = new();
     public TimeSpan ReconnectGrace { get; init; } = TimeSpan.FromSeconds(1);
     public TimeSpan ProgressInterval { get; init; } = TimeSpan.FromSeconds(0.5);
+    /// <summary>The clock of every timeout, interval and expiry of the agent (tests give a fake one).</summary>
+    public TimeProvider Time { get; init; } = TimeProvider.System;
 }
 
 /// <summary>
@@ -52,7 +54,7 @@ public sealed partial class WriterAgentService
     private readonly string _serviceName;
     private volatile Running? _running;
     /// <summary>Kills for requests not running (yet): a request still waiting in the broker is refused when it comes.</summary>
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, DateTime> _killed = new();
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, DateTimeOffset> _killed = new();
     private long _lastRunId;
 
     /// <summary>A request as the broker delivered it. <see cref="Redelivered"/>: an agent had it before (maybe one that died).</summary>
@@ -74,7 +76,7 @@ public sealed partial class WriterAgentService
         /// <summary>Set when the request ended: its final status, confirmed by the broker when the task completes.</summary>
         public Task? Final;
         public bool Success;
-        public DateTime EndedAt;
+        public DateTimeOffset EndedAt;
     }
 
     private readonly Dictionary<string, Held> _held = [];
@@ -111,7 +113,7 @@ public sealed partial class WriterAgentService
     {
         // One agent per detector: a second one would take over the StoreStream endpoint.
         using var role = ServiceRoles.WriterAgent(_config);
-        using var store = new StorePublisher(_config.WriterAgentEndpoint);
+        using var store = new StorePublisher(_config.WriterAgentEndpoint, _options.Time);
         // Non-blocking: the run checks for acknowledgements between images without waiting.
         using var acks = ZmqSocket.Puller(_config.WriterStatusEndpoint, receiveTimeoutMs: 0);
         LogStarting(_logger, _serviceName, _options.Tag, _link.Address, _config.WriterAgentEndpoint, _config.WriterStatusEndpoint);
@@ -257,9 +259,9 @@ public sealed partial class WriterAgentService
                 _held[d.RequestId] = held = new Held(receipt);
             held.Final = final;
             held.Success = success;
-            held.EndedAt = DateTime.UtcNow;
+            held.EndedAt = _options.Time.GetUtcNow();
             // Ended requests are remembered for an hour, for redeliveries after a reconnect.
-            foreach (var old in _held.Where(h => h.Value.Final != null && DateTime.UtcNow - h.Value.EndedAt > TimeSpan.FromHours(1)).Select(h => h.Key).ToList())
+            foreach (var old in _held.Where(h => h.Value.Final != null && _options.Time.GetUtcNow() - h.Value.EndedAt > TimeSpan.FromHours(1)).Select(h => h.Key).ToList())
                 _held.Remove(old);
         }
         Settle(held);
@@ -315,9 +317,9 @@ public sealed partial class WriterAgentService
         else
         {
             // Maybe a request still queued behind the running one: remember it for a while.
-            foreach (var old in _killed.Where(k => DateTime.UtcNow - k.Value > TimeSpan.FromHours(1)).Select(k => k.Key).ToList())
+            foreach (var old in _killed.Where(k => _options.Time.GetUtcNow() - k.Value > TimeSpan.FromHours(1)).Select(k => k.Key).ToList())
                 _killed.TryRemove(old, out _);
-            _killed[id] = DateTime.UtcNow;
+            _killed[id] = _options.Time.GetUtcNow();
             LogKillIgnored(_logger, id);
         }
         return Task.CompletedTask;
@@ -347,7 +349,7 @@ public sealed partial class WriterAgentService
             if (d.Redelivered)
             {
                 var begun = WriteRequest.Parse(d.Body, _config, begunBefore: true);
-                recovered = await Task.Run(() => RequestRecovery.Recover(begun, d.RequestId, _options.Timeouts.Close, ct), ct);
+                recovered = await Task.Run(() => RequestRecovery.Recover(begun, d.RequestId, _options.Timeouts.Close, ct, _options.Time), ct);
                 if (recovered != null)
                     LogRecovered(_logger, d.RequestId, begun.OutputFile);
             }
@@ -393,7 +395,7 @@ public sealed partial class WriterAgentService
         CancellationToken ct)
     {
         long runId = request.RunId ?? NextRunId();
-        var run = new WriteRun(_config, request, d.RequestId, runId, store, acks, _options.Timeouts);
+        var run = new WriteRun(_config, request, d.RequestId, runId, store, acks, _options.Timeouts, _options.Time);
         running.NImages = request.NImages;
         running.Run = run;
         LogStartRun(_logger, d.RequestId, request.NImages, request.OutputFile, runId);
@@ -418,7 +420,7 @@ public sealed partial class WriterAgentService
         {
             while (_running == running)
             {
-                await Task.Delay(_options.ProgressInterval, ct);
+                await Task.Delay(_options.ProgressInterval, _options.Time, ct);
                 if (running.Run is not { } run || _running != running)
                     break;
                 long written = run.Written;
@@ -443,7 +445,7 @@ public sealed partial class WriterAgentService
 
     private async Task StatsAsync(CancellationToken ct)
     {
-        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(_config.StatsCollectionPeriod));
+        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(_config.StatsCollectionPeriod), _options.Time);
         try
         {
             while (await timer.WaitForNextTickAsync(ct))
@@ -458,7 +460,7 @@ public sealed partial class WriterAgentService
     private long NextRunId()
     {
         // Unique and increasing: milliseconds since the epoch, bumped if two requests share one.
-        long now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        long now = _options.Time.GetUtcNow().ToUnixTimeMilliseconds();
         long id = Math.Max(now, _lastRunId + 1);
         _lastRunId = id;
         return id;

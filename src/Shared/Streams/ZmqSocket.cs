@@ -223,6 +223,25 @@ public sealed unsafe class ZmqSocket : IDisposable
         Endpoint = endpoint;
     }
 
+    /// <summary>
+    /// Waits up to <paramref name="timeout"/> until a message can be received (zmq_poll on this one
+    /// socket; no polling loop). False at the timeout.
+    /// </summary>
+    public bool WaitReadable(TimeSpan timeout)
+    {
+        var item = new Zmq.PollItem { socket = _socket, events = Zmq.POLLIN };
+        long ms = Math.Max(0, (long)Math.Ceiling(timeout.TotalMilliseconds));
+        while (true)
+        {
+            int n = Zmq.zmq_poll(&item, 1, new System.Runtime.InteropServices.CLong((nint)ms));
+            if (n >= 0)
+                return n > 0 && (item.revents & Zmq.POLLIN) != 0;
+            int errno = Zmq.zmq_errno();
+            if (errno != Zmq.EINTR)
+                throw new IOException($"zmq_poll({Endpoint}) failed: {Zmq.zmq_strerror(errno)}");
+        }
+    }
+
     /// <summary>Sends one message without blocking. False if it could not be queued (HWM).</summary>
     public bool TrySend(ReadOnlySpan<byte> message, bool more = false)
     {

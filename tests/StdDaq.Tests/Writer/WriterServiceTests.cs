@@ -26,7 +26,8 @@ public sealed class WriterServiceTests
         public ShmRing Ring { get; }
         public WriterService Writer { get; }
 
-        public Driver(TestEnv env, Func<StdDaq.Shared.Config.DetectorConfig, StdDaq.Shared.Config.DetectorConfig>? tweak = null)
+        public Driver(TestEnv env, Func<StdDaq.Shared.Config.DetectorConfig, StdDaq.Shared.Config.DetectorConfig>? tweak = null,
+            TimeProvider? time = null)
         {
             env.Ring("image");
             var config = env.Config("jungfrau-raw", 1, 16, 1024, 512, TestEnv.JungfrauColumn(1));
@@ -34,7 +35,7 @@ public sealed class WriterServiceTests
             Ring = ShmRing.CreateOrAttach(Config.ImageBufferName, RingKind.ImageBuffer, 1024 * 512 * 2, 16);
             _store = new StorePublisher(Config.WriterAgentEndpoint);
             _acks = ZmqSocket.Puller(Config.WriterStatusEndpoint, receiveTimeoutMs: 100);
-            Writer = new WriterService(Config, new WriterOptions(), NullLogger.Instance);
+            Writer = new WriterService(Config, new WriterOptions { Time = time ?? TimeProvider.System }, NullLogger.Instance);
             _task = Writer.RunAsync(_stop.Token);
             Assert.True(_store.WaitForWriter(TimeSpan.FromSeconds(10), CancellationToken.None), "the writer did not subscribe");
         }
@@ -52,16 +53,19 @@ public sealed class WriterServiceTests
 
         public void Send(StoreStreamMessage m) => Assert.True(_store.Send(m.ToJson()));
 
-        public WriterAck NextAck(Func<WriterAck, bool> until)
+        public WriterAck NextAck(Func<WriterAck, bool> until) => TryNextAck(until, TimeSpan.FromSeconds(15))
+            ?? throw new TimeoutException("no such acknowledgement from the writer");
+
+        public WriterAck? TryNextAck(Func<WriterAck, bool> until, TimeSpan timeout)
         {
-            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(15);
+            var deadline = DateTime.UtcNow + timeout;
             while (DateTime.UtcNow < deadline)
             {
                 int n = _acks.Receive(_buffer);
                 if (n > 0 && WriterAck.Parse(_buffer.AsSpan(0, n)) is { } ack && until(ack))
                     return ack;
             }
-            throw new TimeoutException("no such acknowledgement from the writer");
+            return null;
         }
 
         public void Dispose()
@@ -77,6 +81,31 @@ public sealed class WriterServiceTests
 
     private static StoreStreamMessage Message(string file, long run, long n, long i, ulong? id) =>
         new() { OutputFile = file, RunId = run, NImages = n, IImage = i, ImageId = id };
+
+    [Fact]
+    public void Flush_WhenTheIntervalPassedOnTheWritersClock_NotBefore()
+    {
+        using var env = new TestEnv();
+        var clock = new Microsoft.Extensions.Time.Testing.FakeTimeProvider();
+        using var d = new Driver(env, c => c with { WriterFlushIntervalS = 1 }, clock);
+        string file = Path.Combine(env.Dir, "flush.h5");
+        for (ulong id = 10; id < 13; id++)
+        {
+            d.Image(id);
+            d.Send(Message(file, 9, 5, (long)id - 10, id));
+        }
+        d.NextAck(a => a.RunId == 9 && a.Event == WriterAck.Opened);
+
+        // More than the interval passes in real time, none on the writer's clock: no flush.
+        Assert.Null(d.TryNextAck(a => a.RunId == 9 && a.Event == WriterAck.Progress, TimeSpan.FromSeconds(1.5)));
+        clock.Advance(TimeSpan.FromSeconds(1));
+        var progress = d.NextAck(a => a.RunId == 9 && a.Event == WriterAck.Progress);
+
+        Assert.Equal(3, progress.NImagesWritten);
+        d.Send(Message(file, 9, 5, 5, null));
+        var closed = d.NextAck(a => a.RunId == 9 && a.Event == WriterAck.Closed);
+        Assert.Equal(3, closed.NImagesWritten);
+    }
 
     [Fact]
     public void CloseMessage_ForARunTheWriterNeverSaw_ErrorAckAtOnce()
