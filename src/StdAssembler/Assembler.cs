@@ -20,6 +20,8 @@ public sealed record AssemblerOptions
     public double? TimeoutMs { get; init; }
     /// <summary>JUNGFRAU converted: calibration to use instead of loading gains_and_pedestals (the caller keeps it).</summary>
     public JungfrauCalibration? Calibration { get; init; }
+    /// <summary>The clock of the assembler timeout, the wait for peers and the stats period.</summary>
+    public TimeProvider Time { get; init; } = TimeProvider.System;
 }
 
 /// <summary>
@@ -58,6 +60,7 @@ public sealed partial class Assembler : IDisposable
     private readonly int _nModules;
     private readonly int _workers;
     private readonly long _timeoutTicks;
+    private readonly TimeProvider _time;
     private readonly int _maxPending;
 
     // Pending images by id. Ids mostly arrive in increasing order, so adding is an append, and
@@ -92,12 +95,13 @@ public sealed partial class Assembler : IDisposable
         _config = config;
         _logger = logger;
         _options = options ?? new AssemblerOptions();
+        _time = _options.Time;
         _layout = new ImageLayout(config);
         _converter = FrameConverter.For(config, _layout, _options.Calibration);
         _nModules = config.NModules;
         int workers = _options.Workers > 0 ? _options.Workers : config.AssemblerWorkers;
         _workers = workers > 0 ? workers : Math.Min(_nModules, Environment.ProcessorCount);
-        _timeoutTicks = (long)((_options.TimeoutMs ?? config.AssemblerTimeoutMs) * Stopwatch.Frequency / 1000);
+        _timeoutTicks = (long)((_options.TimeoutMs ?? config.AssemblerTimeoutMs) * _time.TimestampFrequency / 1000);
         _maxPending = config.ModuleSyncQueueSize ?? Math.Max(16, config.FrameBufferSlots / 2);
         _latestId = new ulong[_nModules];
         _seenModule = new bool[_nModules];
@@ -112,7 +116,7 @@ public sealed partial class Assembler : IDisposable
         Counters = AssemblerStats.Create(config.DetectorName);
         try
         {
-            var deadline = DateTime.UtcNow + config.WaitForPeers;
+            var deadline = _time.GetUtcNow() + config.WaitForPeers;
             for (int m = 0; m < _nModules; m++)
                 _frames[m] = ShmRing.WaitAttach(config.FrameBufferName(m), RingKind.FrameBuffer, g.FrameBytes, config.FrameBufferSlots,
                     writable: true, Remaining(deadline), ServiceRoles.ReceiverName(config, m), LogWaiting, startup);
@@ -137,9 +141,9 @@ public sealed partial class Assembler : IDisposable
         }
     }
 
-    private static TimeSpan Remaining(DateTime deadline)
+    private TimeSpan Remaining(DateTimeOffset deadline)
     {
-        var left = deadline - DateTime.UtcNow;
+        var left = deadline - _time.GetUtcNow();
         return left > TimeSpan.Zero ? left : TimeSpan.Zero;
     }
 
@@ -148,7 +152,7 @@ public sealed partial class Assembler : IDisposable
     /// it waits for. At the deadline it goes on: zmq connects to a receiver whenever it comes, and
     /// until then that module's frames count as missing.
     /// </summary>
-    private void WaitForReceivers(DateTime deadline, CancellationToken startup)
+    private void WaitForReceivers(DateTimeOffset deadline, CancellationToken startup)
     {
         bool said = false;
         while (true)
@@ -157,7 +161,7 @@ public sealed partial class Assembler : IDisposable
             if (absent.Count == 0)
                 return;
             string which = $"module{(absent.Count > 1 ? "s" : "")} {string.Join(", ", absent.Take(16))}{(absent.Count > 16 ? ", ..." : "")}";
-            if (DateTime.UtcNow >= deadline)
+            if (_time.GetUtcNow() >= deadline)
             {
                 LogReceiversAbsent(which);
                 return;
@@ -179,20 +183,20 @@ public sealed partial class Assembler : IDisposable
             _images.SlotCount, _workers, _config.AssemblerEndpoint);
         if (_converter is JungfrauConverter jungfrau)
             LogCalibration(_config.GainsAndPedestals ?? "(given)", jungfrau.Calibration.MaskedPixels);
-        long statsTicks = (long)(_config.StatsCollectionPeriod * Stopwatch.Frequency);
-        long nextStats = Stopwatch.GetTimestamp() + statsTicks;
+        long statsTicks = (long)(_config.StatsCollectionPeriod * _time.TimestampFrequency);
+        long nextStats = _time.GetTimestamp() + statsTicks;
         var last = Counters.Read();
-        long lastTime = Stopwatch.GetTimestamp();
+        long lastTime = _time.GetTimestamp();
         while (!ct.IsCancellationRequested)
         {
-            if (_poll.Wait(WaitMs(Stopwatch.GetTimestamp())) > 0)
-                ReceiveRound(Stopwatch.GetTimestamp());
-            long now = Stopwatch.GetTimestamp();
+            if (_poll.Wait(WaitMs(_time.GetTimestamp())) > 0)
+                ReceiveRound(_time.GetTimestamp());
+            long now = _time.GetTimestamp();
             PublishReady(now);
             if (now >= nextStats)
             {
                 var snap = Counters.Read();
-                LogStats(_config.DetectorName, (snap - last).Format((now - lastTime) / (double)Stopwatch.Frequency));
+                LogStats(_config.DetectorName, (snap - last).Format((now - lastTime) / (double)_time.TimestampFrequency));
                 last = snap;
                 lastTime = now;
                 nextStats = now + statsTicks;
@@ -213,7 +217,7 @@ public sealed partial class Assembler : IDisposable
         if (_pending.Count == 0)
             return MaxWaitMs;
         long left = Oldest().FirstTicks + _timeoutTicks - now;
-        return left <= 0 ? 0 : (int)Math.Min(MaxWaitMs, left * 1000 / Stopwatch.Frequency + 1);
+        return left <= 0 ? 0 : (int)Math.Min(MaxWaitMs, left * 1000 / _time.TimestampFrequency + 1);
     }
 
     /// <summary>

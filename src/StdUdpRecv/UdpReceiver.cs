@@ -36,8 +36,9 @@ public sealed partial class UdpReceiver : IDisposable
     private readonly RecvBatch _batch;
     private readonly byte[] _noticeBytes = new byte[ModuleFrameNotice.Size];
     private readonly long _timeoutTicks;
+    private readonly TimeProvider _time;
     private uint _lastKernelDrops;
-    // The clock as of the last receive (Stopwatch ticks): one read per receive serves the batch,
+    // The clock as of the last receive (_time's timestamp): one read per receive serves the batch,
     // the idle check, the stats period and the next aim.
     private long _now;
 
@@ -48,8 +49,11 @@ public sealed partial class UdpReceiver : IDisposable
     public long GrantedReceiveBuffer { get; }
     public ShmRing Ring => _ring;
 
-    public UdpReceiver(DetectorConfig config, int moduleId, ILogger logger, IPAddress? bindAddress = null, bool publish = true)
+    /// <param name="time">The clock of frame timeouts and the stats period; read once per receive batch.</param>
+    public UdpReceiver(DetectorConfig config, int moduleId, ILogger logger, IPAddress? bindAddress = null, bool publish = true,
+        TimeProvider? time = null)
     {
+        _time = time ?? TimeProvider.System;
         if (moduleId < 0 || moduleId >= config.NModules)
             throw new ArgumentOutOfRangeException(nameof(moduleId), $"module_id {moduleId} is not in 0..{config.NModules - 1}");
         _config = config;
@@ -82,7 +86,7 @@ public sealed partial class UdpReceiver : IDisposable
         }
         _batch = new RecvBatch(config.UdpBatchSize, _geometry.HeaderBytes, _geometry.PayloadBytes + Slack);
         _tracker = new FrameTracker(_ring, _geometry, moduleId, Counters, Publish, _batch, config.UdpReceiveInPlace);
-        _timeoutTicks = (long)(config.UdpFrameTimeoutMs * Stopwatch.Frequency / 1000);
+        _timeoutTicks = (long)(config.UdpFrameTimeoutMs * _time.TimestampFrequency / 1000);
     }
 
     public Task RunAsync(CancellationToken ct) =>
@@ -93,8 +97,8 @@ public sealed partial class UdpReceiver : IDisposable
     {
         PrepareReceivePath();
         LogStarted(_config.DetectorName, ModuleId, Port, _ring.Name, _ring.SlotCount, _geometry.PacketsPerFrame, _batch.Capacity, GrantedReceiveBuffer);
-        long statsTicks = (long)(_config.StatsCollectionPeriod * Stopwatch.Frequency);
-        _now = Stopwatch.GetTimestamp();
+        long statsTicks = (long)(_config.StatsCollectionPeriod * _time.TimestampFrequency);
+        _now = _time.GetTimestamp();
         long nextStats = _now + statsTicks;
         var lastStats = Counters.Read();
         long lastStatsTime = _now;
@@ -104,7 +108,7 @@ public sealed partial class UdpReceiver : IDisposable
             if (_now >= nextStats)
             {
                 var snap = Counters.Read();
-                LogStats(_config.DetectorName, ModuleId, (snap - lastStats).Format((_now - lastStatsTime) / (double)Stopwatch.Frequency));
+                LogStats(_config.DetectorName, ModuleId, (snap - lastStats).Format((_now - lastStatsTime) / (double)_time.TimestampFrequency));
                 lastStats = snap;
                 lastStatsTime = _now;
                 nextStats = _now + statsTicks;
@@ -124,7 +128,7 @@ public sealed partial class UdpReceiver : IDisposable
         // is in units of the frame timeout, far above a batch's processing time.
         _tracker.AimBatch(_now, _timeoutTicks);
         int n = ReceiveBatch();
-        _now = Stopwatch.GetTimestamp();
+        _now = _time.GetTimestamp();
         if (n > 0)
             ProcessBatch(n, _now);
         _tracker.OnIdle(_now, _timeoutTicks);

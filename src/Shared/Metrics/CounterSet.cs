@@ -119,6 +119,9 @@ public readonly struct CounterSnapshot<TName> : IEquatable<CounterSnapshot<TName
         return hash.ToHashCode();
     }
 
+    /// <summary>The stats-line form of every counter (<see cref="Format"/>).</summary>
+    public override string ToString() => Format();
+
     public static bool operator ==(CounterSnapshot<TName> a, CounterSnapshot<TName> b) => a.Equals(b);
 
     public static bool operator !=(CounterSnapshot<TName> a, CounterSnapshot<TName> b) => !a.Equals(b);

@@ -207,6 +207,35 @@ public class AssemblerTests
     }
 
     [Fact]
+    public void ModuleMissing_ImagePublishedWhenTheTimeoutPassesOnTheAssemblersClock()
+    {
+        using var env = new TestEnv();
+        var config = Config(env, "jungfrau-raw", 2, 16, 1024, 1024, "{\"0\":[0,0,1023,511],\"1\":[0,512,1023,1023]}") with
+        {
+            AssemblerTimeoutMs = 200,
+        };
+        var clock = new Microsoft.Extensions.Time.Testing.FakeTimeProvider();
+        using var harness = new AssemblerHarness(env, config, new AssemblerOptions { Time = clock }, udp: false);
+        var source = harness.Source!;
+        source.WaitForSubscribers(TimeSpan.FromSeconds(10));
+        Assert.True(source.Publish(source.WritePattern(0, 1))); // module 1 never sends image 1
+
+        // Far more than the timeout passes in real time, none on the assembler's clock.
+        harness.Collect(1, TimeSpan.FromSeconds(1.5));
+        Assert.Empty(harness.Images);
+        clock.Advance(TimeSpan.FromMilliseconds(199));
+        harness.Collect(1, TimeSpan.FromSeconds(0.5));
+        Assert.Empty(harness.Images);
+        clock.Advance(TimeSpan.FromMilliseconds(2));
+        harness.Collect(1, TimeSpan.FromSeconds(10));
+
+        var image = Assert.Single(harness.Images);
+        Assert.Equal(1UL, image.Meta.Id);
+        Assert.Equal((ushort)ImageStatus.Incomplete, image.Meta.Status);
+        Assert.Equal(1, harness.Assembler.Counters.Read()[AssemblerCounter.ModulesMissing]);
+    }
+
+    [Fact]
     public void ImageReaderLappedByTheAssembler_OverrunsDetectedAndEveryImageReadAsGoodIsExact()
     {
         using var env = new TestEnv();
