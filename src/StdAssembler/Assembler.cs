@@ -183,24 +183,15 @@ public sealed partial class Assembler : IDisposable
             _images.SlotCount, _workers, _config.AssemblerEndpoint);
         if (_converter is JungfrauConverter jungfrau)
             LogCalibration(_config.GainsAndPedestals ?? "(given)", jungfrau.Calibration.MaskedPixels);
-        long statsTicks = (long)(_config.StatsCollectionPeriod * _time.TimestampFrequency);
-        long nextStats = _time.GetTimestamp() + statsTicks;
-        var last = Counters.Read();
-        long lastTime = _time.GetTimestamp();
+        var stats = new StatsPeriod<AssemblerCounter>(Counters, _time, _config.StatsCollectionPeriod);
         while (!ct.IsCancellationRequested)
         {
             if (_poll.Wait(WaitMs(_time.GetTimestamp())) > 0)
                 ReceiveRound(_time.GetTimestamp());
             long now = _time.GetTimestamp();
             PublishReady(now);
-            if (now >= nextStats)
-            {
-                var snap = Counters.Read();
-                LogStats(_config.DetectorName, (snap - last).Format((now - lastTime) / (double)_time.TimestampFrequency));
-                last = snap;
-                lastTime = now;
-                nextStats = now + statsTicks;
-            }
+            if (stats.TryTake(now, out var change, out double seconds))
+                LogStats(_config.DetectorName, change.Format(seconds));
         }
         // Shutting down: what is pending goes out as it is.
         while (_pending.Count > 0)

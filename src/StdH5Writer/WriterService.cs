@@ -97,8 +97,7 @@ public sealed partial class WriterService : IDisposable
         LogStarting(_logger, _config.DetectorName, _config.WriterAgentEndpoint, _config.WriterStatusEndpoint, _config.ImageBufferName,
             _config.WriterFlushIntervalS);
         var time = _options.Time;
-        var statsEvery = TimeSpan.FromSeconds(_config.StatsCollectionPeriod);
-        long lastStats = time.GetTimestamp();
+        var stats = new StatsPeriod<WriterCounter>(Counters, time, _config.StatsCollectionPeriod);
         try
         {
             while (!ct.IsCancellationRequested)
@@ -131,11 +130,9 @@ public sealed partial class WriterService : IDisposable
                 }
                 if (_run is { File: not null, Ended: false } run && time.GetElapsedTime(run.LastFlush).TotalSeconds >= _config.WriterFlushIntervalS)
                     Flush(run, acks);
-                if (time.GetElapsedTime(lastStats) >= statsEvery)
-                {
-                    lastStats = time.GetTimestamp();
+                // Totals, as the writer's line always gave them.
+                if (stats.TryTake(time.GetTimestamp(), out _, out _))
                     LogStats(_logger, Counters.Read().Format());
-                }
             }
         }
         finally

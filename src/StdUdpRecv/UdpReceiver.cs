@@ -97,22 +97,13 @@ public sealed partial class UdpReceiver : IDisposable
     {
         PrepareReceivePath();
         LogStarted(_config.DetectorName, ModuleId, Port, _ring.Name, _ring.SlotCount, _geometry.PacketsPerFrame, _batch.Capacity, GrantedReceiveBuffer);
-        long statsTicks = (long)(_config.StatsCollectionPeriod * _time.TimestampFrequency);
         _now = _time.GetTimestamp();
-        long nextStats = _now + statsTicks;
-        var lastStats = Counters.Read();
-        long lastStatsTime = _now;
+        var stats = new StatsPeriod<ReceiverCounter>(Counters, _time, _config.StatsCollectionPeriod);
         while (!ct.IsCancellationRequested)
         {
             ReceiveOnce();
-            if (_now >= nextStats)
-            {
-                var snap = Counters.Read();
-                LogStats(_config.DetectorName, ModuleId, (snap - lastStats).Format((_now - lastStatsTime) / (double)_time.TimestampFrequency));
-                lastStats = snap;
-                lastStatsTime = _now;
-                nextStats = _now + statsTicks;
-            }
+            if (stats.TryTake(_now, out var change, out double seconds))
+                LogStats(_config.DetectorName, ModuleId, change.Format(seconds));
         }
         _tracker.Flush();
         LogStopped(_config.DetectorName, ModuleId, Counters.Read().Format(0));

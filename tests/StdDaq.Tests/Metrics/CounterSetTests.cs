@@ -72,3 +72,33 @@ public sealed class CounterSetTests
         Assert.Contains("numbered 0..n-1", e.InnerException!.Message);
     }
 }
+
+public sealed class StatsPeriodTests
+{
+    private enum Sample
+    {
+        Frames,
+    }
+
+    [Fact]
+    public void TryTake_OncePerPeriodOnTheClock_WithTheChangeAndItsSeconds()
+    {
+        var clock = new Microsoft.Extensions.Time.Testing.FakeTimeProvider();
+        using var set = new CounterSet<Sample>($"StdDaq.Test.{Guid.NewGuid():N}", "sample");
+        var period = new StatsPeriod<Sample>(set, clock, 10);
+        set[Sample.Frames] += 100;
+
+        clock.Advance(TimeSpan.FromSeconds(9.9));
+        Assert.False(period.TryTake(clock.GetTimestamp(), out _, out _));
+        clock.Advance(TimeSpan.FromSeconds(0.2));
+        Assert.True(period.TryTake(clock.GetTimestamp(), out var change, out double seconds));
+        Assert.Equal(100, change[Sample.Frames]);
+        Assert.Equal(10.1, seconds, 6);
+
+        set[Sample.Frames] += 5;
+        clock.Advance(TimeSpan.FromSeconds(10));
+        Assert.True(period.TryTake(clock.GetTimestamp(), out change, out seconds));
+        Assert.Equal(5, change[Sample.Frames]);
+        Assert.Equal(10, seconds, 6);
+    }
+}
