@@ -116,13 +116,13 @@ public sealed partial class Assembler : IDisposable
         Counters = AssemblerStats.Create(config.DetectorName);
         try
         {
-            var deadline = _time.GetUtcNow() + config.WaitForPeers;
+            var peers = new PeerWait(config.WaitForPeers, LogWaiting, startup, _time);
             for (int m = 0; m < _nModules; m++)
                 _frames[m] = ShmRing.WaitAttach(config.FrameBufferName(m), RingKind.FrameBuffer, g.FrameBytes, config.FrameBufferSlots,
-                    writable: true, Remaining(deadline), ServiceRoles.ReceiverName(config, m), LogWaiting, startup);
+                    writable: true, peers.Left, ServiceRoles.ReceiverName(config, m), LogWaiting, startup);
             _images = ShmRing.CreateOrAttach(config.ImageBufferName, RingKind.ImageBuffer, _layout.ImageBytes,
-                config.ImageBufferSlotsFor(_layout.ImageBytes), Remaining(deadline), LogWaiting);
-            WaitForReceivers(deadline, startup);
+                config.ImageBufferSlotsFor(_layout.ImageBytes), peers.Left, LogWaiting);
+            WaitForReceivers(peers);
             for (int m = 0; m < _nModules; m++)
                 _subscribers[m] = ZmqSocket.Subscriber(config.ModuleFrameEndpoint(m), receiveTimeoutMs: 0);
             _poll = new ZmqPollSet(_subscribers);
@@ -141,36 +141,25 @@ public sealed partial class Assembler : IDisposable
         }
     }
 
-    private TimeSpan Remaining(DateTimeOffset deadline)
-    {
-        var left = deadline - _time.GetUtcNow();
-        return left > TimeSpan.Zero ? left : TimeSpan.Zero;
-    }
-
     /// <summary>
     /// Waits until every receiver's notice endpoint is bound (its process is up), saying once which
     /// it waits for. At the deadline it goes on: zmq connects to a receiver whenever it comes, and
     /// until then that module's frames count as missing.
     /// </summary>
-    private void WaitForReceivers(DateTimeOffset deadline, CancellationToken startup)
+    private void WaitForReceivers(PeerWait peers)
     {
-        bool said = false;
         while (true)
         {
             var absent = Enumerable.Range(0, _nModules).Where(m => !ZmqSocket.IsListening(_config.ModuleFrameEndpoint(m))).ToList();
             if (absent.Count == 0)
                 return;
             string which = $"module{(absent.Count > 1 ? "s" : "")} {string.Join(", ", absent.Take(16))}{(absent.Count > 16 ? ", ..." : "")}";
-            if (_time.GetUtcNow() >= deadline)
+            if (peers.Expired)
             {
                 LogReceiversAbsent(which);
                 return;
             }
-            if (!said)
-                LogWaiting($"waiting up to {Remaining(deadline).TotalSeconds:0.#} s for the receivers of {which} to bind their notice endpoints");
-            said = true;
-            if (startup.WaitHandle.WaitOne(50))
-                throw new OperationCanceledException(startup);
+            peers.Pause(() => $"waiting up to {peers.Left.TotalSeconds:0.#} s for the receivers of {which} to bind their notice endpoints");
         }
     }
 

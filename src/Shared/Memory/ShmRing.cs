@@ -2,6 +2,8 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using StdDaq.Shared.Interop;
 
+using StdDaq.Shared.Hosting;
+
 namespace StdDaq.Shared.Memory;
 
 /// <summary>
@@ -63,8 +65,7 @@ public sealed unsafe class ShmRing : IDisposable
     {
         if (slotBytes <= 0 || slotCount <= 0)
             throw new ArgumentOutOfRangeException(nameof(slotBytes), $"ring '{name}': {slotCount} slots of {slotBytes} bytes");
-        var deadline = DateTime.UtcNow + (wait ?? DefaultWait);
-        bool said = false;
+        var peer = new PeerWait(wait ?? DefaultWait, log);
         while (true)
         {
             var ring = TryAttach(name, kind, slotBytes, slotCount, writable: true, out var problem, out string message);
@@ -85,13 +86,10 @@ public sealed unsafe class ShmRing : IDisposable
                         Libc.shm_unlink("/" + name);
                         continue;
                     }
-                    if (DateTime.UtcNow > deadline)
+                    if (peer.Expired)
                         throw new RingBufferException($"shared memory {PathOf(name)} {message}, and {ShmUsers.Describe(users)} still uses it; "
                             + $"stop it, then remove the segment with `std-daq shm rm {name}`");
-                    if (!said)
-                        log?.Invoke($"waiting for {PathOf(name)}: it {message} by {ShmUsers.Describe(users)}");
-                    said = true;
-                    Thread.Sleep(50);
+                    peer.Pause(() => $"waiting for {PathOf(name)}: it {message} by {ShmUsers.Describe(users)}");
                     continue;
                 default:
                     throw new RingBufferException($"shared memory {PathOf(name)} {message}");
@@ -214,26 +212,21 @@ public sealed unsafe class ShmRing : IDisposable
     public static ShmRing WaitAttach(string name, RingKind kind, long? slotBytes, int? slotCount, bool writable,
         TimeSpan timeout, string creator, Action<string>? log, CancellationToken ct)
     {
-        var deadline = DateTime.UtcNow + timeout;
-        bool said = false;
+        var peer = new PeerWait(timeout, log, ct);
         while (true)
         {
             var ring = TryAttach(name, kind, slotBytes, slotCount, writable, out var problem, out string message);
             if (ring != null)
             {
-                if (said)
+                if (peer.Said)
                     log?.Invoke($"{PathOf(name)} is there");
                 return ring;
             }
             if (problem is AttachProblem.Incompatible or AttachProblem.NotARing)
                 throw new RingBufferException($"shared memory {PathOf(name)} {message}");
-            if (DateTime.UtcNow >= deadline)
+            if (peer.Expired)
                 throw new RingBufferException($"shared memory {PathOf(name)} {message} after waiting {timeout.TotalSeconds:0.#} s: is {creator} running?");
-            if (!said)
-                log?.Invoke($"waiting up to {timeout.TotalSeconds:0.#} s for {PathOf(name)} from {creator} (it {message})");
-            said = true;
-            if (ct.WaitHandle.WaitOne(50))
-                throw new OperationCanceledException(ct);
+            peer.Pause(() => $"waiting up to {timeout.TotalSeconds:0.#} s for {PathOf(name)} from {creator} (it {message})");
         }
     }
 
