@@ -4,6 +4,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using StdDaq.Agent;
 using StdDaq.Agent.Broker;
 using StdDaq.Cli.Sim;
+using StdDaq.Pipeline;
 using StdDaq.Shared.Config;
 using StdDaq.Shared.Streams;
 using StdDaq.Tests.Support;
@@ -22,17 +23,16 @@ public sealed class WriterPipeline : IAsyncDisposable
 {
     private readonly CancellationTokenSource _stop = new();
     private readonly List<Task> _tasks = [];
-    private readonly List<UdpReceiver> _receivers = [];
     private readonly ModuleFrameSource? _source;
+    private readonly DaqPipeline _pipeline;
 
     public DetectorConfig Config { get; }
     /// <summary>Without UDP: modules whose frames are not sent (a dead receiver).</summary>
     public HashSet<int> SilentModules { get; } = [];
-    public StdDaq.Assembler.Assembler Assembler { get; }
-    public WriterService Writer { get; }
+    public StdDaq.Assembler.Assembler Assembler => _pipeline.Assembler!;
+    public WriterService Writer => _pipeline.Writer!;
     /// <summary>The in-process agent (none when the test runs the agent as a process).</summary>
-    public WriterAgentService Agent => _agent ?? throw new InvalidOperationException("this pipeline has no in-process agent");
-    private readonly WriterAgentService? _agent;
+    public WriterAgentService Agent => _pipeline.Agent ?? throw new InvalidOperationException("this pipeline has no in-process agent");
     public BrokerClient Client { get; private set; } = null!;
     /// <summary>Every status seen by the client, in order.</summary>
     public List<BrokerStatus> Statuses { get; } = [];
@@ -49,31 +49,23 @@ public sealed class WriterPipeline : IAsyncDisposable
         // may stall that long mid-frame on a busy machine, and no packet is lost on loopback.
         var config = env.Config("jungfrau-raw", 2, 16, 1024, 1024, TestEnv.JungfrauColumn(2), slots: 64, timeoutMs: 500) with { ImageBufferSlots = 256 };
         Config = tweak?.Invoke(config) ?? config;
-        if (udp)
-        {
-            for (int m = 0; m < Config.NModules; m++)
-                _receivers.Add(new UdpReceiver(Config, m, NullLogger.Instance, System.Net.IPAddress.Loopback));
-            _tasks.AddRange(_receivers.Select(r => r.RunAsync(_stop.Token)));
-        }
-        else
-        {
+        if (!udp)
             _source = new ModuleFrameSource(Config);
-        }
-        Assembler = new StdDaq.Assembler.Assembler(Config, NullLogger.Instance);
-        _tasks.Add(Assembler.RunAsync(_stop.Token));
-        Writer = new WriterService(Config, writerOptions ?? new WriterOptions { ConfigText = "{\"test\": true}" }, NullLogger.Instance);
-        _tasks.Add(Writer.RunAsync(_stop.Token));
-        if (agent)
+        _pipeline = new DaqPipeline(Config, new PipelineOptions
         {
-            _agent = new WriterAgentService(Config, new WriterAgentOptions
-            {
-                BrokerUrl = brokerUrl,
-                Tag = Config.DetectorName,
-                ReconnectGrace = TimeSpan.FromSeconds(1),
-                ProgressInterval = TimeSpan.FromMilliseconds(200),
-            }, NullLogger.Instance);
-            _tasks.Add(_agent.RunAsync(_stop.Token));
-        }
+            ReceiverModules = udp ? null : [],
+            Bind = System.Net.IPAddress.Loopback,
+            WriterOptions = writerOptions ?? new WriterOptions { ConfigText = "{\"test\": true}" },
+            Agent = agent
+                ? new WriterAgentOptions
+                {
+                    BrokerUrl = brokerUrl,
+                    Tag = Config.DetectorName,
+                    ReconnectGrace = TimeSpan.FromSeconds(1),
+                    ProgressInterval = TimeSpan.FromMilliseconds(200),
+                }
+                : null,
+        }, NullLoggerFactory.Instance);
         if (udp)
         {
             var sim = new DetectorSimulator(Config, new SimOptions { Rate = rate, Frames = long.MaxValue });
@@ -95,8 +87,8 @@ public sealed class WriterPipeline : IAsyncDisposable
         var p = new WriterPipeline(env, brokerUrl, udp, rate, tweak, writerOptions, agent);
         try
         {
-            if (p._agent != null)
-                await p._agent.WaitConnectedAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(30));
+            if (p._pipeline.Agent is { } a)
+                await a.WaitConnectedAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(30));
             p.Client = await BrokerClient.ConnectAsync(brokerUrl, NullLogger.Instance, CancellationToken.None);
             return p;
         }
@@ -173,11 +165,8 @@ public sealed class WriterPipeline : IAsyncDisposable
         }
         if (Client != null)
             await Client.DisposeAsync();
-        foreach (var r in _receivers)
-            r.Dispose();
+        await _pipeline.DisposeAsync();
         _source?.Dispose();
-        Assembler.Dispose();
-        Writer.Dispose();
         _stop.Dispose();
     }
 }
