@@ -8,7 +8,7 @@ namespace StdDaq.Shared.Streams;
 /// disconnect at once (the kernel closes the ipc connection), with no heartbeat to tune.
 /// Belongs to the thread of the socket it watches; dispose it before that socket.
 /// </summary>
-public sealed unsafe class ZmqMonitor : IDisposable
+public sealed class ZmqMonitor : IDisposable
 {
     private static long s_next;
     private readonly ZmqSocket _watched;
