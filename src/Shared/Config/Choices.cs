@@ -46,7 +46,8 @@ public sealed class Choice<T> where T : struct, Enum
 {
     private readonly (string Name, T Value)[] _table;
 
-    public Choice(params (string Name, T Value)[] table) => _table = table;
+    /// <summary>The table: each value's spelling, in the order <see cref="Names"/> lists them.</summary>
+    internal Choice(params (string Name, T Value)[] table) => _table = table;
 
     /// <summary>The names, in order, for messages: "none, bitshuffle-lz4".</summary>
     public string Names => string.Join(", ", _table.Select(e => e.Name));
@@ -77,19 +78,24 @@ public sealed class Choice<T> where T : struct, Enum
 /// <summary>The closed sets of the config and the protocols, with their spellings.</summary>
 public static class Choices
 {
+    /// <summary>log_level: trace, debug, info, warning, error, critical (the config parses it ignoring case).</summary>
     public static readonly Choice<LogLevel> LogLevel = new(("trace", Microsoft.Extensions.Logging.LogLevel.Trace),
         ("debug", Microsoft.Extensions.Logging.LogLevel.Debug), ("info", Microsoft.Extensions.Logging.LogLevel.Information),
         ("warning", Microsoft.Extensions.Logging.LogLevel.Warning), ("error", Microsoft.Extensions.Logging.LogLevel.Error),
         ("critical", Microsoft.Extensions.Logging.LogLevel.Critical));
 
+    /// <summary>jungfrau_image_id: bunch_id, frame_number.</summary>
     public static readonly Choice<JungfrauImageIdSource> JungfrauImageId =
         new(("bunch_id", JungfrauImageIdSource.BunchId), ("frame_number", JungfrauImageIdSource.FrameNumber));
 
+    /// <summary>writer_compression and a request's or StoreStream message's compression: none, bitshuffle-lz4.</summary>
     public static readonly Choice<ImageCompression> Compression =
         new(("none", ImageCompression.None), ("bitshuffle-lz4", ImageCompression.BitshuffleLz4));
 
+    /// <summary>writer_busy_policy: queue, reject.</summary>
     public static readonly Choice<WriterBusyPolicy> BusyPolicy = new(("queue", WriterBusyPolicy.Queue), ("reject", WriterBusyPolicy.Reject));
 
+    /// <summary>writer_incomplete_policy: succeed, fail.</summary>
     public static readonly Choice<WriterIncompletePolicy> IncompletePolicy =
         new(("succeed", WriterIncompletePolicy.Succeed), ("fail", WriterIncompletePolicy.Fail));
 }

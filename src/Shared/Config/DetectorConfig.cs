@@ -10,21 +10,45 @@ namespace StdDaq.Shared.Config;
 /// </summary>
 public sealed record DetectorConfig
 {
+    /// <summary>detector_name: 1-64 of A-Z a-z 0-9 _ . -; it names the shared memory, sockets and role locks.</summary>
     public required string DetectorName { get; init; }
+    /// <summary>detector_type as spelled in the config: jungfrau-raw, jungfrau-converted, eiger or gigafrost (<see cref="Kind"/>).</summary>
     public required string DetectorType { get; init; }
+    /// <summary>n_modules: UDP streams, one receiver each, 1-1024 (an EIGER port is one; GigaFRoST is always 8).</summary>
     public required int NModules { get; init; }
+    /// <summary>
+    /// bit_depth: bits per pixel on the wire. It picks EIGER's packet layout and image dtype (8, 16
+    /// or 32); for JUNGFRAU (16; converted also 32) and GigaFRoST (12 or 16) it is checked, not used:
+    /// their streams have one format.
+    /// </summary>
     public required int BitDepth { get; init; }
+    /// <summary>image_pixel_height: rows of the assembled image, gaps included.</summary>
     public required int ImagePixelHeight { get; init; }
+    /// <summary>image_pixel_width: columns of the assembled image, gaps included.</summary>
     public required int ImagePixelWidth { get; init; }
+    /// <summary>start_udp_port: module m is received on this port + m (<see cref="UdpPort"/>).</summary>
     public required int StartUdpPort { get; init; }
+    /// <summary>
+    /// module_positions, indexed by module id: where each module's frame goes in the image, inside
+    /// it, of the module's placed size, not overlapping another (GigaFRoST's two links of a quadrant
+    /// share one).
+    /// </summary>
     public required IReadOnlyList<ModulePosition> ModulePositions { get; init; }
 
     /// <summary>The services' log level from here on (log_level: trace, debug, info, warning, error, critical).</summary>
     public Microsoft.Extensions.Logging.LogLevel LogLevel { get; init; } = Microsoft.Extensions.Logging.LogLevel.Information;
+    /// <summary>Seconds between two stats lines of a service (stats_collection_period).</summary>
     public double StatsCollectionPeriod { get; init; } = 10;
+    /// <summary>GiB (2^30 bytes) of images the ImageBuffer holds (ram_buffer_gb); null: <see cref="ImageBufferSlots"/> decides.</summary>
     public double? RamBufferGb { get; init; }
+    /// <summary>
+    /// Images the assembler keeps waiting for their modules (module_sync_queue_size); one more and
+    /// the oldest goes out as it is. Null: max(16, <see cref="FrameBufferSlots"/> / 2).
+    /// </summary>
     public int? ModuleSyncQueueSize { get; init; }
+    /// <summary>number_of_writers: accepted for std-daq's configs, not used (one StdH5Writer writes every run; above 1 draws a warning).</summary>
     public int? NumberOfWriters { get; init; }
+    /// <summary>The JUNGFRAU gains-and-pedestals HDF5 file (gains_and_pedestals); the assembler needs it for jungfrau-converted.</summary>
     public string? GainsAndPedestals { get; init; }
 
     // Our additions (documented in the README with these defaults).
@@ -54,6 +78,7 @@ public sealed record DetectorConfig
     /// FrameBuffer, the writer for the ImageBuffer (wait_for_peers_s). Then it fails (exit 1).
     /// </summary>
     public double WaitForPeersS { get; init; } = 60;
+    /// <summary><see cref="WaitForPeersS"/> as a time span.</summary>
     public TimeSpan WaitForPeers => TimeSpan.FromSeconds(WaitForPeersS);
     /// <summary>Assembler worker threads converting modules in parallel (assembler_workers; 0: automatic).</summary>
     public int AssemblerWorkers { get; init; }
@@ -76,6 +101,7 @@ public sealed record DetectorConfig
     /// </summary>
     public WriterIncompletePolicy WriterIncompletePolicy { get; init; } = WriterIncompletePolicy.Succeed;
 
+    /// <summary><see cref="DetectorType"/> parsed; throws <see cref="ArgumentException"/> for a type the loader would have refused.</summary>
     public DetectorKind Kind => ModuleGeometry.ParseKind(DetectorType);
 
     /// <summary>The pixel type of assembled images.</summary>
@@ -96,6 +122,7 @@ public sealed record DetectorConfig
         _ => throw new InvalidOperationException(DetectorType),
     };
 
+    /// <summary>The UDP port module <paramref name="moduleId"/> sends to: <see cref="StartUdpPort"/> + id.</summary>
     public int UdpPort(int moduleId) => StartUdpPort + moduleId;
 
     /// <summary>Shared-memory name of module m's FrameBuffer.</summary>

@@ -25,6 +25,10 @@ public static partial class DetectorConfigLoader
     [GeneratedRegex("^[A-Za-z0-9_.-]{1,64}$")]
     private static partial Regex NameRegex();
 
+    /// <summary>
+    /// Reads and validates the config file at <paramref name="path"/>; a <see cref="ConfigException"/>
+    /// names the file. <paramref name="warn"/> gets one line per unknown key or doubtful setting.
+    /// </summary>
     public static DetectorConfig Load(string path, Action<string>? warn = null)
     {
         string text;
@@ -48,6 +52,7 @@ public static partial class DetectorConfigLoader
         }
     }
 
+    /// <summary>Validates a config given as JSON text (comments allowed), as <see cref="Load"/> does without the file.</summary>
     public static DetectorConfig Parse(string json, Action<string>? warn = null)
     {
         JsonDocument doc;
