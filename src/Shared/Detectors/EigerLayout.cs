@@ -10,13 +10,19 @@ namespace StdDaq.Shared.Detectors;
 /// </summary>
 public static class EigerLayout
 {
+    /// <summary>Image pixels a module spans in x: 1030, two ports with their chip gaps and a gap between them.</summary>
     public const int ModuleWidth = 2 * (ModuleGeometry.EigerPortWidth + ModuleGeometry.EigerChipGap) + ModuleGeometry.EigerChipGap;
+    /// <summary>Image pixels a module spans in y: 514, two ports and a 2-pixel gap.</summary>
     public const int ModuleHeight = 2 * ModuleGeometry.EigerPortHeight + ModuleGeometry.EigerChipGap;
+    /// <summary>Pixels between two modules of a row.</summary>
     public const int ColumnGap = 8;
+    /// <summary>Pixels between two rows of modules.</summary>
     public const int RowGap = 36;
 
+    /// <summary>image_pixel_width of a detector <paramref name="columns"/> modules wide.</summary>
     public static int Width(int columns) => columns * ModuleWidth + (columns - 1) * ColumnGap;
 
+    /// <summary>image_pixel_height of a detector <paramref name="rows"/> modules high.</summary>
     public static int Height(int rows) => rows * ModuleHeight + (rows - 1) * RowGap;
 
     /// <summary>The positions of the 4 x columns x rows ports, by port (module_id).</summary>

@@ -11,10 +11,13 @@ namespace StdDaq.Shared.Detectors;
 /// </summary>
 public static class PixelPattern
 {
+    /// <summary>Bits of a pattern value: 14 for JUNGFRAU (the gain bits stay 00), else the bit depth.</summary>
     public static int ValueBits(ModuleGeometry g) => g.Kind is DetectorKind.JungfrauRaw or DetectorKind.JungfrauConverted ? 14 : g.BitDepth;
 
+    /// <summary>The value of pixel 0 before the mask: image_id * 31 + module_id * 1009.</summary>
     public static ulong Base(ulong imageId, int moduleId) => imageId * 31 + (ulong)moduleId * 1009;
 
+    /// <summary>The value pixel <paramref name="pixel"/> (index in packet order) of that frame has.</summary>
     public static ulong Value(ModuleGeometry g, ulong imageId, int moduleId, long pixel)
     {
         int bits = ValueBits(g);
@@ -22,6 +25,7 @@ public static class PixelPattern
         return (Base(imageId, moduleId) + (ulong)pixel) & mask;
     }
 
+    /// <summary>Pixels of one module frame as sent (FrameWidth x FrameHeight).</summary>
     public static long PixelsPerFrame(ModuleGeometry g) => (long)g.FrameWidth * g.FrameHeight;
 
     /// <summary>Writes the whole frame of (image, module) into <paramref name="frame"/> (FrameBytes long).</summary>

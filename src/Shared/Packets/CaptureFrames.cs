@@ -7,10 +7,15 @@ namespace StdDaq.Shared.Packets;
 /// Module frames from capture files of an SLS detector (EIGER, JUNGFRAU): records of a u64
 /// little-endian length and one datagram (48-byte SLS header + payload); each packet's payload is
 /// placed by its packet number into the frame of its frame number. Frames come in file order,
-/// then frame-number order.
+/// then frame-number order. For the tests and the compression benchmark (real EIGER frames).
 /// </summary>
-public static class CaptureFrames
+internal static class CaptureFrames
 {
+    /// <summary>
+    /// Every frame of the <paramref name="files"/>, each <paramref name="payloadBytes"/> x
+    /// <paramref name="packetsPerFrame"/> bytes; a missing packet's place stays zero. A record of
+    /// another length or a packet number out of range is an <see cref="InvalidDataException"/>.
+    /// </summary>
     public static List<byte[]> Load(IEnumerable<string> files, int payloadBytes, int packetsPerFrame)
     {
         var frames = new List<byte[]>();

@@ -6,22 +6,37 @@ namespace StdDaq.Shared.Packets;
 [StructLayout(LayoutKind.Sequential, Pack = 1)]
 public readonly struct SlsHeader
 {
+    /// <summary>Bytes of the header; the payload follows at this offset.</summary>
     public const int Size = 48;
 
-    public readonly ulong FrameNumber;   // @0
-    public readonly uint ExpLength;      // @8
-    public readonly uint PacketNumber;   // @12
-    public readonly ulong DetSpec1;      // @16 JUNGFRAU: bunch id (IEEE double bits)
-    public readonly ulong Timestamp;     // @24
-    public readonly ushort ModuleId;     // @32
-    public readonly ushort Row;          // @34
-    public readonly ushort Column;       // @36
-    public readonly ushort DetSpec2;     // @38
-    public readonly uint DetSpec3;       // @40 JUNGFRAU: daq_rec / debug
-    public readonly ushort RoundRobin;   // @44
-    public readonly byte DetectorType;   // @46
-    public readonly byte HeaderVersion;  // @47
+    /// <summary>@0: the detector's frame number, the image id unless JUNGFRAU's bunch id replaces it.</summary>
+    public readonly ulong FrameNumber;
+    /// <summary>@8: EIGER 32 bit: the subframe number; others: the exposure time in 100 ns.</summary>
+    public readonly uint ExpLength;
+    /// <summary>@12: the packet's index in its frame, 0..PacketsPerFrame-1: where its payload goes.</summary>
+    public readonly uint PacketNumber;
+    /// <summary>@16: detector specific; JUNGFRAU: the bunch id (the bits of an IEEE double, <see cref="BunchId"/>).</summary>
+    public readonly ulong DetSpec1;
+    /// <summary>@24: the detector's timestamp (a 10 MHz clock in slsDetectorPackage).</summary>
+    public readonly ulong Timestamp;
+    /// <summary>@32: the module's id as the detector numbers it (not checked against module_id).</summary>
+    public readonly ushort ModuleId;
+    /// <summary>@34: the module's row in the detector, as the detector reports it.</summary>
+    public readonly ushort Row;
+    /// <summary>@36: the module's column in the detector, as the detector reports it.</summary>
+    public readonly ushort Column;
+    /// <summary>@38: detector specific (reserved).</summary>
+    public readonly ushort DetSpec2;
+    /// <summary>@40: detector specific; JUNGFRAU: daq_rec (debug), passed on as ImageMetadata user_1.</summary>
+    public readonly uint DetSpec3;
+    /// <summary>@44: detector specific (detSpec4; round-robin number in older headers).</summary>
+    public readonly ushort RoundRobin;
+    /// <summary>@46: which detector sent it (<see cref="Detectors.ModuleGeometry.SlsTypeJungfrau"/>, <see cref="Detectors.ModuleGeometry.SlsTypeEiger"/>); 0 is accepted as any.</summary>
+    public readonly byte DetectorType;
+    /// <summary>@47: header format version; this layout is version 2.</summary>
+    public readonly byte HeaderVersion;
 
+    /// <summary>A header as a detector would send it (the simulator's); fields not given are 0, version 2.</summary>
     public SlsHeader(ulong frameNumber, uint packetNumber, ulong detSpec1, ulong timestamp, ushort moduleId,
         ushort row, ushort column, uint detSpec3, byte detectorType, byte headerVersion = 2,
         uint expLength = 0, ushort detSpec2 = 0, ushort roundRobin = 0)
