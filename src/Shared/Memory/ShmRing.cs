@@ -13,6 +13,7 @@ namespace StdDaq.Shared.Memory;
 /// </summary>
 public sealed unsafe class ShmRing : IDisposable
 {
+    /// <summary>The alignment of the header page, the slot data and each slot's stride.</summary>
     public const int PageBytes = 4096;
 
     private readonly byte* _base;
@@ -20,10 +21,15 @@ public sealed unsafe class ShmRing : IDisposable
     private readonly RingHeader* _header;
     private int _disposed;
 
+    /// <summary>The segment's name in /dev/shm, without the slash ("&lt;detector&gt;-0").</summary>
     public string Name { get; }
+    /// <summary>Usable bytes per slot, as the header says.</summary>
     public long SlotBytes { get; }
+    /// <summary>Bytes from one slot's data to the next: <see cref="SlotBytes"/> rounded up to 4 KiB.</summary>
     public long SlotStride { get; }
+    /// <summary>Slots in the ring; id i lives in slot i % SlotCount (<see cref="SlotOf"/>).</summary>
     public int SlotCount { get; }
+    /// <summary>What the ring holds, as its header says.</summary>
     public RingKind Kind { get; }
     /// <summary>True when this process created the segment (false when it attached to an existing one).</summary>
     public bool Created { get; }
@@ -41,8 +47,14 @@ public sealed unsafe class ShmRing : IDisposable
         Created = created;
     }
 
+    /// <summary>The segment's file: /dev/shm/<paramref name="name"/>.</summary>
     public static string PathOf(string name) => "/dev/shm/" + name;
 
+    /// <summary>
+    /// The layout of a ring of <paramref name="slotCount"/> slots of <paramref name="slotBytes"/>:
+    /// its size, where the data starts (after the header page and the slot header table, 4 KiB
+    /// aligned) and the slot stride, all in bytes.
+    /// </summary>
     public static (long Total, long DataOffset, long Stride) LayoutOf(long slotBytes, int slotCount)
     {
         long stride = AlignUp(slotBytes, PageBytes);
@@ -190,7 +202,7 @@ public sealed unsafe class ShmRing : IDisposable
     }
 
     /// <summary>Removes temporary segments of <paramref name="name"/> whose creator is gone.</summary>
-    public static void RemoveDeadTemporaries(string name)
+    internal static void RemoveDeadTemporaries(string name)
     {
         string prefix = name + ".new-";
         foreach (var path in Directory.EnumerateFiles("/dev/shm", prefix + "*"))
@@ -233,6 +245,7 @@ public sealed unsafe class ShmRing : IDisposable
     /// <summary>Why a segment could not be attached.</summary>
     public enum AttachProblem
     {
+        /// <summary>Attached.</summary>
         None,
         /// <summary>No segment of that name.</summary>
         Missing,
@@ -321,17 +334,24 @@ public sealed unsafe class ShmRing : IDisposable
     /// <summary>Removes the name; processes that have it mapped keep their mapping.</summary>
     public static bool Unlink(string name) => Libc.shm_unlink("/" + name) == 0;
 
+    /// <summary>The header page in the shared mapping, read-only (fixed once the ring is ready).</summary>
     public ref readonly RingHeader Header => ref *_header;
 
+    /// <summary>The slot of <paramref name="id"/>: id % <see cref="SlotCount"/>.</summary>
     public int SlotOf(ulong id) => (int)(id % (ulong)SlotCount);
 
+    /// <summary>The slot's header in the shared mapping; <see cref="Slot"/> is the safe way to it.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public SlotHeader* SlotHeaderAt(int slot)
+    internal SlotHeader* SlotHeaderAt(int slot)
     {
         CheckSlot(slot);
         return (SlotHeader*)(_base + PageBytes + (long)slot * SlotHeader.Size);
     }
 
+    /// <summary>
+    /// The first of the slot's <see cref="SlotBytes"/> in the shared mapping (4 KiB aligned). Valid
+    /// until <see cref="Dispose"/>; another process may write it at any time, hence the sequence lock.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public byte* SlotData(int slot)
     {
@@ -339,6 +359,7 @@ public sealed unsafe class ShmRing : IDisposable
         return _base + (long)_header->DataOffset + slot * SlotStride;
     }
 
+    /// <summary>The slot's data as a span (<see cref="SlotData"/>); slots must be under 2 GiB.</summary>
     public Span<byte> SlotSpan(int slot) => new(SlotData(slot), checked((int)SlotBytes));
 
     /// <summary>The slot's header, by reference into the shared mapping.</summary>
@@ -416,6 +437,7 @@ public sealed unsafe class ShmRing : IDisposable
 
     private static long AlignUp(long v, long a) => (v + a - 1) / a * a;
 
+    /// <summary>Unmaps the segment (once; later calls do nothing). The segment stays: see <see cref="Unlink"/>.</summary>
     public void Dispose()
     {
         if (Interlocked.Exchange(ref _disposed, 1) == 0)

@@ -8,7 +8,10 @@ namespace StdDaq.Shared.Memory;
 /// </summary>
 public static class ShmUsers
 {
-    /// <summary>Pids (other than this process) that map or have open <c>/dev/shm/&lt;name&gt;</c>, with their command names.</summary>
+    /// <summary>
+    /// Pids that map or have open <c>/dev/shm/&lt;name&gt;</c>, with their command names; this process
+    /// only with <paramref name="includeSelf"/>.
+    /// </summary>
     public static List<(int Pid, string Command)> Of(string name, bool includeSelf = false)
     {
         string path = ShmRing.PathOf(name);
@@ -66,6 +69,7 @@ public static class ShmUsers
         }
     }
 
+    /// <summary>"pid 1234 (StdUdpRecv), pid 5678 (std-daq)", for messages.</summary>
     public static string Describe(IEnumerable<(int Pid, string Command)> users) =>
         string.Join(", ", users.Select(u => $"pid {u.Pid} ({u.Command})"));
 }

@@ -18,46 +18,72 @@ namespace StdDaq.Shared.Memory;
 [StructLayout(LayoutKind.Sequential, Pack = 1)]
 public struct SlotHeader
 {
+    /// <summary>Bytes of one slot header in the ring's table.</summary>
     public const int Size = 256;
+    /// <summary>Bytes of <see cref="ReceivedBitmap"/>: 1024 bits.</summary>
     public const int BitmapBytes = 128;
     /// <summary>Modules an image slot can account for, one bit each in <see cref="ReceivedBitmap"/>.</summary>
     public const int MaxModules = BitmapBytes * 8;
 
-    public ulong Sequence;           // @0   sequence lock
-    public ulong ImageId;            // @8
-    public ulong FrameIndex;         // @16  detector frame number / index
-    public uint NReceivedPackets;    // @24
-    public uint NMissingPackets;     // @28
-    public ulong Detector1;          // @32  JUNGFRAU daq_rec, GigaFRoST scan_id
-    public ulong Detector2;          // @40  GigaFRoST frame timestamp, SLS timestamp
-    public long ReceiveTimeNs;       // @48  CLOCK_REALTIME when the frame was closed
-    public ushort ModuleId;          // @56
-    public ushort BitDepth;          // @58
-    public uint Status;              // @60  a SlotStatus value
-    public uint NMissingModules;     // @64  image buffers: modules not in the image (missing or overrun); 0 in frame buffers
-    public Reserved60 Reserved;      // @68
-    public Bitmap1024 ReceivedBitmap; // @128 frame buffers: bit k set = packet k received;
-                                      //      image buffers: bit m set = module m's frame is in the image
+    /// <summary>
+    /// @0: the sequence lock. Odd while a writer fills the slot; even when it holds a whole version.
+    /// Written through <see cref="ShmRing.BeginWrite"/> and <see cref="ShmRing.EndWrite"/>, not directly.
+    /// </summary>
+    public ulong Sequence;
+    /// <summary>@8: the id of the frame or image in the slot (its slot is id % slot count); 0 in an empty slot.</summary>
+    public ulong ImageId;
+    /// <summary>@16: the detector's frame number (SLS) or frame index (GigaFRoST); image buffers: the first module's.</summary>
+    public ulong FrameIndex;
+    /// <summary>@24: packets received; image buffers: summed over the modules in the image.</summary>
+    public uint NReceivedPackets;
+    /// <summary>@28: packets not received; image buffers: of all modules, those of missing modules included.</summary>
+    public uint NMissingPackets;
+    /// <summary>@32: JUNGFRAU daq_rec, GigaFRoST scan_id, 0 for EIGER; image buffers: the first module's.</summary>
+    public ulong Detector1;
+    /// <summary>@40: the SLS timestamp or GigaFRoST frame timestamp; image buffers: the first module's.</summary>
+    public ulong Detector2;
+    /// <summary>@48: CLOCK_REALTIME in ns since the epoch when the frame was closed (image buffers: assembled).</summary>
+    public long ReceiveTimeNs;
+    /// <summary>@56: the module (frame buffers); 0 in image buffers.</summary>
+    public ushort ModuleId;
+    /// <summary>@58: bits per pixel: on the wire (frame buffers; GigaFRoST 12), of the image's dtype (image buffers).</summary>
+    public ushort BitDepth;
+    /// <summary>@60: a <see cref="SlotStatus"/> value (image buffers: an ImageStatus, the same codes).</summary>
+    public uint Status;
+    /// <summary>@64: image buffers: modules not in the image (missing or overrun); 0 in frame buffers.</summary>
+    public uint NMissingModules;
+    /// <summary>@68: zero, up to the bitmap.</summary>
+    public Reserved60 Reserved;
+    /// <summary>
+    /// @128: frame buffers: bit k set = packet k received; image buffers: bit m set = module m's
+    /// frame is in the image. Bit i is bit i % 8 of byte i / 8.
+    /// </summary>
+    public Bitmap1024 ReceivedBitmap;
 
+    /// <summary>Frame buffers: packet <paramref name="k"/> is in the frame.</summary>
     public readonly bool HasPacket(int k) => HasBit(k);
 
+    /// <summary>Frame buffers: flags packet <paramref name="k"/> received (only sets; clear the bitmap for a new frame).</summary>
     public void MarkPacket(int k) => SetBit(k);
 
     /// <summary>Image buffers: module <paramref name="m"/>'s frame is in the image.</summary>
     public readonly bool HasModule(int m) => HasBit(m);
 
+    /// <summary>Image buffers: flags module <paramref name="m"/>'s frame as placed in the image.</summary>
     public void MarkModule(int m) => SetBit(m);
 
     private readonly bool HasBit(int i) => (ReceivedBitmap[i >> 3] & (1 << (i & 7))) != 0;
 
     private void SetBit(int i) => ReceivedBitmap[i >> 3] |= (byte)(1 << (i & 7));
 
+    /// <summary>60 reserved bytes (@68 up to the bitmap @128).</summary>
     [InlineArray(60)]
     public struct Reserved60
     {
         private byte _e;
     }
 
+    /// <summary>128 bytes, one bit per packet or module.</summary>
     [InlineArray(BitmapBytes)]
     public struct Bitmap1024
     {
@@ -68,8 +94,9 @@ public struct SlotHeader
 /// <summary>Values of <see cref="SlotHeader.Status"/>.</summary>
 public static class SlotStatus
 {
+    /// <summary>Whole: every packet (frame buffers); every module, each with every packet (image buffers).</summary>
     public const uint Good = 0;
-    /// <summary>Missing packets (frame buffers) or modules (image buffers).</summary>
+    /// <summary>Missing packets (frame buffers); a missing module or one with missing packets (image buffers).</summary>
     public const uint Incomplete = 1;
     /// <summary>Modules reported different frame numbers for one image id.</summary>
     public const uint IdMismatch = 2;
