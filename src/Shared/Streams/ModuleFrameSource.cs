@@ -18,6 +18,10 @@ public sealed class ModuleFrameSource : IDisposable
     private readonly List<Hosting.RoleLock> _roles = [];
     private readonly byte[] _notice = new byte[ModuleFrameNotice.Size];
 
+    /// <summary>
+    /// Takes every module's receiver role, creates or attaches its FrameBuffer and binds its notice
+    /// endpoint (an XPUB, to see subscribers); throws if a receiver of the detector runs.
+    /// </summary>
     public ModuleFrameSource(DetectorConfig config)
     {
         _config = config;
@@ -40,6 +44,7 @@ public sealed class ModuleFrameSource : IDisposable
         }
     }
 
+    /// <summary>Module <paramref name="module"/>'s FrameBuffer, e.g. to pre-fill slots.</summary>
     public ShmRing Ring(int module) => _rings[module];
 
     /// <summary>Waits until every module's endpoint has a subscriber (zmq drops what is sent before).</summary>
@@ -104,15 +109,20 @@ public sealed class ModuleFrameSource : IDisposable
     public ModuleFrameNotice WritePattern(int module, ulong imageId) =>
         Write(module, imageId, frame => PixelPattern.Fill(_config.Module, imageId, module, frame));
 
-    /// <summary>Sends the notice on its module's endpoint; false if the high-water mark dropped it.</summary>
+    /// <summary>
+    /// Sends the notice on its module's endpoint. Always true in practice: at the high-water mark
+    /// a PUB drops the message for that subscriber and reports success (<see cref="ZmqSocket.TrySend"/>).
+    /// </summary>
     public bool Publish(in ModuleFrameNotice notice)
     {
         notice.Write(_notice);
         return _publishers[notice.ModuleId].TrySend(_notice);
     }
 
+    /// <summary>Writes a frame's pixels into <paramref name="frame"/>, FrameBytes long, in packet order.</summary>
     public delegate void SpanAction(Span<byte> frame);
 
+    /// <summary>Closes the endpoints, unmaps the rings (they stay) and gives the roles back.</summary>
     public void Dispose()
     {
         foreach (var p in _publishers)

@@ -11,23 +11,32 @@ namespace StdDaq.Shared.Streams;
 /// </summary>
 public sealed record StoreStreamMessage
 {
+    /// <summary>The file to write: an absolute path, checked against writer_output_roots.</summary>
     [JsonPropertyName("output_file")] public required string OutputFile { get; init; }
+    /// <summary>Names the run: every message of one run, and the writer's acknowledgements, carry it (our agent's: ms since the epoch, increasing).</summary>
     [JsonPropertyName("run_id")] public required long RunId { get; init; }
+    /// <summary>Images the run writes, at least 1: the file's first dimension.</summary>
     [JsonPropertyName("n_images")] public required long NImages { get; init; }
+    /// <summary>std-daq's user id, any JSON value, passed along unread.</summary>
     [JsonPropertyName("user_id")] public JsonElement? UserId { get; init; }
+    /// <summary>The ImageBuffer image to store at <see cref="IImage"/>; required except on the close message.</summary>
     [JsonPropertyName("image_id")] public ulong? ImageId { get; init; }
+    /// <summary>The image's index in the file, 0..n_images-1; n_images closes the file.</summary>
     [JsonPropertyName("i_image")] public required long IImage { get; init; }
 
     // Ours.
+    /// <summary>The write request's id (its AMQP correlation_id), echoed in the acknowledgements.</summary>
     [JsonPropertyName("request_id")] public string? RequestId { get; init; }
     /// <summary>"none" or "bitshuffle-lz4" (<see cref="Config.Choices.Compression"/>); absent: the writer's writer_compression.</summary>
     [JsonPropertyName("compression")] public string? Compression { get; init; }
+    /// <summary>Replace an existing file at <see cref="OutputFile"/>, if it is a regular HDF5 file; false: an existing file fails the run.</summary>
     [JsonPropertyName("overwrite")] public bool Overwrite { get; init; }
     /// <summary>File attributes to store (user metadata), sent with i_image 0.</summary>
     [JsonPropertyName("attributes")] public Dictionary<string, string>? Attributes { get; init; }
     /// <summary>On a close message: why the run ended early (the file is marked interrupted).</summary>
     [JsonPropertyName("interrupted")] public string? Interrupted { get; init; }
 
+    /// <summary>This message closes the run's file (i_image == n_images).</summary>
     public bool IsClose => IImage == NImages;
 
     /// <summary>
@@ -36,6 +45,7 @@ public sealed record StoreStreamMessage
     /// </summary>
     public const int MaxBytes = 256 * 1024;
 
+    /// <summary>The message as UTF-8 JSON; null fields are left out.</summary>
     public byte[] ToJson() => JsonSerializer.SerializeToUtf8Bytes(this, StreamJson.Default.StoreStreamMessage);
 
     /// <summary>Parses one message; null (and <paramref name="error"/>) when it is not a valid one.</summary>
@@ -64,15 +74,25 @@ public sealed record StoreStreamMessage
 /// <summary>What the writer reports to the agent (StdH5Writer PUSH → WriterAgent PULL; ours).</summary>
 public sealed record WriterAck
 {
+    /// <summary>
+    /// The <see cref="Event"/> values: opened (the file is created), progress (after each flush),
+    /// closed (the file is closed, whole or interrupted), error (the run failed, or never had a file).
+    /// </summary>
     public const string Opened = "opened", Progress = "progress", Closed = "closed", Error = "error";
 
+    /// <summary>What happened: <see cref="Opened"/>, <see cref="Progress"/>, <see cref="Closed"/> or <see cref="Error"/>.</summary>
     [JsonPropertyName("event")] public required string Event { get; init; }
+    /// <summary>The run it is about (<see cref="StoreStreamMessage.RunId"/>).</summary>
     [JsonPropertyName("run_id")] public required long RunId { get; init; }
+    /// <summary>The run's request_id, if its messages had one.</summary>
     [JsonPropertyName("request_id")] public string? RequestId { get; init; }
+    /// <summary>The run's file.</summary>
     [JsonPropertyName("output_file")] public string? OutputFile { get; init; }
+    /// <summary>Images in the file so far as data (those not written are in <see cref="Missing"/>).</summary>
     [JsonPropertyName("n_images_written")] public long NImagesWritten { get; init; }
     /// <summary>Image ids that were not written, with the reason of each.</summary>
     [JsonPropertyName("missing")] public List<MissingImage>? Missing { get; init; }
+    /// <summary>Closed events: why the file was closed before all its images came; null when it is whole.</summary>
     [JsonPropertyName("interrupted")] public string? Interrupted { get; init; }
     /// <summary>Images written with status incomplete or id mismatch (a module missing, packets lost).</summary>
     [JsonPropertyName("n_images_incomplete")] public long NImagesIncomplete { get; init; }
@@ -81,8 +101,10 @@ public sealed record WriterAck
     /// <summary>Error text (event "error"), or a note.</summary>
     [JsonPropertyName("message")] public string? Message { get; init; }
 
+    /// <summary>The acknowledgement as UTF-8 JSON; null fields are left out.</summary>
     public byte[] ToJson() => JsonSerializer.SerializeToUtf8Bytes(this, StreamJson.Default.WriterAck);
 
+    /// <summary>Parses one acknowledgement; null when it is not valid JSON of this shape.</summary>
     public static WriterAck? Parse(ReadOnlySpan<byte> json)
     {
         try

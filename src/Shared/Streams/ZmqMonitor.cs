@@ -15,6 +15,7 @@ public sealed class ZmqMonitor : IDisposable
     private readonly ZmqSocket _events;
     private readonly byte[] _frame = new byte[1024];
 
+    /// <summary>Starts reporting <paramref name="watched"/>'s events in the mask <paramref name="events"/> (Zmq.EVENT_*).</summary>
     public ZmqMonitor(ZmqSocket watched, int events)
     {
         _watched = watched;
@@ -39,6 +40,7 @@ public sealed class ZmqMonitor : IDisposable
         return true;
     }
 
+    /// <summary>Stops the monitoring and closes the event socket; call it before disposing the watched socket.</summary>
     public void Dispose()
     {
         Zmq.zmq_socket_monitor(_watched.Handle, null, 0);

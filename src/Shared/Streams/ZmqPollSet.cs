@@ -19,6 +19,7 @@ public sealed unsafe class ZmqPollSet
     private readonly bool[] _mayHave;
     private int _mayHaveCount;
 
+    /// <summary>A set of <paramref name="sockets"/>, addressed by their index in that list; each may have a message at first.</summary>
     public ZmqPollSet(IReadOnlyList<ZmqSocket> sockets)
     {
         _sockets = sockets.ToArray();
@@ -33,6 +34,7 @@ public sealed unsafe class ZmqPollSet
         _mayHaveCount = _sockets.Length;
     }
 
+    /// <summary>Sockets in the set; indexes run 0..Count-1.</summary>
     public int Count => _sockets.Length;
 
     /// <summary>

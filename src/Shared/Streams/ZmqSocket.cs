@@ -35,6 +35,7 @@ public sealed unsafe class ZmqSocket : IDisposable
     private string? _ipcPath;
     private Libc.Stat _ipcFile;
 
+    /// <summary>The endpoint the socket was bound or connected to, for messages; "" before.</summary>
     public string Endpoint { get; private set; } = "";
 
     /// <summary>The libzmq socket, for zmq_poll.</summary>
@@ -66,7 +67,7 @@ public sealed unsafe class ZmqSocket : IDisposable
 
     /// <summary>
     /// A PUB socket bound to <paramref name="endpoint"/>. With <paramref name="seeSubscriptions"/>
-    /// it is an XPUB, whose <see cref="Receive"/> returns subscription messages (first byte 1), so
+    /// it is an XPUB, whose <see cref="Receive(Span{byte})"/> returns subscription messages (first byte 1), so
     /// a sender can wait until a subscriber is really there instead of sleeping.
     /// </summary>
     public static ZmqSocket Publisher(string endpoint, int sendHwm = 10_000, bool seeSubscriptions = false)
@@ -193,13 +194,18 @@ public sealed unsafe class ZmqSocket : IDisposable
         }
     }
 
+    /// <summary>zmq_setsockopt of an int option (a <see cref="Zmq"/> constant); <see cref="IOException"/> if libzmq refuses it.</summary>
     public void SetInt(int option, int value)
     {
         if (Zmq.zmq_setsockopt(_socket, option, &value, sizeof(int)) != 0)
             throw Zmq.Error($"zmq_setsockopt({option}, {value})");
     }
 
-    public void Bind(string endpoint)
+    /// <summary>
+    /// zmq_bind; an ipc:// endpoint's socket file is remembered (by identity) so <see cref="Dispose"/>
+    /// can remove it. Once per socket: the factories call it.
+    /// </summary>
+    internal void Bind(string endpoint)
     {
         if (Zmq.zmq_bind(_socket, endpoint) != 0)
             throw Zmq.Error($"zmq_bind({endpoint})");
@@ -216,7 +222,8 @@ public sealed unsafe class ZmqSocket : IDisposable
         }
     }
 
-    public void Connect(string endpoint)
+    /// <summary>zmq_connect; once per socket: the factories call it.</summary>
+    internal void Connect(string endpoint)
     {
         if (Zmq.zmq_connect(_socket, endpoint) != 0)
             throw Zmq.Error($"zmq_connect({endpoint})");
@@ -242,7 +249,11 @@ public sealed unsafe class ZmqSocket : IDisposable
         }
     }
 
-    /// <summary>Sends one message without blocking. False if it could not be queued (HWM).</summary>
+    /// <summary>
+    /// Sends one message without blocking. False if it could not be queued: a PUSH at its high-water
+    /// mark. A PUB or XPUB never returns false for that: libzmq drops the message for a subscriber
+    /// at its mark and reports success. Other failures throw <see cref="IOException"/>.
+    /// </summary>
     public bool TrySend(ReadOnlySpan<byte> message, bool more = false)
     {
         fixed (byte* p = message)
@@ -261,7 +272,7 @@ public sealed unsafe class ZmqSocket : IDisposable
     /// </summary>
     public int Receive(Span<byte> buffer) => Receive(buffer, 0);
 
-    /// <summary>Like <see cref="Receive"/>, without waiting: -1 if no message is queued.</summary>
+    /// <summary>Like <see cref="Receive(Span{byte})"/>, without waiting: -1 if no message is queued.</summary>
     public int TryReceive(Span<byte> buffer) => Receive(buffer, Zmq.DONTWAIT);
 
     private int Receive(Span<byte> buffer, int flags)
@@ -282,6 +293,11 @@ public sealed unsafe class ZmqSocket : IDisposable
         }
     }
 
+    /// <summary>
+    /// Closes the socket (linger 0: unsent messages are dropped). For a bound ipc:// endpoint it then
+    /// waits up to about 100 ms for libzmq to remove the socket file, and removes it itself if it is
+    /// still the one this socket made.
+    /// </summary>
     public void Dispose()
     {
         nint s = Interlocked.Exchange(ref _socket, 0);
