@@ -71,7 +71,7 @@ public static unsafe class OutputPath
     }
 
     /// <summary>Whether the open file holds the HDF5 signature at 0 or at 512 · 2^k (the user block sizes).</summary>
-    public static bool HasHdf5Signature(int fd, long size)
+    internal static bool HasHdf5Signature(int fd, long size)
     {
         Span<byte> buffer = stackalloc byte[8];
         for (long offset = 0; offset + 8 <= size; offset = offset == 0 ? 512 : offset * 2)
@@ -230,7 +230,9 @@ public sealed unsafe class CreatedFile : IDisposable
         _identity = identity;
     }
 
+    /// <summary>The path as requested (for messages; opening it again is not safe, see <see cref="ProcPath"/>).</summary>
     public string Path { get; }
+    /// <summary>The new file, open read-write, empty at creation.</summary>
     public SafeFd File { get; }
 
     /// <summary>
@@ -254,6 +256,7 @@ public sealed unsafe class CreatedFile : IDisposable
             Libc.unlinkat(_folder.Fd, _name, 0);
     }
 
+    /// <summary>Closes the file's and its folder's descriptors; the file stays (see <see cref="Remove"/>).</summary>
     public void Dispose()
     {
         File.Dispose();

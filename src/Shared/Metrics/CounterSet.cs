@@ -57,6 +57,7 @@ public sealed class CounterSet<TName> : IDisposable where TName : struct, Enum
     /// <summary>The stats-line key of <paramref name="name"/> (snake_case of the member).</summary>
     public static string Key(TName name) => s_keys[Unsafe.As<TName, int>(ref name)];
 
+    /// <summary>Disposes <see cref="Meter"/>: listeners stop seeing the instruments. The cells stay readable.</summary>
     public void Dispose() => Meter.Dispose();
 
     private static TName[] Members()
@@ -91,6 +92,7 @@ public readonly struct CounterSnapshot<TName> : IEquatable<CounterSnapshot<TName
 
     internal CounterSnapshot(long[] values) => _values = values;
 
+    /// <summary>The counter's value; 0 in a default snapshot.</summary>
     public long this[TName name] => _values is { } v ? v[Unsafe.As<TName, int>(ref name)] : 0;
 
     /// <summary>This snapshot with <paramref name="name"/> set to <paramref name="value"/> (to compare the others).</summary>
@@ -101,6 +103,7 @@ public readonly struct CounterSnapshot<TName> : IEquatable<CounterSnapshot<TName
         return new CounterSnapshot<TName>(values);
     }
 
+    /// <summary>Every counter has the same value (a default snapshot equals one of zeros).</summary>
     public bool Equals(CounterSnapshot<TName> other)
     {
         foreach (var name in Enum.GetValues<TName>())
@@ -109,8 +112,10 @@ public readonly struct CounterSnapshot<TName> : IEquatable<CounterSnapshot<TName
         return true;
     }
 
+    /// <summary>A snapshot of the same counter names with the same values.</summary>
     public override bool Equals(object? obj) => obj is CounterSnapshot<TName> other && Equals(other);
 
+    /// <summary>Of the values, so that equal snapshots hash alike.</summary>
     public override int GetHashCode()
     {
         var hash = new HashCode();
@@ -122,12 +127,16 @@ public readonly struct CounterSnapshot<TName> : IEquatable<CounterSnapshot<TName
     /// <summary>The stats-line form of every counter (<see cref="Format"/>).</summary>
     public override string ToString() => Format();
 
+    /// <summary>Every counter has the same value (<see cref="Equals(CounterSnapshot{TName})"/>).</summary>
     public static bool operator ==(CounterSnapshot<TName> a, CounterSnapshot<TName> b) => a.Equals(b);
 
+    /// <summary>Some counter differs.</summary>
     public static bool operator !=(CounterSnapshot<TName> a, CounterSnapshot<TName> b) => !a.Equals(b);
 
+    /// <summary>Each counter's change from <paramref name="b"/> to <paramref name="a"/>: a period's counts from two reads.</summary>
     public static CounterSnapshot<TName> operator -(CounterSnapshot<TName> a, CounterSnapshot<TName> b) => Combine(a, b, -1);
 
+    /// <summary>Each counter's sum, e.g. over several services' or periods' snapshots.</summary>
     public static CounterSnapshot<TName> operator +(CounterSnapshot<TName> a, CounterSnapshot<TName> b) => Combine(a, b, +1);
 
     private static CounterSnapshot<TName> Combine(CounterSnapshot<TName> a, CounterSnapshot<TName> b, int sign)
