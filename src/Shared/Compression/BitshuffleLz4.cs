@@ -26,7 +26,7 @@ public static unsafe class BitshuffleLz4
     public const int HeaderSize = 12;
 
     /// <summary>
-    /// Bytes <see cref="Compress"/> may write for <paramref name="bytes"/> of input: the header
+    /// Bytes <see cref="Compress(ReadOnlySpan{byte}, int, Span{byte})"/> may write for <paramref name="bytes"/> of input: the header
     /// plus bshuf_compress_lz4_bound (LZ4's bound and 4 bytes per block, leftovers raw).
     /// </summary>
     public static int MaxCompressedSize(int bytes, int elemSize)
