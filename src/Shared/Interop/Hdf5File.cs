@@ -5,6 +5,7 @@ public sealed unsafe class Hdf5File : IDisposable
 {
     private readonly H5FileHandle _file;
 
+    /// <summary>The path it was opened with; error messages start with it.</summary>
     public string Path { get; }
 
     private Hdf5File(string path, H5FileHandle file)
@@ -13,6 +14,11 @@ public sealed unsafe class Hdf5File : IDisposable
         _file = file;
     }
 
+    /// <summary>
+    /// Opens <paramref name="path"/> read-only. A missing file is a <see cref="FileNotFoundException"/>,
+    /// a folder or empty file an <see cref="InvalidDataException"/>, anything libhdf5 cannot open an
+    /// <see cref="Hdf5Exception"/> with its error stack.
+    /// </summary>
     public static Hdf5File OpenRead(string path)
     {
         if (Directory.Exists(path))
@@ -180,5 +186,6 @@ public sealed unsafe class Hdf5File : IDisposable
         return shape;
     }
 
+    /// <summary>Closes the file (H5Fclose).</summary>
     public void Dispose() => _file.Dispose();
 }

@@ -5,14 +5,18 @@ namespace StdDaq.Shared.Interop;
 
 /// <summary>
 /// The few composite libhdf5 steps a file writer repeats: groups, scalar attributes, datasets of a
-/// given shape, and the metadata cache setting. <paramref name="what"/> arguments prefix error
-/// messages (normally the file's path), so a failure reads "path: H5Acreate2(name) failed: …".
+/// given shape, and the metadata cache setting. <c>what</c> arguments prefix error messages
+/// (normally the file's path), so a failure reads "path: H5Acreate2(name) failed: …". <c>loc</c> is
+/// the id of the file or group the object goes in. Failures throw <see cref="Hdf5Exception"/>.
+/// Call <see cref="Hdf5.Quiet"/> on the thread first, or libhdf5 also prints its error stack.
 /// </summary>
 public static unsafe class Hdf5Writing
 {
+    /// <summary>A new group <paramref name="name"/> in <paramref name="loc"/>, default property lists; an existing one is an error.</summary>
     public static H5GroupHandle CreateGroup(long loc, string name, string what) =>
         new(Hdf5.Check(Hdf5.H5Gcreate2(loc, name, Hdf5.P.DEFAULT, Hdf5.P.DEFAULT, Hdf5.P.DEFAULT), $"{what}: H5Gcreate2({name})"));
 
+    /// <summary>The existing dataset <paramref name="name"/> in <paramref name="loc"/>.</summary>
     public static H5DatasetHandle OpenDataset(long loc, string name, string what) =>
         new(Hdf5.Check(Hdf5.H5Dopen2(loc, name, Hdf5.P.DEFAULT), $"{what}: H5Dopen2({name})"));
 
@@ -59,6 +63,7 @@ public static unsafe class Hdf5Writing
     public static void WriteAttribute(long loc, string name, byte value, string what) =>
         Write(loc, name, Hdf5.NATIVE_UINT8, new ReadOnlySpan<byte>(in value), create: !Exists(loc, name, what), what);
 
+    /// <summary>Removes the attribute <paramref name="name"/> of <paramref name="loc"/>, if it has one.</summary>
     public static void DeleteAttribute(long loc, string name, string what)
     {
         if (Exists(loc, name, what))

@@ -7,8 +7,10 @@ public sealed unsafe class NativeBuffer : IDisposable
 {
     private byte* _p;
 
+    /// <summary>Size in bytes.</summary>
     public int Length { get; }
 
+    /// <summary><paramref name="length"/> zeroed bytes at a 4096-byte boundary.</summary>
     public NativeBuffer(int length)
     {
         Length = length;
@@ -16,10 +18,12 @@ public sealed unsafe class NativeBuffer : IDisposable
         Span.Clear();
     }
 
+    /// <summary>The whole buffer; <see cref="ObjectDisposedException"/> after <see cref="Dispose"/>.</summary>
     public Span<byte> Span => new(Pointer, Length);
 
     internal byte* Pointer => _p != null ? _p : throw new ObjectDisposedException(nameof(NativeBuffer));
 
+    /// <summary>Frees the memory (once); iovecs still pointing into it must not be used after this.</summary>
     public void Dispose()
     {
         if (_p != null)

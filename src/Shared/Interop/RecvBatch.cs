@@ -42,6 +42,7 @@ public sealed unsafe class RecvBatch : IDisposable
     public int MessageCount { get; }
     /// <summary>The first message the next <see cref="Receive"/> fills.</summary>
     public int Start { get; private set; }
+    /// <summary>Bytes of each datagram that go to its header buffer; the rest is payload.</summary>
     public int HeaderBytes { get; }
     /// <summary>Payload bytes a message can hold; a longer datagram is reported truncated.</summary>
     public int MaxPayloadBytes { get; }
@@ -152,6 +153,7 @@ public sealed unsafe class RecvBatch : IDisposable
     /// <summary>The received part of message i's header buffer.</summary>
     public ReadOnlySpan<byte> Header(int i) => new(Iov(i)[0].iov_base, Math.Min(Length(i), HeaderBytes));
 
+    /// <summary>Payload bytes received in message i (after <see cref="HeaderBytes"/>; 0 for a shorter datagram).</summary>
     public int PayloadLength(int i) => Math.Max(0, Length(i) - HeaderBytes);
 
     /// <summary>Message i's payload is (only) in its scratch buffer.</summary>
@@ -197,6 +199,7 @@ public sealed unsafe class RecvBatch : IDisposable
         return true;
     }
 
+    /// <summary>Frees the native buffers (once); spans from <see cref="Header"/> and <see cref="Payload"/> must not be used after this.</summary>
     public void Dispose()
     {
         if (_disposed)

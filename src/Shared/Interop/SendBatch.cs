@@ -10,6 +10,7 @@ namespace StdDaq.Shared.Interop;
 /// </summary>
 public sealed unsafe class SendBatch : IDisposable
 {
+    /// <summary>Largest header <see cref="Add"/> takes (SLS: 48, GigaFRoST: 32).</summary>
     public const int MaxHeaderBytes = 64;
 
     private readonly Libc.Mmsghdr* _msgs;
@@ -19,9 +20,12 @@ public sealed unsafe class SendBatch : IDisposable
     private readonly uint _address;
     private bool _disposed;
 
+    /// <summary>Datagrams one <see cref="Flush"/> sends at most.</summary>
     public int Capacity { get; }
+    /// <summary>Datagrams queued since the last <see cref="Flush"/>.</summary>
     public int Count { get; private set; }
 
+    /// <summary>A batch of <paramref name="capacity"/> datagrams, all to the IPv4 host <paramref name="destination"/> (ports per datagram).</summary>
     public SendBatch(int capacity, IPAddress destination)
     {
         Capacity = capacity;
@@ -32,9 +36,14 @@ public sealed unsafe class SendBatch : IDisposable
         _addrs = (Libc.SockaddrIn*)NativeMemory.AllocZeroed((nuint)(sizeof(Libc.SockaddrIn) * capacity));
     }
 
+    /// <summary>No room for another <see cref="Add"/>: flush first.</summary>
     public bool Full => Count == Capacity;
 
-    /// <summary>Queues header + payload[offset..offset+length) to <paramref name="port"/>.</summary>
+    /// <summary>
+    /// Queues header + payload[offset..offset+length) to <paramref name="port"/>. The header is
+    /// copied; the payload is sent from <paramref name="payload"/> at <see cref="Flush"/>, so it must
+    /// stay unchanged and undisposed until then.
+    /// </summary>
     public void Add(int port, ReadOnlySpan<byte> header, NativeBuffer payload, int offset, int length)
     {
         if (Count == Capacity)
@@ -93,6 +102,7 @@ public sealed unsafe class SendBatch : IDisposable
         return refused;
     }
 
+    /// <summary>Frees the native arrays (once); queued datagrams are not sent.</summary>
     public void Dispose()
     {
         if (_disposed)

@@ -4,18 +4,22 @@ using System.Runtime.InteropServices;
 namespace StdDaq.Shared.Interop;
 
 /// <summary>
-/// A bound UDP socket on raw libc calls, for recvmmsg/sendmmsg batching and SO_RXQ_OVFL.
+/// An IPv4 UDP socket on raw libc calls, for recvmmsg/sendmmsg batching and SO_RXQ_OVFL:
+/// bound for receiving (<see cref="Bind"/>) or unbound for sending (<see cref="Create"/>).
+/// Blocking, close-on-exec.
 /// </summary>
 public sealed unsafe class UdpSocket : IDisposable
 {
     private readonly SafeFd _fd;
 
+    /// <summary>The socket's descriptor, for the batch calls; valid until <see cref="Dispose"/>.</summary>
     public int Fd => _fd.Fd;
     /// <summary>SO_RCVBUF as the kernel reports it (the kernel doubles the request for bookkeeping).</summary>
     public long ReceiveBufferBytes { get; private set; }
 
     private UdpSocket(SafeFd fd) => _fd = fd;
 
+    /// <summary>An unbound socket (the kernel picks the source port at the first send).</summary>
     public static UdpSocket Create()
     {
         int fd = Libc.socket(Libc.Af.INET, Libc.Sock.DGRAM | Libc.Sock.CLOEXEC, 0);
@@ -45,7 +49,8 @@ public sealed unsafe class UdpSocket : IDisposable
         }
     }
 
-    public static Libc.SockaddrIn Sockaddr(IPAddress address, int port)
+    /// <summary>sockaddr_in of an IPv4 address and port, in network byte order.</summary>
+    internal static Libc.SockaddrIn Sockaddr(IPAddress address, int port)
     {
         if (address.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork)
             throw new ArgumentException($"{address} is not an IPv4 address");
@@ -65,6 +70,7 @@ public sealed unsafe class UdpSocket : IDisposable
     /// </summary>
     public long RequestReceiveBuffer(long bytes) => RequestBuffer(Libc.So.RCVBUF, Libc.So.RCVBUFFORCE, bytes);
 
+    /// <summary>As <see cref="RequestReceiveBuffer"/>, for SO_SNDBUF (SO_SNDBUFFORCE as root).</summary>
     public long RequestSendBuffer(long bytes) => RequestBuffer(Libc.So.SNDBUF, Libc.So.SNDBUFFORCE, bytes);
 
     private long RequestBuffer(int option, int forceOption, long bytes)
@@ -80,12 +86,17 @@ public sealed unsafe class UdpSocket : IDisposable
         return got / 2;
     }
 
+    /// <summary>setsockopt of an int option; <paramref name="name"/> (e.g. "SO_RXQ_OVFL") goes into the error message.</summary>
     public void SetInt(int level, int option, int value, string name)
     {
         if (Libc.setsockopt(Fd, level, option, &value, sizeof(int)) != 0)
             throw Libc.Error($"setsockopt({name}, {value})", Marshal.GetLastPInvokeError());
     }
 
+    /// <summary>
+    /// SO_RCVTIMEO: how long a receive waits for a first datagram (µs resolution). Zero means
+    /// forever, as in the kernel.
+    /// </summary>
     public void SetReceiveTimeout(TimeSpan timeout)
     {
         var tv = new Libc.Timeval
@@ -110,5 +121,6 @@ public sealed unsafe class UdpSocket : IDisposable
         }
     }
 
+    /// <summary>Closes the socket.</summary>
     public void Dispose() => _fd.Dispose();
 }
