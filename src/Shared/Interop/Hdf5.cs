@@ -3,6 +3,9 @@ using System.Text;
 
 namespace StdDaq.Shared.Interop;
 
+// Declarations and constants keep libhdf5's C names (a nested class stands for the H5x_ prefix), structs mirror its C structs field by field: its reference manual documents them; our own wrappers (after the restore) are documented here.
+#pragma warning disable CS1591
+
 /// <summary>
 /// The system libhdf5 (Debian's libhdf5-dev 1.10, serial, thread-safe build) through [LibraryImport].
 /// C names are kept. Ids are <c>hid_t</c> (int64); every id we own lives in an <see cref="H5Handle"/>.
@@ -324,6 +327,8 @@ public static unsafe partial class Hdf5
     public static long NATIVE_UINT64 => Global("H5T_NATIVE_ULLONG_g");
     public static long NATIVE_UINT8 => Global("H5T_NATIVE_UCHAR_g");
     public static long NATIVE_INT64 => Global("H5T_NATIVE_LLONG_g");
+
+#pragma warning restore CS1591
 
     /// <summary>Turns the error stack's printing to stderr off on this thread (once per thread).</summary>
     public static void Quiet()

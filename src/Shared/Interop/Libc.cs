@@ -2,6 +2,9 @@ using System.Runtime.InteropServices;
 
 namespace StdDaq.Shared.Interop;
 
+// Declarations and constants keep libc's C names and are documented by its man pages; our own wrappers (after the restore) are documented here.
+#pragma warning disable CS1591
+
 /// <summary>
 /// The libc calls the data path needs, with their C names so the man pages apply.
 /// Structs are the x86_64/aarch64 Linux LP64 layouts.
@@ -316,6 +319,9 @@ public static unsafe partial class Libc
     [LibraryImport(Lib, EntryPoint = "kill", SetLastError = true)]
     public static partial int kill(int pid, int sig);
 
+#pragma warning restore CS1591
+
+    /// <summary>strerror(3)'s text for <paramref name="errnum"/> ("errno N" if there is none).</summary>
     public static string strerror(int errnum) =>
         Marshal.PtrToStringUTF8(strerror_native(errnum)) ?? $"errno {errnum}";
 
@@ -323,6 +329,7 @@ public static unsafe partial class Libc
     public static IOException Error(string call, int errno) =>
         new($"{call} failed: {strerror(errno)} (errno {errno})");
 
+    /// <summary>CLOCK_REALTIME in ns since the epoch, the clock of the slot headers' and notices' times.</summary>
     public static long RealtimeNs()
     {
         Timespec ts;
@@ -330,5 +337,6 @@ public static unsafe partial class Libc
         return ts.tv_sec * 1_000_000_000L + ts.tv_nsec;
     }
 
+    /// <summary>htons(3): the port in network byte order, on a little-endian host.</summary>
     public static ushort Htons(ushort v) => (ushort)((v << 8) | (v >> 8));
 }

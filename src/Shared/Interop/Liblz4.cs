@@ -9,6 +9,7 @@ namespace StdDaq.Shared.Interop;
 /// </summary>
 public static unsafe partial class Liblz4
 {
+    /// <summary>The library's soname, as the loader finds it.</summary>
     public const string Name = "liblz4.so.1";
 
     /// <summary>Throws <see cref="DllNotFoundException"/> saying what to install if liblz4 cannot be loaded.</summary>

@@ -2,6 +2,9 @@ using System.Runtime.InteropServices;
 
 namespace StdDaq.Shared.Interop;
 
+// Declarations and constants keep libzmq's C names (without ZMQ_) and are documented by its man pages; our own wrappers (after the restore) are documented here.
+#pragma warning disable CS1591
+
 /// <summary>
 /// libzmq (Debian's libzmq5) through [LibraryImport]. We bind libzmq rather than use NetMQ because
 /// NetMQ's ipc:// is TCP on a hashed loopback port, so std-daq's C++ services and pyzmq could not
@@ -85,8 +88,12 @@ public static unsafe partial class Zmq
     [LibraryImport(Lib, EntryPoint = "zmq_version")]
     public static partial void zmq_version(int* major, int* minor, int* patch);
 
+#pragma warning restore CS1591
+
+    /// <summary>zmq_strerror's text for <paramref name="errnum"/> (libzmq's own codes and errno).</summary>
     public static string zmq_strerror(int errnum) => Marshal.PtrToStringUTF8(zmq_strerror_native(errnum)) ?? $"errno {errnum}";
 
+    /// <summary>An <see cref="IOException"/> naming <paramref name="call"/> and the thread's zmq_errno text; build it right after the failing call.</summary>
     public static IOException Error(string call) =>
         new($"{call} failed: {zmq_strerror(zmq_errno())}");
 }
