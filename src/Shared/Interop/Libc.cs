@@ -7,7 +7,8 @@ namespace StdDaq.Shared.Interop;
 
 /// <summary>
 /// The libc calls the data path needs, with their C names so the man pages apply.
-/// Structs are the x86_64/aarch64 Linux LP64 layouts.
+/// Structs are the x86_64 Linux LP64 layouts; all but <see cref="Stat"/> are aarch64's too
+/// (aarch64's struct stat is the generic one: st_mode @16, 128 bytes).
 /// </summary>
 public static unsafe partial class Libc
 {

@@ -217,7 +217,7 @@ public sealed unsafe class ShmRing : IDisposable
 
     /// <summary>
     /// Attaches to a segment another process creates: waits (at most <paramref name="timeout"/>) while
-    /// it is missing, saying once through <paramref name="log"/> what it waits for. A segment of
+    /// it is missing or still being made, saying once through <paramref name="log"/> what it waits for. A segment of
     /// another layout is an error at once. <paramref name="creator"/> names who makes it ("StdUdpRecv
     /// for module 3"), for the messages.
     /// </summary>
