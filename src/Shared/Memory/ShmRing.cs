@@ -217,9 +217,9 @@ public sealed unsafe class ShmRing : IDisposable
 
     /// <summary>
     /// Attaches to a segment another process creates: waits (at most <paramref name="timeout"/>) while
-    /// it is missing or still being made, saying once through <paramref name="log"/> what it waits for. A segment of
-    /// another layout is an error at once. <paramref name="creator"/> names who makes it ("StdUdpRecv
-    /// for module 3"), for the messages.
+    /// it is missing or still being made, saying once through <paramref name="log"/> what it waits
+    /// for. A segment of another layout is an error at once. <paramref name="creator"/> names who
+    /// makes it ("StdUdpRecv for module 3"), for the messages.
     /// </summary>
     public static ShmRing WaitAttach(string name, RingKind kind, long? slotBytes, int? slotCount, bool writable,
         TimeSpan timeout, string creator, Action<string>? log, CancellationToken ct)

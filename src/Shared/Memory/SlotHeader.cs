@@ -6,8 +6,8 @@ namespace StdDaq.Shared.Memory;
 /// <summary>
 /// The per-slot header (256 bytes), shared by frame and image buffers. <see cref="Sequence"/> is
 /// the slot's sequence lock: it is odd while a writer fills the slot and even when the slot holds
-/// a whole frame; every write adds 2 (a cancelled one leaves it as it was). A reader copies, then re-reads it: a change means the slot
-/// was overwritten meanwhile and the copy must not be used.
+/// a whole frame; every write adds 2 (a cancelled one leaves it as it was). A reader copies, then
+/// re-reads it: a change means the slot was overwritten meanwhile and the copy must not be used.
 /// </summary>
 /// <remarks>
 /// The bitmap @128 says which parts the slot holds: packet k of a frame (frame buffers), module m's

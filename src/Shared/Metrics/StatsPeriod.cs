@@ -13,6 +13,8 @@ public sealed class StatsPeriod<TName> where TName : struct, Enum
     private long _lastTime;
     private CounterSnapshot<TName> _last;
 
+    /// <param name="counters">The counters the lines report, read now and at each line.</param>
+    /// <param name="time">The clock <c>now</c> of <see cref="TryTake"/> comes from; the first period starts now.</param>
     /// <param name="periodSeconds">stats_collection_period.</param>
     public StatsPeriod(CounterSet<TName> counters, TimeProvider time, double periodSeconds)
     {
