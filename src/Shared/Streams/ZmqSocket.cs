@@ -237,9 +237,12 @@ public sealed unsafe class ZmqSocket : IDisposable
     public bool WaitReadable(TimeSpan timeout)
     {
         var item = new Zmq.PollItem { socket = _socket, events = Zmq.POLLIN };
-        long ms = Math.Max(0, (long)Math.Ceiling(timeout.TotalMilliseconds));
+        long start = System.Diagnostics.Stopwatch.GetTimestamp();
         while (true)
         {
+            // After a signal (EINTR) only what is left of the timeout.
+            var left = timeout - System.Diagnostics.Stopwatch.GetElapsedTime(start);
+            long ms = Math.Max(0, (long)Math.Ceiling(left.TotalMilliseconds));
             int n = Zmq.zmq_poll(&item, 1, new System.Runtime.InteropServices.CLong((nint)ms));
             if (n >= 0)
                 return n > 0 && (item.revents & Zmq.POLLIN) != 0;
