@@ -2,8 +2,9 @@ using StdDaq.Shared.Config;
 using StdDaq.Shared.Detectors;
 using StdDaq.Shared.Interop;
 using StdDaq.Shared.Memory;
+using StdDaq.Shared.Streams;
 
-namespace StdDaq.Shared.Streams;
+namespace StdDaq.Testing;
 
 /// <summary>
 /// Publishes whole module frames the way StdUdpRecv does, without UDP: the frame is written into
@@ -15,7 +16,7 @@ public sealed class ModuleFrameSource : IDisposable
     private readonly DetectorConfig _config;
     private readonly ShmRing[] _rings;
     private readonly ZmqSocket[] _publishers;
-    private readonly List<Hosting.RoleLock> _roles = [];
+    private readonly List<StdDaq.Shared.Hosting.RoleLock> _roles = [];
     private readonly byte[] _notice = new byte[ModuleFrameNotice.Size];
 
     /// <summary>
@@ -32,7 +33,7 @@ public sealed class ModuleFrameSource : IDisposable
             for (int m = 0; m < config.NModules; m++)
             {
                 // It stands in for the module's receiver, so it takes the receiver's role.
-                _roles.Add(Hosting.ServiceRoles.Receiver(config, m));
+                _roles.Add(StdDaq.Shared.Hosting.ServiceRoles.Receiver(config, m));
                 _rings[m] = ShmRing.CreateOrAttach(config.FrameBufferName(m), RingKind.FrameBuffer, config.Module.FrameBytes, config.FrameBufferSlots);
                 _publishers[m] = ZmqSocket.Publisher(config.ModuleFrameEndpoint(m), seeSubscriptions: true);
             }

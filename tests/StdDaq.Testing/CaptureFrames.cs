@@ -1,7 +1,8 @@
 using System.Buffers.Binary;
 using System.Runtime.InteropServices;
+using StdDaq.Shared.Packets;
 
-namespace StdDaq.Shared.Packets;
+namespace StdDaq.Testing;
 
 /// <summary>
 /// Module frames from capture files of an SLS detector (EIGER, JUNGFRAU): records of a u64
@@ -9,7 +10,7 @@ namespace StdDaq.Shared.Packets;
 /// placed by its packet number into the frame of its frame number. Frames come in file order,
 /// then frame-number order. For the tests and the compression benchmark (real EIGER frames).
 /// </summary>
-internal static class CaptureFrames
+public static class CaptureFrames
 {
     /// <summary>
     /// Every frame of the <paramref name="files"/>, each <paramref name="payloadBytes"/> x

@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace StdDaq.Shared.Interop;
+namespace StdDaq.Testing;
 
 /// <summary>
 /// The reference C bitshuffle (kiyo-masui/bitshuffle) as built into Debian's HDF5 plugin
@@ -8,10 +8,9 @@ namespace StdDaq.Shared.Interop;
 /// the filter. The tests check <see cref="StdDaq.Shared.Compression.BitshuffleLz4"/> against it and
 /// the benchmark measures both. C names kept; sizes are element counts, block_size 0 = default.
 /// Call <see cref="EnsureAvailable"/> first for a clear error when the plugin is missing. x86_64
-/// path only, like the SIMD kernels it is compared with. Internal: only the tests and the
-/// compression benchmark use it.
+/// path only, like the SIMD kernels it is compared with.
 /// </summary>
-internal static unsafe partial class H5Bshuf
+public static unsafe partial class H5Bshuf
 {
     public const string Path = "/usr/lib/x86_64-linux-gnu/hdf5/serial/plugins/libh5bshuf.so";
 
