@@ -2,6 +2,7 @@ using System.Text.Json.Nodes;
 using Microsoft.Extensions.Logging;
 using StdDaq.Agent.Broker;
 using StdDaq.Assembler;
+using StdDaq.Cli.Sim;
 using StdDaq.Shared.Config;
 using StdDaq.Shared.Detectors;
 using StdDaq.Shared.Interop;

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging.Abstractions;
 using StdDaq.Assembler;
+using StdDaq.Cli.Sim;
 using StdDaq.Shared.Config;
 using StdDaq.Shared.Detectors;
 using StdDaq.Shared.Memory;

@@ -1,3 +1,4 @@
+using StdDaq.Cli.Sim;
 using StdDaq.Shared.Config;
 using System.Text.Json;
 using StdDaq.Agent.Broker;

@@ -1,7 +1,8 @@
 using StdDaq.Shared.Config;
+using StdDaq.Assembler;
 using StdDaq.Shared.Detectors;
 
-namespace StdDaq.Assembler;
+namespace StdDaq.Cli.Sim;
 
 /// <summary>
 /// The image the assembler must make from the simulator's frames (raw detector types), placed
