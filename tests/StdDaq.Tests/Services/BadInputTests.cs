@@ -179,11 +179,11 @@ public class BadInputTests(BadInputCorpus corpus) : IClassFixture<BadInputCorpus
             ("std-daq", "monitor --broker-url", "--broker-url needs a value"),
             ("std-daq", "shm", "expected a sub-command"),
             ("std-daq", "shm frobnicate", "unknown shm sub-command 'frobnicate'"),
-            ("std-daq", "shm list extra", "list takes no name"),
+            ("std-daq", "shm list extra", "unexpected arguments: extra"),
             ("std-daq", "shm rm", "rm needs a segment name or --detector"),
             ("std-daq", "shm rm a --detector b", "rm takes names or --detector, not both"),
-            ("std-daq", "shm info", "info needs one ring name"),
-            ("std-daq", "shm info a b", "info needs one ring name"),
+            ("std-daq", "shm info", "expected <name>"),
+            ("std-daq", "shm info a b", "expected <name>"),
             ("std-daq", "shm seqlock-check a --seconds 0", "--seconds '0' is not a number"),
         ];
         foreach (var (program, args, problem) in usage)
