@@ -40,10 +40,9 @@ public static class Usage
     /// <summary>The one line naming what is wrong with the command line; null when nothing is.</summary>
     public static string? Problem(ParseResult result, IReadOnlyList<string> args)
     {
-        if (result.Errors.Count == 0)
-            return null;
         var command = result.CommandResult.Command;
-        // "--flag=value": the parser splits it and leaves the value over as an unmatched argument.
+        // "--flag=value": the parser splits it and takes the value for an argument of the command
+        // (or leaves it over as an unmatched one).
         foreach (string a in args.TakeWhile(a => a != "--"))
         {
             int eq = a.IndexOf('=');
@@ -51,6 +50,8 @@ public static class Usage
                 && command.Options.FirstOrDefault(o => o.Name == a[..eq] || o.Aliases.Contains(a[..eq])) is { Arity.MaximumNumberOfValues: 0 } flag)
                 return $"{flag.Name} takes no value";
         }
+        if (result.Errors.Count == 0)
+            return null;
         if (result.UnmatchedTokens.Count > 0)
         {
             string token = result.UnmatchedTokens[0];
