@@ -27,20 +27,20 @@ public static class PipelineBenchmark
     {
         var type = new Option<string>("--type") { HelpName = "jungfrau-raw|jungfrau-converted|eiger", Description = "the detector", DefaultValueFactory = _ => "jungfrau-raw" };
         type.AcceptOnlyFromAmong("jungfrau-raw", "jungfrau-converted", "eiger");
-        var modules = CliOptions.Integer("--modules", "N", "JUNGFRAU modules, or EIGER ports (4 per module)", 4, 1, 1024);
-        var images = CliOptions.Integer("--images", "N", "images to send", 20000, 1);
-        var rate = CliOptions.Number("--rate", "HZ", "images per second; 0 = full speed (throughput), else paced (latency)", 0, 0);
-        var workers = CliOptions.Integer("--workers", "N", "assembler workers; 0 = automatic", 0, 0, 256);
-        var window = CliOptions.Integer("--window", "N", "at full speed, images in flight at most", 16, 1);
-        var depth = CliOptions.Integer("--depth", "BITS", "bit depth", 16, 8, 32);
-        var frameSlots = CliOptions.Integer("--frame-slots", "N", "FrameBuffer slots per module", 256, 1);
-        var imageSlots = CliOptions.Integer("--image-slots", "N", "ImageBuffer slots", 64, 1);
+        var modules = CliOptions.Number("--modules", "N", "JUNGFRAU modules, or EIGER ports (4 per module)", 4, 1, 1024);
+        var images = CliOptions.Number("--images", "N", "images to send", 20000, 1);
+        var rate = CliOptions.Number("--rate", "HZ", "images per second; 0 = full speed (throughput), else paced (latency)", 0.0, 0);
+        var workers = CliOptions.Number("--workers", "N", "assembler workers; 0 = automatic", 0, 0, 256);
+        var window = CliOptions.Number("--window", "N", "at full speed, images in flight at most", 16, 1);
+        var depth = CliOptions.Number("--depth", "BITS", "bit depth", 16, 8, 32);
+        var frameSlots = CliOptions.Number("--frame-slots", "N", "FrameBuffer slots per module", 256, 1);
+        var imageSlots = CliOptions.Number("--image-slots", "N", "ImageBuffer slots", 64, 1);
         var command = new Command("pipeline", "The whole assembler fed from pre-filled FrameBuffers: images/s at full speed, latency when paced.")
         {
             type, modules, images, rate, workers, window, depth, frameSlots, imageSlots,
         };
-        command.SetAction(a => Run(a.GetValue(type)!, (int)a.GetValue(modules), (int)a.GetValue(images), a.GetValue(rate),
-            (int)a.GetValue(workers), (int)a.GetValue(window), (int)a.GetValue(depth), (int)a.GetValue(frameSlots), (int)a.GetValue(imageSlots)));
+        command.SetAction(a => Run(a.GetValue(type)!, a.GetValue(modules), a.GetValue(images), a.GetValue(rate),
+            a.GetValue(workers), a.GetValue(window), a.GetValue(depth), a.GetValue(frameSlots), a.GetValue(imageSlots)));
         return command;
     }
 

@@ -8,10 +8,10 @@ using StdDaq.Shared.Hosting;
 var mode = new Option<string>("--mode") { HelpName = "file|service", Description = "what to measure", DefaultValueFactory = _ => "file" };
 mode.AcceptOnlyFromAmong("file", "service");
 var dir = new Option<string>("--dir") { HelpName = "DIR", Description = "the folder written to", DefaultValueFactory = _ => Path.GetTempPath() };
-var images = CliOptions.Integer("--images", "N", "images per run", 2000, 1);
-var repeat = CliOptions.OptionalInteger("--repeat", "R", "rounds (default: file 3, service 5)", 1);
-var flushEvery = CliOptions.Integer("--flush-every", "N", "file: flush the NeXus file every N images", 1000, 1);
-var slots = CliOptions.Integer("--slots", "N", "service: ImageBuffer slots", 256, 4);
+var images = CliOptions.Number("--images", "N", "images per run", 2000, 1);
+var repeat = CliOptions.OptionalNumber<int>("--repeat", "R", "rounds (default: file 3, service 5)", 1);
+var flushEvery = CliOptions.Number("--flush-every", "N", "file: flush the NeXus file every N images", 1000, 1);
+var slots = CliOptions.Number("--slots", "N", "service: ImageBuffer slots", 256, 4);
 var pixels = new Option<string>("--pixels")
 {
     HelpName = "dark|pattern",
@@ -19,7 +19,7 @@ var pixels = new Option<string>("--pixels")
     DefaultValueFactory = _ => "dark",
 };
 pixels.AcceptOnlyFromAmong("dark", "pattern");
-var primer = CliOptions.Integer("--primer", "1|0", "service: an untimed plain write before each timed run", 1, 0, 1);
+var primer = CliOptions.Number("--primer", "1|0", "service: an untimed plain write before each timed run", 1, 0, 1);
 var command = new RootCommand("The writer path against plain write() of the same bytes, alternated.")
 {
     mode, dir, images, repeat, flushEvery, slots, pixels, primer,
@@ -29,8 +29,8 @@ command.SetAction(a =>
     try
     {
         return a.GetValue(mode) == "file"
-            ? FileBenchmark.Run(a.GetValue(dir)!, (int)a.GetValue(images), (int)(a.GetValue(repeat) ?? 3), (int)a.GetValue(flushEvery))
-            : ServiceBenchmark.Run(a.GetValue(dir)!, (int)a.GetValue(images), (int)(a.GetValue(repeat) ?? 5), (int)a.GetValue(slots),
+            ? FileBenchmark.Run(a.GetValue(dir)!, a.GetValue(images), a.GetValue(repeat) ?? 3, a.GetValue(flushEvery))
+            : ServiceBenchmark.Run(a.GetValue(dir)!, a.GetValue(images), a.GetValue(repeat) ?? 5, a.GetValue(slots),
                 a.GetValue(pixels)!, a.GetValue(primer) == 1);
     }
     catch (IOException e)

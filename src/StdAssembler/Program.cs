@@ -5,8 +5,8 @@ using StdDaq.Shared.Hosting;
 var configPath = CliOptions.ConfigArgument();
 var gains = CliOptions.Text("--gains-and-pedestals", "file.h5",
     "JUNGFRAU converted: the HDF5 file of gains, pedestals and pixel mask (instead of the config's gains_and_pedestals)");
-var workers = CliOptions.Integer("--workers", "N", "threads placing and converting images; 0 = the config's assembler_workers", 0, 0, 256);
-var timeout = CliOptions.OptionalNumber("--timeout-ms", "MS",
+var workers = CliOptions.Number("--workers", "N", "threads placing and converting images; 0 = the config's assembler_workers", 0, 0, 256);
+var timeout = CliOptions.OptionalNumber<double>("--timeout-ms", "MS",
     "publish an image with modules missing this long after its first module came (default: the config's assembler_timeout_ms)", 1, 600_000);
 var discard = CliOptions.Flag("--discard-incomplete", "drop images with modules missing instead of publishing them");
 var command = new RootCommand(
@@ -22,7 +22,7 @@ command.SetBody((a, logger, ct) =>
         config = config with { GainsAndPedestals = gp };
     var options = new AssemblerOptions
     {
-        Workers = (int)a.GetValue(workers),
+        Workers = a.GetValue(workers),
         TimeoutMs = a.GetValue(timeout),
         DiscardIncomplete = a.GetValue(discard),
     };

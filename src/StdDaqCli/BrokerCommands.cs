@@ -29,13 +29,13 @@ internal static class BrokerCommands
             },
         };
         var wait = CliOptions.Flag("--wait", "show the progress and wait for the final status (exit 1 if the request fails)");
-        var timeout = CliOptions.Number("--timeout", "S", "with --wait, give up after S seconds; 0 = no limit", 0, 0);
+        var timeout = CliOptions.Number("--timeout", "S", "with --wait, give up after S seconds; 0 = no limit", 0.0, 0);
         var brokerUrl = BrokerUrl();
         var tag = Tag();
         var compression = CliOptions.Text("--compression", "none|bitshuffle-lz4", "the file's compression (default: the agent's, none)");
         var overwrite = CliOptions.Flag("--overwrite", "replace the file if it exists (only a regular HDF5 file)");
-        var runId = CliOptions.OptionalInteger("--run-id", "N", "the run's id (default: the agent's, milliseconds since the epoch)", 0);
-        var startImageId = CliOptions.OptionalInteger("--start-image-id", "N", "skip images older than this image id", 0);
+        var runId = CliOptions.OptionalNumber<long>("--run-id", "N", "the run's id (default: the agent's, milliseconds since the epoch)", 0);
+        var startImageId = CliOptions.OptionalNumber<long>("--start-image-id", "N", "skip images older than this image id", 0);
         var command = new Command("write", "Sends a write request to the WriterAgent through the broker and prints its request id.")
         {
             output, count, wait, timeout, brokerUrl, tag, compression, overwrite, runId, startImageId,
@@ -124,7 +124,7 @@ internal static class BrokerCommands
     public static Command Monitor()
     {
         var brokerUrl = BrokerUrl();
-        var seconds = CliOptions.Number("--seconds", "S", "stop after S seconds; 0 = until Ctrl-C", 0, 0);
+        var seconds = CliOptions.Number("--seconds", "S", "stop after S seconds; 0 = until Ctrl-C", 0.0, 0);
         var command = new Command("monitor", "Prints every status message: time, request id, service, action, message.")
         {
             brokerUrl, seconds,

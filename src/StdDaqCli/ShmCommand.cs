@@ -49,7 +49,7 @@ internal static partial class ShmCommand
         });
 
         var checkName = new Argument<string>("name") { Description = "a ring in /dev/shm that another process keeps rewriting" };
-        var seconds = CliOptions.Number("--seconds", "S", "how long to check", 2, 0.01, 3600);
+        var seconds = CliOptions.Number("--seconds", "S", "how long to check", 2.0, 0.01, 3600);
         var seqlockCheck = new Command("seqlock-check",
             "Reads slot 0 of a ring again and again under its sequence lock and reports torn reads (bad_accepted must be 0).")
         {

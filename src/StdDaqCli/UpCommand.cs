@@ -29,10 +29,10 @@ internal static class UpCommand
         var brokerUrl = CliOptions.Text("--broker-url", "URL", "run the WriterAgent on this RabbitMQ broker");
         var privateBroker = CliOptions.Flag("--private-broker", "start a private RabbitMQ on free loopback ports and run the WriterAgent on it");
         var write = CliOptions.Text("--write", "FILE", "send a write request for FILE (needs --images and a broker), show its progress, check the file, then stop");
-        var images = CliOptions.OptionalInteger("--images", "N", "images to write", 1);
+        var images = CliOptions.OptionalNumber<long>("--images", "N", "images to write", 1);
         var compression = CliOptions.Text("--compression", "none|bitshuffle-lz4", "the written file's compression (default: none)");
         var overwrite = CliOptions.Flag("--overwrite", "replace FILE if it exists");
-        var timeout = CliOptions.Number("--timeout", "S", "seconds to wait for the write to end", 600, 1);
+        var timeout = CliOptions.Number("--timeout", "S", "seconds to wait for the write to end", 600.0, 1);
         var receiversOnly = CliOptions.Flag("--receivers-only", "run the receivers only (no assembler, writer or agent)");
         var cleanup = CliOptions.Flag("--cleanup", "remove the shared-memory rings this run created when it ends");
         var command = new Command("up",

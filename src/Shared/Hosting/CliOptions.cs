@@ -1,8 +1,8 @@
 using System.CommandLine;
-using System.CommandLine.Parsing;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
+using System.Numerics;
 
 namespace StdDaq.Shared.Hosting;
 
@@ -26,45 +26,15 @@ public static class CliOptions
     public static Option<string?> Text(string name, string helpName, string description) =>
         new(name) { HelpName = helpName, Description = description };
 
-    public static Option<long> Integer(string name, string helpName, string description, long defaultValue,
-        long min = long.MinValue, long max = long.MaxValue) =>
-        new(name)
-        {
-            HelpName = helpName,
-            Description = description + RangeNote(min, max, long.MinValue, long.MaxValue),
-            DefaultValueFactory = _ => defaultValue,
-            CustomParser = r => ParseInteger(r, name, min, max) ?? defaultValue,
-        };
-
-    /// <summary>An integer with no default: null when the option is not given.</summary>
-    public static Option<long?> OptionalInteger(string name, string helpName, string description,
-        long min = long.MinValue, long max = long.MaxValue) =>
-        new(name)
-        {
-            HelpName = helpName,
-            Description = description + RangeNote(min, max, long.MinValue, long.MaxValue),
-            CustomParser = r => ParseInteger(r, name, min, max),
-        };
-
-    public static Option<double> Number(string name, string helpName, string description, double defaultValue,
-        double min = double.MinValue, double max = double.MaxValue) =>
-        new(name)
-        {
-            HelpName = helpName,
-            Description = description + RangeNote(min, max, double.MinValue, double.MaxValue),
-            DefaultValueFactory = _ => defaultValue,
-            CustomParser = r => ParseNumber(r, name, min, max) ?? defaultValue,
-        };
+    /// <summary>A number (an integer for an integer type) in [min, max], each bound optional.</summary>
+    public static Option<T> Number<T>(string name, string helpName, string description, T defaultValue, T? min = null, T? max = null)
+        where T : struct, INumber<T> =>
+        Checked(new Option<T>(name) { DefaultValueFactory = _ => defaultValue }, helpName, description, min, max, v => v, defaultValue);
 
     /// <summary>A number with no default: null when the option is not given.</summary>
-    public static Option<double?> OptionalNumber(string name, string helpName, string description,
-        double min = double.MinValue, double max = double.MaxValue) =>
-        new(name)
-        {
-            HelpName = helpName,
-            Description = description + RangeNote(min, max, double.MinValue, double.MaxValue),
-            CustomParser = r => ParseNumber(r, name, min, max),
-        };
+    public static Option<T?> OptionalNumber<T>(string name, string helpName, string description, T? min = null, T? max = null)
+        where T : struct, INumber<T> =>
+        Checked(new Option<T?>(name), helpName, description, min, max, v => v, null);
 
     /// <summary>A dotted IPv4 address (no host names: nothing is resolved).</summary>
     public static Option<IPAddress> Ipv4(string name, string description, IPAddress defaultValue) =>
@@ -88,42 +58,33 @@ public static class CliOptions
     /// <summary>Whether the command line names the option (not only its default).</summary>
     public static bool Given(this ParseResult result, Option option) => result.GetResult(option) is { Implicit: false };
 
-    private static long? ParseInteger(ArgumentResult r, string name, long min, long max)
+    private static Option<TValue> Checked<T, TValue>(Option<TValue> option, string helpName, string description, T? min, T? max,
+        Func<T, TValue> value, TValue fallback) where T : struct, INumber<T>
     {
-        if (r.Tokens.Count == 0)
-            return null;
-        string s = r.Tokens[0].Value;
-        if (long.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out long v) && v >= min && v <= max)
-            return v;
-        r.AddError($"{name} '{s}' is not an integer{RangeText(min, max, long.MinValue, long.MaxValue, " in ", " of at least ", " of at most ")}");
-        return null;
-    }
-
-    private static double? ParseNumber(ArgumentResult r, string name, double min, double max)
-    {
-        if (r.Tokens.Count == 0)
-            return null;
-        string s = r.Tokens[0].Value;
-        if (double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out double v) && v >= min && v <= max)
-            return v;
-        r.AddError($"{name} '{s}' is not a number{RangeText(min, max, double.MinValue, double.MaxValue, " in ", " of at least ", " of at most ")}");
-        return null;
-    }
-
-    /// <summary>The range in the help text: " (0..256)", " (at least 1)", or nothing for an unbounded value.</summary>
-    private static string RangeNote<T>(T min, T max, T lowest, T highest) where T : IEquatable<T>, IFormattable =>
-        RangeText(min, max, lowest, highest, "", "at least ", "at most ") is { Length: > 0 } range ? $" ({range})" : "";
-
-    private static string RangeText<T>(T min, T max, T lowest, T highest, string both, string above, string below)
-        where T : IEquatable<T>, IFormattable
-    {
-        string Format(T v) => v.ToString(null, CultureInfo.InvariantCulture);
-        return (min.Equals(lowest), max.Equals(highest)) switch
+        bool integer = typeof(T).GetInterfaces().Any(i => i.IsGenericType && i.GetGenericTypeDefinition() == typeof(IBinaryInteger<>));
+        // "0..256" in the help, "--workers 'x' is not an integer in 0..256" in the error.
+        var (range, preposition) = (min, max) switch
         {
-            (false, false) => $"{both}{Format(min)}..{Format(max)}",
-            (false, true) => above + Format(min),
-            (true, false) => below + Format(max),
-            _ => "",
+            ({ } lo, { } hi) => ($"{Format(lo)}..{Format(hi)}", " in "),
+            ({ } lo, null) => ($"at least {Format(lo)}", " of "),
+            (null, { } hi) => ($"at most {Format(hi)}", " of "),
+            _ => ("", ""),
         };
+        option.HelpName = helpName;
+        option.Description = range == "" ? description : $"{description} ({range})";
+        option.CustomParser = r =>
+        {
+            if (r.Tokens.Count == 0)
+                return fallback;
+            string s = r.Tokens[0].Value;
+            if (T.TryParse(s, integer ? NumberStyles.Integer : NumberStyles.Float, CultureInfo.InvariantCulture, out T v)
+                && T.IsFinite(v) && (min is not { } lo || v >= lo) && (max is not { } hi || v <= hi))
+                return value(v);
+            r.AddError($"{option.Name} '{s}' is not {(integer ? "an integer" : "a number")}{preposition}{range}");
+            return fallback;
+        };
+        return option;
     }
+
+    private static string Format<T>(T v) where T : INumber<T> => v.ToString(null, CultureInfo.InvariantCulture);
 }

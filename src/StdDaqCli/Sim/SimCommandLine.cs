@@ -14,8 +14,8 @@ internal sealed class SimCommandLine
     private static readonly SimOptions Defaults = new();
 
     private readonly Option<double> _rate = CliOptions.Number("--rate", "HZ", "frames per second per module; 0 = as fast as possible", Defaults.Rate, 0, 1e6);
-    private readonly Option<long> _frames = CliOptions.Integer("--frames", "N", "frames to send per module", Defaults.Frames, 1);
-    private readonly Option<double?> _seconds = CliOptions.OptionalNumber("--seconds", "S", "send for this long instead of a number of frames", 0.001, 1e7);
+    private readonly Option<long> _frames = CliOptions.Number("--frames", "N", "frames to send per module", Defaults.Frames, 1);
+    private readonly Option<double?> _seconds = CliOptions.OptionalNumber<double>("--seconds", "S", "send for this long instead of a number of frames", 0.001, 1e7);
     private readonly Option<IReadOnlyList<int>?> _modules = new("--modules")
     {
         HelpName = "0,1,..",
@@ -35,13 +35,13 @@ internal sealed class SimCommandLine
             return ids;
         },
     };
-    private readonly Option<long> _startId = CliOptions.Integer("--start-id", "ID", "the first image id", (long)Defaults.StartId, 0);
+    private readonly Option<ulong> _startId = CliOptions.Number("--start-id", "ID", "the first image id", Defaults.StartId);
     private readonly Option<double> _loss = CliOptions.Number("--loss", "P", "probability of dropping a packet", Defaults.Loss, 0, 1);
     private readonly Option<double> _duplicate = CliOptions.Number("--duplicate", "P", "probability of sending a packet twice", Defaults.Duplicate, 0, 1);
     private readonly Option<double> _reorder = CliOptions.Number("--reorder", "P", "probability of swapping a packet with the next", Defaults.Reorder, 0, 1);
     private readonly Option<double> _truncate = CliOptions.Number("--truncate", "P", "probability of cutting a packet short", Defaults.Truncate, 0, 1);
-    private readonly Option<long> _seed = CliOptions.Integer("--seed", "N", "seed of the fault injection", Defaults.Seed, int.MinValue, int.MaxValue);
-    private readonly Option<long> _burst = CliOptions.Integer("--burst", "PACKETS", "packets per paced burst", Defaults.Burst, 1, 1024);
+    private readonly Option<int> _seed = CliOptions.Number("--seed", "N", "seed of the fault injection", Defaults.Seed);
+    private readonly Option<int> _burst = CliOptions.Number("--burst", "PACKETS", "packets per paced burst", Defaults.Burst, 1, 1024);
 
     public void AddTo(Command command)
     {
@@ -67,13 +67,13 @@ internal sealed class SimCommandLine
             Frames = a.GetValue(_frames),
             Seconds = a.GetValue(_seconds),
             Modules = modules,
-            StartId = (ulong)a.GetValue(_startId),
+            StartId = a.GetValue(_startId),
             Loss = a.GetValue(_loss),
             Duplicate = a.GetValue(_duplicate),
             Reorder = a.GetValue(_reorder),
             Truncate = a.GetValue(_truncate),
-            Seed = (int)a.GetValue(_seed),
-            Burst = (int)a.GetValue(_burst),
+            Seed = a.GetValue(_seed),
+            Burst = a.GetValue(_burst),
         };
     }
 }
