@@ -1,9 +1,11 @@
+using System.CommandLine;
 using System.Diagnostics;
 using Microsoft.Extensions.Logging.Abstractions;
 using StdDaq.Assembler;
 using StdDaq.Assembler.Conversions;
 using StdDaq.Shared.Config;
 using StdDaq.Shared.Detectors;
+using StdDaq.Shared.Hosting;
 using StdDaq.Shared.Memory;
 using StdDaq.Shared.Streams;
 
@@ -20,18 +22,30 @@ namespace StdDaq.Benchmarks.Assembler;
 /// </summary>
 public static class PipelineBenchmark
 {
-    public static int Run(string[] args)
+    /// <summary>`pipeline` and its options.</summary>
+    public static Command Create()
     {
-        string type = Arg(args, "--type", "jungfrau-raw");
-        int modules = int.Parse(Arg(args, "--modules", "4"));
-        int images = int.Parse(Arg(args, "--images", "20000"));
-        double rate = double.Parse(Arg(args, "--rate", "0"));
-        int workers = int.Parse(Arg(args, "--workers", "0"));
-        int window = int.Parse(Arg(args, "--window", "16"));
-        int depth = int.Parse(Arg(args, "--depth", "16"));
-        int frameSlots = int.Parse(Arg(args, "--frame-slots", "256"));
-        int imageSlots = int.Parse(Arg(args, "--image-slots", "64"));
+        var type = new Option<string>("--type") { HelpName = "jungfrau-raw|jungfrau-converted|eiger", Description = "the detector", DefaultValueFactory = _ => "jungfrau-raw" };
+        type.AcceptOnlyFromAmong("jungfrau-raw", "jungfrau-converted", "eiger");
+        var modules = CliOptions.Number("--modules", "N", "JUNGFRAU modules, or EIGER ports (4 per module)", 4, 1, 1024);
+        var images = CliOptions.Number("--images", "N", "images to send", 20000, 1);
+        var rate = CliOptions.Number("--rate", "HZ", "images per second; 0 = full speed (throughput), else paced (latency)", 0.0, 0);
+        var workers = CliOptions.Number("--workers", "N", "assembler workers; 0 = automatic", 0, 0, 256);
+        var window = CliOptions.Number("--window", "N", "at full speed, images in flight at most", 16, 1);
+        var depth = CliOptions.Number("--depth", "BITS", "bit depth", 16, 8, 32);
+        var frameSlots = CliOptions.Number("--frame-slots", "N", "FrameBuffer slots per module", 256, 1);
+        var imageSlots = CliOptions.Number("--image-slots", "N", "ImageBuffer slots", 64, 1);
+        var command = new Command("pipeline", "The whole assembler fed from pre-filled FrameBuffers: images/s at full speed, latency when paced.")
+        {
+            type, modules, images, rate, workers, window, depth, frameSlots, imageSlots,
+        };
+        command.SetAction(a => Run(a.GetValue(type)!, a.GetValue(modules), a.GetValue(images), a.GetValue(rate),
+            a.GetValue(workers), a.GetValue(window), a.GetValue(depth), a.GetValue(frameSlots), a.GetValue(imageSlots)));
+        return command;
+    }
 
+    private static int Run(string type, int modules, int images, double rate, int workers, int window, int depth, int frameSlots, int imageSlots)
+    {
         string name = $"bench{Environment.ProcessId}";
         ModulePosition[] ports;
         int width, height;
@@ -169,11 +183,5 @@ public static class PipelineBenchmark
             pedestals[i] = 1000 * rnd.NextSingle();
         }
         return new JungfrauCalibration(modules, gains, pedestals);
-    }
-
-    private static string Arg(string[] args, string name, string fallback)
-    {
-        int i = Array.IndexOf(args, name);
-        return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback;
     }
 }

@@ -5,7 +5,7 @@ namespace StdDaq.Benchmarks.Writer;
 
 /// <summary>
 /// NexusImageFile against plain pwrite of the same images to a file in the same folder, alternated.
-/// Options: [--dir DIR] [--images N] [--repeat R] [--flush-every N].
+/// Options (Program.cs): --dir, --images, --repeat, --flush-every.
 /// One image = one JUNGFRAU module, 512 × 1024 uint16 = 1 MiB, from one pre-filled managed buffer.
 /// Each run: write all images, then fsync; the time to the end of write() (page cache) and to the
 /// end of fsync (disk) are both reported. Files are deleted after each run. A first plain run is
@@ -15,12 +15,8 @@ internal static class FileBenchmark
 {
     private const int Height = 512, Width = 1024;
 
-    public static int Run(string[] args)
+    public static int Run(string dir, int images, int repeat, int flushEvery)
     {
-        string dir = Bench.Arg(args, "--dir", Path.GetTempPath());
-        int images = int.Parse(Bench.Arg(args, "--images", "2000"));
-        int repeat = int.Parse(Bench.Arg(args, "--repeat", "3"));
-        int flushEvery = int.Parse(Bench.Arg(args, "--flush-every", "1000"));
         var image = new byte[Height * Width * 2];
         new Random(1).NextBytes(image);
 

@@ -25,7 +25,7 @@ namespace StdDaq.Benchmarks.Writer;
 /// the same just-freed page-cache memory to each kind of run: on a VM that hands free memory back
 /// to its host (virtio-balloon free page reporting), a run that gets returned pages pays for
 /// faulting them in again, and which run gets them depends on what ran before (see BENCHMARKS.md).
-/// Options: [--dir DIR] [--images N] [--repeat R] [--slots N] [--pixels dark|pattern] [--primer 1|0]
+/// Options (Program.cs): --dir, --images, --repeat, --slots, --pixels dark|pattern, --primer 1|0.
 /// </summary>
 internal sealed class ServiceBenchmark : IDisposable
 {
@@ -62,30 +62,23 @@ internal sealed class ServiceBenchmark : IDisposable
         _attributes = new() { ["detector_name"] = config.DetectorName, ["detector_type"] = config.DetectorType };
     }
 
-    public static int Run(string[] args)
+    public static int Run(string dir, int images, int repeat, int slots, string pixels, bool primer)
     {
-        string dir = Path.GetFullPath(Bench.Arg(args, "--dir", "/tmp"));
-        int images = int.Parse(Bench.Arg(args, "--images", "2000"));
-        int repeat = int.Parse(Bench.Arg(args, "--repeat", "5"));
-        int slots = int.Parse(Bench.Arg(args, "--slots", "256"));
-        string pixels = Bench.Arg(args, "--pixels", "dark");
-        string primer = Bench.Arg(args, "--primer", "1");
-        if (images < 1 || repeat < 1 || slots < 4 || pixels is not ("dark" or "pattern") || primer is not ("0" or "1"))
-            throw new ArgumentException("expected --images ≥ 1, --repeat ≥ 1, --slots ≥ 4, --pixels dark|pattern, --primer 1|0");
+        dir = Path.GetFullPath(dir);
         string name = $"wbench{Environment.ProcessId}";
         var config = DetectorConfigLoader.Parse($$"""
             {"detector_name":"{{name}}","detector_type":"jungfrau-raw","n_modules":2,"bit_depth":16,
              "image_pixel_height":1024,"image_pixel_width":1024,"start_udp_port":50000,
              "module_positions":{"0":[0,0,1023,511],"1":[0,512,1023,1023]},"image_buffer_slots":{{slots}}}
             """);
-        using var bench = new ServiceBenchmark(config, dir, images, slots, primer == "1");
+        using var bench = new ServiceBenchmark(config, dir, images, slots, primer);
         long need = images * bench._imageBytes + (64L << 20);
         long free = new DriveInfo(dir).AvailableFreeSpace;
         Console.WriteLine($"service mode: {images} images of {bench._imageBytes >> 20} MiB (JUNGFRAU raw, 2 modules, 1024 x 1024 uint16, " +
             $"{(pixels == "dark" ? "dark pixels: per-pixel pedestal + noise" : "the simulator's ramp pattern")}) = {images * bench._imageBytes / 1e9:F2} GB per run, " +
             $"from a {slots}-slot ImageBuffer /dev/shm/{config.ImageBufferName} ({slots * bench._imageBytes >> 20} MiB) into {dir}; {repeat} rounds; " +
             $"writer flush every {config.WriterFlushIntervalS} s (writer_flush_interval_s, default); " +
-            (primer == "1" ? "an untimed plain primer run before each timed run" : "no primer runs"));
+            (primer ? "an untimed plain primer run before each timed run" : "no primer runs"));
         Console.WriteLine($"needs {need / 1e9:F1} GB free in {dir} (one file at a time, deleted after each run; {free / 1e9:F1} GB free)");
         if (free < need)
             throw new IOException($"{dir} has {free / 1e9:F1} GB free, the benchmark needs {need / 1e9:F1} GB");

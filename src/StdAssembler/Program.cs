@@ -1,24 +1,33 @@
-using Microsoft.Extensions.Logging;
+using System.CommandLine;
 using StdDaq.Assembler;
-using StdDaq.Shared.Config;
 using StdDaq.Shared.Hosting;
 
-// StdAssembler <config.json> [--gains-and-pedestals <file.h5>] [--workers N] [--timeout-ms MS] [--discard-incomplete]
-const string usage = "StdAssembler <config.json> [--gains-and-pedestals <file.h5>] [--workers N] [--timeout-ms MS] [--discard-incomplete]";
-return ServiceHost.Run("StdAssembler", args, usage, (a, logger, ct) =>
+var configPath = CliOptions.ConfigArgument();
+var gains = CliOptions.Text("--gains-and-pedestals", "file.h5",
+    "JUNGFRAU converted: the HDF5 file of gains, pedestals and pixel mask (instead of the config's gains_and_pedestals)");
+var workers = CliOptions.Number("--workers", "N", "threads placing and converting images; 0 = the config's assembler_workers", 0, 0, 256);
+var timeout = CliOptions.OptionalNumber<double>("--timeout-ms", "MS",
+    "publish an image with modules missing this long after its first module came (default: the config's assembler_timeout_ms)", 1, 600_000);
+var discard = CliOptions.Flag("--discard-incomplete", "drop images with modules missing instead of publishing them");
+var command = new RootCommand(
+    "Synchronizes every module's frames by image id into the shared-memory ImageBuffer (converting JUNGFRAU to keV " +
+    "when asked) and publishes each image's metadata (one process per detector).")
 {
-    if (a.Positional.Count != 1)
-        throw new UsageException("expected <config.json>");
-    var config = ServiceHost.LoadConfig(a.Positional[0], logger);
-    if (a.Option("gains-and-pedestals") is { } gp)
+    configPath, gains, workers, timeout, discard,
+};
+command.SetBody((a, logger, ct) =>
+{
+    var config = ServiceHost.LoadConfig(a.GetValue(configPath)!, logger);
+    if (a.GetValue(gains) is { } gp)
         config = config with { GainsAndPedestals = gp };
     var options = new AssemblerOptions
     {
-        Workers = (int)a.Long("workers", 0, 0, 256),
-        TimeoutMs = a.Option("timeout-ms") != null ? a.Double("timeout-ms", 0, 1, 600_000) : null,
-        DiscardIncomplete = a.Flag("discard-incomplete"),
+        Workers = a.GetValue(workers),
+        TimeoutMs = a.GetValue(timeout),
+        DiscardIncomplete = a.GetValue(discard),
     };
     using var assembler = new Assembler(config, logger, options, startup: ct);
     assembler.Run(ct);
     return 0;
-}, options: ["gains-and-pedestals", "workers", "timeout-ms"], flags: ["discard-incomplete"]);
+});
+return ServiceHost.Run(args, command);

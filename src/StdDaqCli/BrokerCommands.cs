@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.Logging;
@@ -12,34 +13,58 @@ namespace StdDaq.Cli;
 /// </summary>
 internal static class BrokerCommands
 {
-    private const string WriteUsage = """
-        std-daq write <output_file> <n_images> [--wait] [--timeout S] [--broker-url URL] [--tag TAG]
-                      [--compression none|bitshuffle-lz4] [--overwrite] [--run-id N] [--start-image-id N]
-        """;
-    private const string KillUsage = "std-daq kill <request_id> [--broker-url URL] [--tag TAG]";
-    private const string MonitorUsage = "std-daq monitor [--broker-url URL] [--seconds S]";
-
-    public static int Write(string[] args) => ServiceHost.Run("std-daq write", args, WriteUsage, (a, logger, ct) =>
+    public static Command Write()
     {
-        if (a.Positional.Count != 2)
-            throw new UsageException("expected <output_file> <n_images>");
-        if (!long.TryParse(a.Positional[1], out long n) || n < 1)
-            throw new UsageException($"<n_images> must be a positive integer, got '{a.Positional[1]}'");
-        // The agent takes absolute paths only; a relative one is meant from here.
-        string file = Path.GetFullPath(a.Positional[0]);
-        var body = new JsonObject { ["output_file"] = file, ["n_images"] = n };
-        if (a.Option("compression") is { } c)
-            body["compression"] = c;
-        if (a.Flag("overwrite"))
-            body["overwrite"] = true;
-        if (a.Option("run-id") != null)
-            body["run_id"] = a.Long("run-id", 0, 0);
-        if (a.Option("start-image-id") != null)
-            body["start_image_id"] = a.Long("start-image-id", 0, 0);
-        double timeout = a.Double("timeout", 0, 0);
-        return WriteAsync(a.Option("broker-url"), a.Option("tag") ?? "", body.ToJsonString(), n, a.Flag("wait"),
-            timeout > 0 ? TimeSpan.FromSeconds(timeout) : Timeout.InfiniteTimeSpan, ct).GetAwaiter().GetResult();
-    }, ["broker-url", "tag", "timeout", "compression", "run-id", "start-image-id"], ["wait", "overwrite"]);
+        var output = new Argument<string>("output_file") { Description = "the HDF5 file to write (a relative path is made absolute here)" };
+        var count = new Argument<long>("n_images")
+        {
+            Description = "how many images to write",
+            CustomParser = r =>
+            {
+                string s = r.Tokens[0].Value;
+                if (long.TryParse(s, out long n) && n >= 1)
+                    return n;
+                r.AddError($"<n_images> must be a positive integer, got '{s}'");
+                return 0;
+            },
+        };
+        var wait = CliOptions.Flag("--wait", "show the progress and wait for the final status (exit 1 if the request fails)");
+        var timeout = CliOptions.Number("--timeout", "S", "with --wait, give up after S seconds; 0 = no limit", 0.0, 0);
+        var brokerUrl = BrokerUrl();
+        var tag = Tag();
+        var compression = CliOptions.Text("--compression", "none|bitshuffle-lz4", "the file's compression (default: the agent's, none)");
+        var overwrite = CliOptions.Flag("--overwrite", "replace the file if it exists (only a regular HDF5 file)");
+        var runId = CliOptions.OptionalNumber<long>("--run-id", "N", "the run's id (default: the agent's, milliseconds since the epoch)", 0);
+        var startImageId = CliOptions.OptionalNumber<long>("--start-image-id", "N", "skip images older than this image id", 0);
+        var command = new Command("write", "Sends a write request to the WriterAgent through the broker and prints its request id.")
+        {
+            output, count, wait, timeout, brokerUrl, tag, compression, overwrite, runId, startImageId,
+        };
+        command.SetBody((a, logger, ct) =>
+        {
+            long n = a.GetValue(count);
+            // The agent takes absolute paths only; a relative one is meant from here.
+            string file = Path.GetFullPath(a.GetValue(output)!);
+            var body = new JsonObject { ["output_file"] = file, ["n_images"] = n };
+            if (a.GetValue(compression) is { } c)
+                body["compression"] = c;
+            if (a.GetValue(overwrite))
+                body["overwrite"] = true;
+            if (a.GetValue(runId) is { } run)
+                body["run_id"] = run;
+            if (a.GetValue(startImageId) is { } start)
+                body["start_image_id"] = start;
+            double seconds = a.GetValue(timeout);
+            return WriteAsync(a.GetValue(brokerUrl), a.GetValue(tag) ?? "", body.ToJsonString(), n, a.GetValue(wait),
+                seconds > 0 ? TimeSpan.FromSeconds(seconds) : Timeout.InfiniteTimeSpan, ct).GetAwaiter().GetResult();
+        });
+        return command;
+    }
+
+    private static Option<string?> BrokerUrl() =>
+        CliOptions.Text("--broker-url", "URL", "the RabbitMQ broker: host[:port] or amqp:// URI (default: env BROKER_HOST, else 127.0.0.1)");
+
+    private static Option<string?> Tag() => CliOptions.Text("--tag", "TAG", "the routing key: the tag of the agent meant (default: empty)");
 
     private static async Task<int> WriteAsync(string? url, string tag, string body, long n, bool wait, TimeSpan timeout,
         CancellationToken ct)
@@ -76,42 +101,53 @@ internal static class BrokerCommands
         return (final.Action == BrokerProtocol.ActionSuccess ? 0 : 1, final);
     }
 
-    public static int Kill(string[] args) => ServiceHost.Run("std-daq kill", args, KillUsage, (a, logger, ct) =>
+    public static Command Kill()
     {
-        if (a.Positional.Count != 1)
-            throw new UsageException("expected <request_id>");
-        return Run(async () =>
+        var requestId = new Argument<string>("request_id") { Description = "the id std-daq write printed" };
+        var brokerUrl = BrokerUrl();
+        var tag = Tag();
+        var command = new Command("kill", "Ends a running write request early: the file is closed and marked interrupted.")
         {
-            await using var client = await BrokerClient.ConnectAsync(a.Option("broker-url"), QuietLogger, ct);
-            await client.SendKillAsync(a.Positional[0], a.Option("tag") ?? "", ct);
-            Console.WriteLine($"kill sent for request {a.Positional[0]}");
+            requestId, brokerUrl, tag,
+        };
+        command.SetBody((a, logger, ct) => Run(async () =>
+        {
+            string id = a.GetValue(requestId)!;
+            await using var client = await BrokerClient.ConnectAsync(a.GetValue(brokerUrl), QuietLogger, ct);
+            await client.SendKillAsync(id, a.GetValue(tag) ?? "", ct);
+            Console.WriteLine($"kill sent for request {id}");
             return 0;
-        });
-    }, ["broker-url", "tag"]);
+        }));
+        return command;
+    }
 
-    public static int Monitor(string[] args) => ServiceHost.Run("std-daq monitor", args, MonitorUsage, (a, logger, ct) =>
+    public static Command Monitor()
     {
-        if (a.Positional.Count != 0)
-            throw new UsageException("unexpected arguments");
-        double seconds = a.Double("seconds", 0, 0);
-        return Run(async () =>
+        var brokerUrl = BrokerUrl();
+        var seconds = CliOptions.Number("--seconds", "S", "stop after S seconds; 0 = until Ctrl-C", 0.0, 0);
+        var command = new Command("monitor", "Prints every status message: time, request id, service, action, message.")
         {
-            await using var client = await BrokerClient.ConnectAsync(a.Option("broker-url"), QuietLogger, ct, monitor: true);
+            brokerUrl, seconds,
+        };
+        command.SetBody((a, logger, ct) => Run(async () =>
+        {
+            await using var client = await BrokerClient.ConnectAsync(a.GetValue(brokerUrl), QuietLogger, ct, monitor: true);
             Console.Error.WriteLine($"std-daq monitor: status messages on {client.Address} (Ctrl-C ends)");
             using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            if (seconds > 0)
-                cts.CancelAfter(TimeSpan.FromSeconds(seconds));
+            if (a.GetValue(seconds) is > 0 and var s)
+                cts.CancelAfter(TimeSpan.FromSeconds(s));
             try
             {
-                await foreach (var s in client.Statuses.ReadAllAsync(cts.Token))
-                    Console.WriteLine(Line(s));
+                await foreach (var status in client.Statuses.ReadAllAsync(cts.Token))
+                    Console.WriteLine(Line(status));
             }
             catch (OperationCanceledException)
             {
             }
             return 0;
-        });
-    }, ["broker-url", "seconds"]);
+        }));
+        return command;
+    }
 
     /// <summary>One status as a line: time, request id, service, action, message.</summary>
     public static string Line(BrokerStatus s) =>

@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Diagnostics;
 using System.Text.RegularExpressions;
 using StdDaq.Shared.Hosting;
@@ -8,55 +9,56 @@ namespace StdDaq.Cli;
 
 internal static partial class ShmCommand
 {
-    private const string UsageText =
-        "std-daq shm list | std-daq shm rm <name>... [--force] | std-daq shm rm --detector <detector_name> [--force] | " +
-        "std-daq shm info <name> | std-daq shm seqlock-check <name> [--seconds S]";
-
-    public static int Run(string[] args) => ServiceHost.Run("std-daq shm", args, UsageText, (a, logger, ct) =>
+    public static Command Create()
     {
-        if (a.Positional.Count == 0)
-            throw new UsageException("expected a sub-command: list, rm, info or seqlock-check");
-        string command = a.Positional[0];
-        var names = a.Positional.Skip(1).ToList();
-        switch (command)
+        var list = new Command("list", "Shows every std-daq segment, temporary and lock in /dev/shm: kind, geometry, creator, state, who maps it.");
+        list.SetBody((a, logger, ct) => List());
+
+        var names = new Argument<string[]>("name") { Arity = ArgumentArity.ZeroOrMore, Description = "segments, temporaries or locks in /dev/shm" };
+        var detector = CliOptions.Text("--detector", "detector_name", "remove every segment, temporary and stale lock of this detector");
+        var force = CliOptions.Flag("--force", "also remove a segment a live process maps, or a file that is not std-daq's");
+        var rm = new Command("rm", "Removes std-daq shared memory; refuses (exit 1) while a live process maps a segment or holds a lock.")
         {
-            case "list":
-                if (names.Count != 0)
-                    throw new UsageException("list takes no name");
-                return List();
-            case "rm":
-                if (a.Option("detector") is { } det)
-                {
-                    if (names.Count != 0)
-                        throw new UsageException("rm takes names or --detector, not both");
-                    return RemoveDetector(det, a.Flag("force"));
-                }
-                if (names.Count == 0)
-                    throw new UsageException("rm needs a segment name or --detector <detector_name>");
-                return Remove(names, a.Flag("force"), explicitNames: true);
-        }
-        if (command is not ("info" or "seqlock-check"))
-            throw new UsageException($"unknown shm sub-command '{command}'");
-        if (names.Count != 1)
-            throw new UsageException($"{command} needs one ring name");
-        string name = names[0];
-        switch (command)
+            names, detector, force,
+        };
+        rm.SetBody((a, logger, ct) =>
         {
-            case "info":
+            var given = a.GetValue(names) ?? [];
+            if (a.GetValue(detector) is { } det)
             {
-                using var ring = ShmRing.Attach(name);
-                ref readonly var h = ref ring.Header;
-                Console.WriteLine($"name={name} kind={h.Kind} slots={h.SlotCount} slot_bytes={h.SlotBytes} slot_stride={h.SlotStride} " +
-                    $"data_offset={h.DataOffset} total_bytes={h.TotalBytes} creator_pid={h.CreatorPid} " +
-                    $"created={DateTimeOffset.FromUnixTimeMilliseconds(h.CreationTimeNs / 1_000_000):O}");
-                return 0;
+                if (given.Length != 0)
+                    throw new UsageException("rm takes names or --detector, not both");
+                return RemoveDetector(det, a.GetValue(force));
             }
-            case "seqlock-check":
-                return SeqlockCheck(name, a.Double("seconds", 2, 0.01, 3600), ct);
-            default:
-                throw new UsageException($"unknown shm sub-command '{command}'");
-        }
-    }, ["seconds", "detector"], ["force"]);
+            if (given.Length == 0)
+                throw new UsageException("rm needs a segment name or --detector <detector_name>");
+            return Remove([.. given], a.GetValue(force), explicitNames: true);
+        });
+
+        var infoName = new Argument<string>("name") { Description = "a ring in /dev/shm" };
+        var info = new Command("info", "Describes a shared-memory ring: kind, slots, geometry, creator.") { infoName };
+        info.SetBody((a, logger, ct) =>
+        {
+            string name = a.GetValue(infoName)!;
+            using var ring = ShmRing.Attach(name);
+            ref readonly var h = ref ring.Header;
+            Console.WriteLine($"name={name} kind={h.Kind} slots={h.SlotCount} slot_bytes={h.SlotBytes} slot_stride={h.SlotStride} " +
+                $"data_offset={h.DataOffset} total_bytes={h.TotalBytes} creator_pid={h.CreatorPid} " +
+                $"created={DateTimeOffset.FromUnixTimeMilliseconds(h.CreationTimeNs / 1_000_000):O}");
+            return 0;
+        });
+
+        var checkName = new Argument<string>("name") { Description = "a ring in /dev/shm that another process keeps rewriting" };
+        var seconds = CliOptions.Number("--seconds", "S", "how long to check", 2.0, 0.01, 3600);
+        var seqlockCheck = new Command("seqlock-check",
+            "Reads slot 0 of a ring again and again under its sequence lock and reports torn reads (bad_accepted must be 0).")
+        {
+            checkName, seconds,
+        };
+        seqlockCheck.SetBody((a, logger, ct) => SeqlockCheck(a.GetValue(checkName)!, a.GetValue(seconds), ct));
+
+        return new Command("shm", "Shared-memory tools: list, remove and inspect rings in /dev/shm.") { list, rm, info, seqlockCheck };
+    }
 
     [GeneratedRegex(@"^(?<ring>.+)\.new-(?<pid>\d+)-\d+$")]
     private static partial Regex TemporaryRegex();

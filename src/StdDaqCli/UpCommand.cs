@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using StdDaq.Agent;
@@ -20,40 +21,63 @@ namespace StdDaq.Cli;
 /// </summary>
 internal static class UpCommand
 {
-    private const string UsageText = """
-        std-daq up <config.json> [--simulate] [--rate HZ] [--frames N | --seconds S] [--loss P] [--duplicate P]
-                   [--reorder P] [--truncate P] [--seed N] [--receivers-only] [--cleanup]
-                   [--broker-url URL | --private-broker]
-                   [--write FILE --images N [--compression none|bitshuffle-lz4] [--overwrite] [--timeout S]]
-        """;
-
-    public static int Run(string[] args) => ServiceHost.Run("std-daq up", args, UsageText, (a, logger, ct) =>
+    public static Command Create()
     {
-        if (a.Positional.Count != 1)
-            throw new UsageException("expected <config.json>");
-        string configPath = a.Positional[0];
-        var config = ServiceHost.LoadConfig(configPath, logger);
-        var write = a.Option("write") is { } file
-            ? new DemoWrite(Path.GetFullPath(file), a.Long("images", 0, 1, long.MaxValue), a.Option("compression") ?? "none",
-                a.Flag("overwrite"), a.Double("timeout", 600, 1))
-            : null;
-        if (write is { NImages: 0 })
-            throw new UsageException("--write needs --images N");
-        if (write != null && a.Option("broker-url") == null && !a.Flag("private-broker"))
-            throw new UsageException("--write needs a broker: --broker-url URL or --private-broker");
-        if (a.Flag("receivers-only") && (write != null || a.Flag("private-broker") || a.Option("broker-url") != null))
-            throw new UsageException("--receivers-only runs no writer; drop --write and the broker options");
-        // Every option is checked here, before a ring or a port is taken.
-        var simOptions = a.Flag("simulate") ? SimCommand.Parse(a, config) : null;
-        return RunAsync(a, config, File.ReadAllText(configPath), write, simOptions, logger, ct).GetAwaiter().GetResult();
-    }, [.. SimCommand.Options.Where(o => o is not ("report" or "replay" or "host")), "broker-url", "write", "images", "compression", "timeout"],
-        ["simulate", "cleanup", "private-broker", "overwrite", "receivers-only"]);
+        var configPath = CliOptions.ConfigArgument();
+        var simulate = CliOptions.Flag("--simulate", "also run the simulator, sending to the receivers (--rate .. --burst set it up as for std-daq sim)");
+        var sim = new SimCommandLine();
+        var brokerUrl = CliOptions.Text("--broker-url", "URL", "run the WriterAgent on this RabbitMQ broker");
+        var privateBroker = CliOptions.Flag("--private-broker", "start a private RabbitMQ on free loopback ports and run the WriterAgent on it");
+        var write = CliOptions.Text("--write", "FILE", "send a write request for FILE (needs --images and a broker), show its progress, check the file, then stop");
+        var images = CliOptions.OptionalNumber<long>("--images", "N", "images to write", 1);
+        var compression = CliOptions.Text("--compression", "none|bitshuffle-lz4", "the written file's compression (default: none)");
+        var overwrite = CliOptions.Flag("--overwrite", "replace FILE if it exists");
+        var timeout = CliOptions.Number("--timeout", "S", "seconds to wait for the write to end", 600.0, 1);
+        var receiversOnly = CliOptions.Flag("--receivers-only", "run the receivers only (no assembler, writer or agent)");
+        var cleanup = CliOptions.Flag("--cleanup", "remove the shared-memory rings this run created when it ends");
+        var command = new Command("up",
+            "Runs the whole pipeline in one process (receivers, assembler, StdH5Writer and, with a broker, the WriterAgent), " +
+            "with the same classes, shared memory and endpoints as the services; with --simulate and --write, the demo.")
+        {
+            configPath, simulate,
+        };
+        sim.AddTo(command);
+        foreach (var o in (Option[])[brokerUrl, privateBroker, write, images, compression, overwrite, timeout, receiversOnly, cleanup])
+            command.Add(o);
+        command.SetBody((a, logger, ct) =>
+        {
+            string path = a.GetValue(configPath)!;
+            var config = ServiceHost.LoadConfig(path, logger);
+            var demo = a.GetValue(write) is { } file
+                ? new DemoWrite(Path.GetFullPath(file), a.GetValue(images) ?? 0, a.GetValue(compression) ?? "none",
+                    a.GetValue(overwrite), a.GetValue(timeout))
+                : null;
+            if (demo is { NImages: 0 })
+                throw new UsageException("--write needs --images N");
+            var run = new UpRun(a.GetValue(brokerUrl), a.GetValue(privateBroker), a.GetValue(receiversOnly), a.GetValue(cleanup), demo);
+            if (demo != null && run.BrokerUrl == null && !run.PrivateBroker)
+                throw new UsageException("--write needs a broker: --broker-url URL or --private-broker");
+            if (run.ReceiversOnly && (demo != null || run.PrivateBroker || run.BrokerUrl != null))
+                throw new UsageException("--receivers-only runs no writer; drop --write and the broker options");
+            // Every option is checked here, before a ring or a port is taken.
+            var simOptions = a.GetValue(simulate) ? sim.Read(a, config) : null;
+            // Writing with no amount to send: the simulator sends until the write is done.
+            if (simOptions != null && demo != null && !sim.AmountGiven(a))
+                simOptions = simOptions with { Frames = long.MaxValue };
+            return RunAsync(run, config, File.ReadAllText(path), simOptions, logger, ct).GetAwaiter().GetResult();
+        });
+        return command;
+    }
 
     private sealed record DemoWrite(string File, long NImages, string Compression, bool Overwrite, double TimeoutS);
 
-    private static async Task<int> RunAsync(CommandLine a, DetectorConfig config, string configText, DemoWrite? write,
-        SimOptions? simOptions, ILogger logger, CancellationToken ct)
+    /// <summary>What the command line asks of one `up`.</summary>
+    private sealed record UpRun(string? BrokerUrl, bool PrivateBroker, bool ReceiversOnly, bool Cleanup, DemoWrite? Write);
+
+    private static async Task<int> RunAsync(UpRun run, DetectorConfig config, string configText, SimOptions? simOptions,
+        ILogger logger, CancellationToken ct)
     {
+        var write = run.Write;
         using var quiet = ServiceHost.CreateLoggerFactory(LogLevel.Warning);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var receivers = new List<UdpReceiver>();
@@ -65,8 +89,8 @@ internal static class UpCommand
         WriterService? writer = null;
         try
         {
-            string? brokerUrl = a.Option("broker-url");
-            if (a.Flag("private-broker"))
+            string? brokerUrl = run.BrokerUrl;
+            if (run.PrivateBroker)
             {
                 Console.WriteLine("std-daq up: starting a private RabbitMQ on loopback ...");
                 broker = await PrivateBroker.StartAsync(ct: ct);
@@ -82,7 +106,7 @@ internal static class UpCommand
             }
             tasks.AddRange(receivers.Select(r => r.RunAsync(stop.Token)));
             string stages = $"receiving on udp {config.StartUdpPort}..{config.UdpPort(config.NModules - 1)}";
-            if (!a.Flag("receivers-only"))
+            if (!run.ReceiversOnly)
             {
                 assembler = new StdDaq.Assembler.Assembler(config, quiet.CreateLogger("StdAssembler"), startup: ct);
                 if (assembler.ImageRing.Created)
@@ -107,8 +131,6 @@ internal static class UpCommand
             var sw = Stopwatch.StartNew();
             if (simOptions != null)
             {
-                if (write != null && a.Option("frames") == null && a.Option("seconds") == null)
-                    simOptions = simOptions with { Frames = long.MaxValue }; // until the write is done
                 simTask = Task.Factory.StartNew(() =>
                 {
                     using var sim = new DetectorSimulator(config, simOptions);
@@ -161,7 +183,7 @@ internal static class UpCommand
             writer?.Dispose();
             if (broker != null)
                 await broker.DisposeAsync();
-            if (a.Flag("cleanup"))
+            if (run.Cleanup)
                 foreach (var name in created)
                     ShmRing.Unlink(name);
         }

@@ -1,19 +1,23 @@
-using Microsoft.Extensions.Logging;
-using StdDaq.Shared.Config;
+using System.CommandLine;
 using StdDaq.Shared.Hosting;
 using StdDaq.Shared.Interop;
 using StdDaq.Writer;
 
-// StdH5Writer <config.json>
-const string usage = "StdH5Writer <config.json>";
-return ServiceHost.Run("StdH5Writer", args, usage, (a, logger, ct) =>
+var configPath = CliOptions.ConfigArgument();
+var command = new RootCommand(
+    "Writes each run the WriterAgent sends (StoreStream) from the shared-memory ImageBuffer into its NeXus HDF5 file " +
+    "and acknowledges to the agent (one process per detector).")
 {
-    if (a.Positional.Count != 1)
-        throw new UsageException("expected <config.json>");
-    var config = ServiceHost.LoadConfig(a.Positional[0], logger);
+    configPath,
+};
+command.SetBody((a, logger, ct) =>
+{
+    string path = a.GetValue(configPath)!;
+    var config = ServiceHost.LoadConfig(path, logger);
     Hdf5.Check(Hdf5.H5open(), "H5open"); // libhdf5 missing: one line and exit 1 now, not at the first request
     Liblz4.EnsureAvailable(); // likewise liblz4, which bitshuffle-LZ4 requests need
-    using var writer = new WriterService(config, new WriterOptions { ConfigText = File.ReadAllText(a.Positional[0]) }, logger);
+    using var writer = new WriterService(config, new WriterOptions { ConfigText = File.ReadAllText(path) }, logger);
     writer.RunAsync(ct).GetAwaiter().GetResult();
     return 0;
-}, options: []);
+});
+return ServiceHost.Run(args, command);

@@ -1,21 +1,25 @@
+using System.CommandLine;
 using System.Net;
-using Microsoft.Extensions.Logging;
-using StdDaq.Shared.Config;
 using StdDaq.Shared.Hosting;
 using StdDaq.UdpRecv;
 
-// StdUdpRecv <config.json> <module_id> [--bind <ipv4>]
-return ServiceHost.Run("StdUdpRecv", args, "StdUdpRecv <config.json> <module_id> [--bind <ipv4 address>]", (a, logger, ct) =>
+var configPath = CliOptions.ConfigArgument();
+var moduleArg = new Argument<string>("module_id") { Description = "the module this process receives: 0 .. n_modules - 1" };
+var bind = CliOptions.Ipv4("--bind", "the local address to receive on", IPAddress.Any);
+var command = new RootCommand(
+    "Receives one detector module's UDP packets into its shared-memory FrameBuffer and announces each frame " +
+    "(one process per module; UDP port start_udp_port + module_id).")
 {
-    if (a.Positional.Count != 2)
-        throw new UsageException("expected <config.json> <module_id>");
-    var config = ServiceHost.LoadConfig(a.Positional[0], logger);
-    if (!int.TryParse(a.Positional[1], out int moduleId) || moduleId < 0 || moduleId >= config.NModules)
-        throw new UsageException($"module_id '{a.Positional[1]}' is not in 0..{config.NModules - 1}");
-    var bind = a.Option("bind") is { } b
-        ? (IPAddress.TryParse(b, out var ip) ? ip : throw new UsageException($"--bind '{b}' is not an IPv4 address"))
-        : IPAddress.Any;
-    using var receiver = new UdpReceiver(config, moduleId, logger, bind);
+    configPath, moduleArg, bind,
+};
+command.SetBody((a, logger, ct) =>
+{
+    var config = ServiceHost.LoadConfig(a.GetValue(configPath)!, logger);
+    string module = a.GetValue(moduleArg)!;
+    if (!int.TryParse(module, out int moduleId) || moduleId < 0 || moduleId >= config.NModules)
+        throw new UsageException($"module_id '{module}' is not in 0..{config.NModules - 1}");
+    using var receiver = new UdpReceiver(config, moduleId, logger, a.GetValue(bind)!);
     receiver.Run(ct);
     return 0;
 });
+return ServiceHost.Run(args, command);

@@ -1,22 +1,28 @@
-using Microsoft.Extensions.Logging;
+using System.CommandLine;
 using StdDaq.Agent;
-using StdDaq.Shared.Config;
 using StdDaq.Shared.Hosting;
 
-// WriterAgent <config.json> [--broker-url <host or amqp:// URI>] [--service-name NAME] [--tag TAG]
-const string usage = "WriterAgent <config.json> [--broker-url <host or amqp:// URI>] [--service-name NAME] [--tag TAG]";
-return ServiceHost.Run("WriterAgent", args, usage, (a, logger, ct) =>
+var configPath = CliOptions.ConfigArgument();
+var brokerUrl = CliOptions.Text("--broker-url", "host[:port] or amqp:// URI", "the RabbitMQ broker (default: env BROKER_HOST, else 127.0.0.1)");
+var serviceName = CliOptions.Text("--service-name", "NAME", "the agent's name in statuses and its request queue (default: env SERVICE_NAME, else <detector_name>.writer_agent)");
+var tag = CliOptions.Text("--tag", "TAG", "the routing key of the requests to take (default: #, every request)");
+var command = new RootCommand(
+    "Takes write requests from the broker, checks them, streams each run's images to StdH5Writer and publishes " +
+    "their statuses (one process per detector).")
 {
-    if (a.Positional.Count != 1)
-        throw new UsageException("expected <config.json>");
-    var config = ServiceHost.LoadConfig(a.Positional[0], logger);
+    configPath, brokerUrl, serviceName, tag,
+};
+command.SetBody((a, logger, ct) =>
+{
+    var config = ServiceHost.LoadConfig(a.GetValue(configPath)!, logger);
     var options = new WriterAgentOptions
     {
-        BrokerUrl = a.Option("broker-url"),
-        ServiceName = a.Option("service-name") ?? Environment.GetEnvironmentVariable("SERVICE_NAME"),
-        Tag = a.Option("tag") ?? "#",
+        BrokerUrl = a.GetValue(brokerUrl),
+        ServiceName = a.GetValue(serviceName) ?? Environment.GetEnvironmentVariable("SERVICE_NAME"),
+        Tag = a.GetValue(tag) ?? "#",
     };
     var agent = new WriterAgentService(config, options, logger);
     agent.RunAsync(ct).GetAwaiter().GetResult();
     return 0;
-}, options: ["broker-url", "service-name", "tag"]);
+});
+return ServiceHost.Run(args, command);

@@ -1,3 +1,5 @@
+using System.CommandLine;
+using System.CommandLine.Invocation;
 using System.Reflection;
 using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
@@ -6,23 +8,44 @@ using StdDaq.Shared.Config;
 namespace StdDaq.Shared.Hosting;
 
 /// <summary>
-/// The common frame of every program: a console logger, SIGINT/SIGTERM → cancellation, and
-/// failures mapped to one line on stderr and an exit code by what they are (README "Exit codes"):
-/// 2 for bad usage or a bad config, 1 for anything else that stops a program — a bad input file,
-/// a missing library, shared memory, a port, I/O, HDF5 or a bug. A bug's line names the exception
+/// The common frame of every program: its command line parsed with its System.CommandLine
+/// declaration (help generated), a console logger, SIGINT/SIGTERM → cancellation, and failures
+/// mapped to one line on stderr and an exit code by what they are (README "Exit codes"): 2 for
+/// bad usage or a bad config, 1 for anything else that stops a program — a bad input file, a
+/// missing library, shared memory, a port, I/O, HDF5 or a bug. A bug's line names the exception
 /// type (<c>internal error: NullReferenceException: ...</c>) so it is not taken for a bad input;
 /// the stack trace goes to stderr only when <c>STDDAQ_DEBUG=1</c>.
 /// </summary>
 public static class ServiceHost
 {
-    public delegate int Body(CommandLine args, ILogger logger, CancellationToken ct);
+    /// <summary>What a command does, given its parsed command line, the program's log and its cancellation (SIGINT/SIGTERM).</summary>
+    public delegate int Body(ParseResult args, ILogger logger, CancellationToken ct);
 
     /// <summary>Set to 1 to also print the stack trace of a failure.</summary>
     public const string DebugVariable = "STDDAQ_DEBUG";
 
-    public static int Run(string name, string[] args, string usage, Body body,
-        IEnumerable<string>? options = null, IEnumerable<string>? flags = null)
+    /// <summary>Makes <paramref name="body"/> what runs, inside <see cref="Run"/>'s frame, when the command line names this command.</summary>
+    public static void SetBody(this Command command, Body body) => command.Action = new BodyAction(body);
+
+    /// <summary>
+    /// Parses <paramref name="args"/> with the program's command declaration and runs the command
+    /// they name: its body, or the generated help (<c>--help</c>, exit 0). A command line the
+    /// declaration does not accept is a usage error (<see cref="Usage.Problem"/>), exit 2.
+    /// </summary>
+    public static int Run(string[] args, RootCommand root)
     {
+        ParseResult parsed;
+        try
+        {
+            // No response files: an argument starting with '@' is a path like any other.
+            parsed = root.Parse(args, new ParserConfiguration { ResponseFileTokenReplacer = null });
+        }
+        catch (Exception e)
+        {
+            return Report(root.Name, root.Name, e);
+        }
+        string name = Usage.ProgramName(parsed.CommandResult);
+        string usage = Usage.Line(parsed.CommandResult);
         // A failure on a thread of our own (not the one running the body) would otherwise end the
         // process with the runtime's multi-line report and exit 134.
         AppDomain.CurrentDomain.UnhandledException += (_, e) =>
@@ -33,17 +56,15 @@ public static class ServiceHost
         using var cts = new CancellationTokenSource();
         using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; cts.Cancel(); });
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; cts.Cancel(); });
-        using var loggerFactory = CreateLoggerFactory(() => s_level);
-        var logger = loggerFactory.CreateLogger(name);
         try
         {
-            if (args.Contains("--help") || args.Contains("-h"))
-            {
-                Console.WriteLine("usage: " + usage);
-                return 0;
-            }
-            var cl = new CommandLine(args, options ?? ["bind"], flags);
-            return body(cl, logger, cts.Token);
+            // Help stands even when the rest of the line is wrong (it clears the parse errors).
+            if (parsed.Action is not { ClearsParseErrors: true } && Usage.Problem(parsed, args) is { } problem)
+                throw new UsageException(problem);
+            // The signals above are ours: System.CommandLine registers none (no termination timeout)
+            // and lets failures through to the report below.
+            var invocation = new InvocationConfiguration { EnableDefaultExceptionHandler = false, ProcessTerminationTimeout = null };
+            return parsed.InvokeAsync(invocation, cts.Token).GetAwaiter().GetResult();
         }
         catch (Exception e) when (Unwrap(e) is OperationCanceledException && cts.IsCancellationRequested)
         {
@@ -53,6 +74,17 @@ public static class ServiceHost
         catch (Exception e)
         {
             return Report(name, usage, e);
+        }
+    }
+
+    /// <summary>A command's body as its System.CommandLine action, given a console logger named after the program.</summary>
+    private sealed class BodyAction(Body body) : AsynchronousCommandLineAction
+    {
+        public override Task<int> InvokeAsync(ParseResult parseResult, CancellationToken cancellationToken)
+        {
+            using var loggerFactory = CreateLoggerFactory(() => s_level);
+            var logger = loggerFactory.CreateLogger(Usage.ProgramName(parseResult.CommandResult));
+            return Task.FromResult(body(parseResult, logger, cancellationToken));
         }
     }
 

@@ -125,6 +125,7 @@ public class BadInputTests(BadInputCorpus corpus) : IClassFixture<BadInputCorpus
             ("StdUdpRecv", "{dir}/good.json 0 --bind", "--bind needs a value"),
             ("StdUdpRecv", "{dir}/good.json 0 --bind localhost.invalid", "--bind 'localhost.invalid' is not an IPv4 address"),
             ("StdUdpRecv", "{dir}/good.json 0 --frobnicate", "unknown option --frobnicate"),
+            ("StdUdpRecv", "{dir}/good.json 0 --bind 127.0.0.1 --bind 127.0.0.2", "--bind is given more than once"),
             ("StdAssembler", "", "expected <config.json>"),
             ("StdAssembler", "{dir}/good.json {dir}/good.json", "expected <config.json>"),
             ("StdAssembler", "{dir}/good.json --workers x", "--workers 'x' is not an integer"),
@@ -179,12 +180,14 @@ public class BadInputTests(BadInputCorpus corpus) : IClassFixture<BadInputCorpus
             ("std-daq", "monitor --broker-url", "--broker-url needs a value"),
             ("std-daq", "shm", "expected a sub-command"),
             ("std-daq", "shm frobnicate", "unknown shm sub-command 'frobnicate'"),
-            ("std-daq", "shm list extra", "list takes no name"),
+            ("std-daq", "shm list extra", "unexpected arguments: extra"),
             ("std-daq", "shm rm", "rm needs a segment name or --detector"),
             ("std-daq", "shm rm a --detector b", "rm takes names or --detector, not both"),
-            ("std-daq", "shm info", "info needs one ring name"),
-            ("std-daq", "shm info a b", "info needs one ring name"),
+            ("std-daq", "shm info", "expected <name>"),
+            ("std-daq", "shm info a b", "expected <name>"),
             ("std-daq", "shm seqlock-check a --seconds 0", "--seconds '0' is not a number"),
+            ("std-daq", "shm rm a --force=yes", "--force takes no value"),
+            ("std-daq", "shm list --frobnicate", "unknown option --frobnicate"),
         ];
         foreach (var (program, args, problem) in usage)
             data.Add(program, args, 2, problem);

@@ -1,0 +1,90 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using System.Numerics;
+
+namespace StdDaq.Shared.Hosting;
+
+/// <summary>
+/// Typed System.CommandLine options whose values are checked as they are parsed, so a bad value is
+/// a usage error that names the option, the value and what it must be
+/// (<c>--workers 'x' is not an integer in 0..256</c>) instead of the parser's type names. The range
+/// and the default go into the generated help.
+/// </summary>
+public static class CliOptions
+{
+    /// <summary>The detector config every program takes first.</summary>
+    public static Argument<string> ConfigArgument() =>
+        new("config.json") { Description = "the detector's configuration (std-daq's JSON)" };
+
+    /// <summary>A flag: present or not, never with a value (<c>--overwrite=yes</c> is an error).</summary>
+    public static Option<bool> Flag(string name, string description) =>
+        new(name) { Arity = ArgumentArity.Zero, Description = description };
+
+    /// <summary>A string value; null when the option is not given.</summary>
+    public static Option<string?> Text(string name, string helpName, string description) =>
+        new(name) { HelpName = helpName, Description = description };
+
+    /// <summary>A number (an integer for an integer type) in [min, max], each bound optional.</summary>
+    public static Option<T> Number<T>(string name, string helpName, string description, T defaultValue, T? min = null, T? max = null)
+        where T : struct, INumber<T> =>
+        Checked(new Option<T>(name) { DefaultValueFactory = _ => defaultValue }, helpName, description, min, max, v => v, defaultValue);
+
+    /// <summary>A number with no default: null when the option is not given.</summary>
+    public static Option<T?> OptionalNumber<T>(string name, string helpName, string description, T? min = null, T? max = null)
+        where T : struct, INumber<T> =>
+        Checked(new Option<T?>(name), helpName, description, min, max, v => v, null);
+
+    /// <summary>A dotted IPv4 address (no host names: nothing is resolved).</summary>
+    public static Option<IPAddress> Ipv4(string name, string description, IPAddress defaultValue) =>
+        new(name)
+        {
+            HelpName = "ipv4",
+            Description = description,
+            DefaultValueFactory = _ => defaultValue,
+            CustomParser = r =>
+            {
+                if (r.Tokens.Count == 0)
+                    return defaultValue;
+                string s = r.Tokens[0].Value;
+                if (IPAddress.TryParse(s, out var ip) && ip.AddressFamily == AddressFamily.InterNetwork)
+                    return ip;
+                r.AddError($"{name} '{s}' is not an IPv4 address");
+                return defaultValue;
+            },
+        };
+
+    /// <summary>Whether the command line names the option (not only its default).</summary>
+    public static bool Given(this ParseResult result, Option option) => result.GetResult(option) is { Implicit: false };
+
+    private static Option<TValue> Checked<T, TValue>(Option<TValue> option, string helpName, string description, T? min, T? max,
+        Func<T, TValue> value, TValue fallback) where T : struct, INumber<T>
+    {
+        bool integer = typeof(T).GetInterfaces().Any(i => i.IsGenericType && i.GetGenericTypeDefinition() == typeof(IBinaryInteger<>));
+        // "0..256" in the help, "--workers 'x' is not an integer in 0..256" in the error.
+        var (range, preposition) = (min, max) switch
+        {
+            ({ } lo, { } hi) => ($"{Format(lo)}..{Format(hi)}", " in "),
+            ({ } lo, null) => ($"at least {Format(lo)}", " of "),
+            (null, { } hi) => ($"at most {Format(hi)}", " of "),
+            _ => ("", ""),
+        };
+        option.HelpName = helpName;
+        option.Description = range == "" ? description : $"{description} ({range})";
+        option.CustomParser = r =>
+        {
+            if (r.Tokens.Count == 0)
+                return fallback;
+            string s = r.Tokens[0].Value;
+            if (T.TryParse(s, integer ? NumberStyles.Integer : NumberStyles.Float, CultureInfo.InvariantCulture, out T v)
+                && T.IsFinite(v) && (min is not { } lo || v >= lo) && (max is not { } hi || v <= hi))
+                return value(v);
+            r.AddError($"{option.Name} '{s}' is not {(integer ? "an integer" : "a number")}{preposition}{range}");
+            return fallback;
+        };
+        return option;
+    }
+
+    private static string Format<T>(T v) where T : INumber<T> => v.ToString(null, CultureInfo.InvariantCulture);
+}
