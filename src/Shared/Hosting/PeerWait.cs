@@ -26,6 +26,7 @@ public sealed class PeerWait
         _start = _time.GetTimestamp();
     }
 
+    /// <summary>The whole wait, as given.</summary>
     public TimeSpan Timeout { get; }
 
     /// <summary>What is left of the wait (zero once it is over).</summary>
@@ -38,6 +39,7 @@ public sealed class PeerWait
         }
     }
 
+    /// <summary>Whether the wait is over (nothing left of <see cref="Timeout"/>).</summary>
     public bool Expired => Left == TimeSpan.Zero;
 
     /// <summary>Whether the line was said (so the caller can say when the wait ended).</summary>

@@ -23,7 +23,9 @@ public sealed unsafe class RoleLock : IDisposable
 {
     private readonly SafeFd _fd;
 
+    /// <summary>The lock file (<see cref="PathFor"/> of the role's key).</summary>
     public string Path { get; }
+    /// <summary>The role as people read it, also written into the lock file.</summary>
     public string Role { get; }
 
     private RoleLock(string path, string role, SafeFd fd)
@@ -33,6 +35,7 @@ public sealed unsafe class RoleLock : IDisposable
         _fd = fd;
     }
 
+    /// <summary>The lock file of a role key: next to the ring the role makes, in /dev/shm.</summary>
     public static string PathFor(string key) => $"/dev/shm/{key}.lock";
 
     /// <summary>

@@ -109,6 +109,7 @@ public static class ServiceHost
         Bug,
     }
 
+    /// <summary>What <paramref name="e"/> (unwrapped from task and reflection wrappers) is, by its type.</summary>
     public static FailureKind Classify(Exception e) => Unwrap(e) switch
     {
         UsageException => FailureKind.Usage,
@@ -135,7 +136,7 @@ public static class ServiceHost
         });
         if (Environment.GetEnvironmentVariable(DebugVariable) == "1")
             Console.Error.WriteLine(e);
-        return kind is FailureKind.Usage or FailureKind.Config ? 2 : 1;
+        return kind is FailureKind.Usage or FailureKind.Config ? ConfigException.ExitCode : 1;
     }
 
     /// <summary>The failure itself, not the task or reflection wrapper around it.</summary>
@@ -164,6 +165,7 @@ public static class ServiceHost
     private static string OneLine(string text) =>
         string.Join(' ', text.Split((char[])['\n', '\r', ' ', '\t'], StringSplitOptions.RemoveEmptyEntries));
 
+    /// <summary>The programs' console logger (one line per message, local timestamps) at a fixed <paramref name="level"/>.</summary>
     public static ILoggerFactory CreateLoggerFactory(LogLevel level) => CreateLoggerFactory(() => level);
 
     /// <summary>A console logger whose level is read at each message (the program's changes once its config is loaded).</summary>

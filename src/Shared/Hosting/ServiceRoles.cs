@@ -8,14 +8,19 @@ namespace StdDaq.Shared.Hosting;
 /// </summary>
 public static class ServiceRoles
 {
+    /// <summary>How messages name the receiver of <paramref name="module"/> (e.g. in "is StdUdpRecv for module 3 of detector 'x' running?").</summary>
     public static string ReceiverName(DetectorConfig c, int module) => $"StdUdpRecv for module {module} of detector '{c.DetectorName}'";
 
+    /// <summary>The receiver role of one module; its key is the module's FrameBuffer name.</summary>
     public static RoleLock Receiver(DetectorConfig c, int module) => RoleLock.Acquire(c.FrameBufferName(module), ReceiverName(c, module));
 
+    /// <summary>The assembler role of the detector; its key is the ImageBuffer name.</summary>
     public static RoleLock Assembler(DetectorConfig c) => RoleLock.Acquire(c.ImageBufferName, $"StdAssembler of detector '{c.DetectorName}'");
 
+    /// <summary>The writer role of the detector (key <c>&lt;detector&gt;-writer</c>).</summary>
     public static RoleLock Writer(DetectorConfig c) => RoleLock.Acquire($"{c.DetectorName}-writer", $"StdH5Writer of detector '{c.DetectorName}'");
 
+    /// <summary>The writer agent role of the detector on this host (key <c>&lt;detector&gt;-writer_agent</c>).</summary>
     public static RoleLock WriterAgent(DetectorConfig c) =>
         RoleLock.Acquire($"{c.DetectorName}-writer_agent", $"WriterAgent of detector '{c.DetectorName}'");
 }
