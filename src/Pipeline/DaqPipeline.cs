@@ -23,6 +23,11 @@ public sealed record PipelineOptions
     public WriterOptions? WriterOptions { get; init; }
     /// <summary>The WriterAgent's options; null: no agent (no broker).</summary>
     public WriterAgentOptions? Agent { get; init; }
+    /// <summary>
+    /// Remove the rings this pipeline created when it is disposed, or when it fails to start; never
+    /// those it found made by another process (a pipeline already running).
+    /// </summary>
+    public bool RemoveCreatedRings { get; init; }
 }
 
 /// <summary>
@@ -38,6 +43,7 @@ public sealed class DaqPipeline : IAsyncDisposable
     private readonly List<Task> _tasks = [];
     private readonly List<UdpReceiver> _receivers = [];
     private readonly List<string> _created = [];
+    private readonly bool _removeCreated;
 
     public DetectorConfig Config { get; }
     public IReadOnlyList<UdpReceiver> Receivers => _receivers;
@@ -52,6 +58,7 @@ public sealed class DaqPipeline : IAsyncDisposable
     public DaqPipeline(DetectorConfig config, PipelineOptions options, ILoggerFactory loggers, CancellationToken startup = default)
     {
         Config = config;
+        _removeCreated = options.RemoveCreatedRings;
         _stop = CancellationTokenSource.CreateLinkedTokenSource(startup);
         try
         {
@@ -99,13 +106,6 @@ public sealed class DaqPipeline : IAsyncDisposable
         await Completion.WaitAsync(timeout);
     }
 
-    /// <summary>Removes the rings this pipeline created (call after disposing it).</summary>
-    public void RemoveCreatedRings()
-    {
-        foreach (var name in _created)
-            ShmRing.Unlink(name);
-    }
-
     public async ValueTask DisposeAsync()
     {
         _stop.Cancel();
@@ -127,5 +127,8 @@ public sealed class DaqPipeline : IAsyncDisposable
             r.Dispose();
         Assembler?.Dispose();
         Writer?.Dispose();
+        if (_removeCreated)
+            foreach (var name in _created)
+                ShmRing.Unlink(name);
     }
 }

@@ -4,6 +4,7 @@ using Microsoft.Extensions.Logging;
 using StdDaq.Agent;
 using StdDaq.Assembler;
 using StdDaq.Cli.Sim;
+using StdDaq.Pipeline;
 using StdDaq.Shared.Config;
 using StdDaq.Shared.Hosting;
 using StdDaq.Shared.Memory;
@@ -79,14 +80,9 @@ internal static class UpCommand
     {
         var write = run.Write;
         using var quiet = ServiceHost.CreateLoggerFactory(LogLevel.Warning);
-        using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        var receivers = new List<UdpReceiver>();
-        // Only what this run created is removed by --cleanup: never the rings of a pipeline already running.
-        var created = new List<string>();
-        var tasks = new List<Task>();
         PrivateBroker? broker = null;
-        StdDaq.Assembler.Assembler? assembler = null;
-        WriterService? writer = null;
+        DaqPipeline? pipeline = null;
+        using var simStop = CancellationTokenSource.CreateLinkedTokenSource(ct);
         try
         {
             string? brokerUrl = run.BrokerUrl;
@@ -97,33 +93,19 @@ internal static class UpCommand
                 brokerUrl = broker.Url;
                 Console.WriteLine($"std-daq up: RabbitMQ {broker.NodeName} on {broker.Url}");
             }
-            for (int m = 0; m < config.NModules; m++)
+            pipeline = new DaqPipeline(config, new PipelineOptions
             {
-                var r = new UdpReceiver(config, m, quiet.CreateLogger($"StdUdpRecv-{m}"));
-                receivers.Add(r);
-                if (r.Ring.Created)
-                    created.Add(r.Ring.Name);
-            }
-            tasks.AddRange(receivers.Select(r => r.RunAsync(stop.Token)));
+                Assembler = !run.ReceiversOnly,
+                Writer = !run.ReceiversOnly,
+                WriterOptions = new WriterOptions { ConfigText = configText },
+                Agent = brokerUrl != null ? new WriterAgentOptions { BrokerUrl = brokerUrl } : null,
+                RemoveCreatedRings = run.Cleanup,
+            }, quiet, ct);
             string stages = $"receiving on udp {config.StartUdpPort}..{config.UdpPort(config.NModules - 1)}";
             if (!run.ReceiversOnly)
-            {
-                assembler = new StdDaq.Assembler.Assembler(config, quiet.CreateLogger("StdAssembler"), startup: ct);
-                if (assembler.ImageRing.Created)
-                    created.Add(assembler.ImageRing.Name);
-                var asm = assembler;
-                tasks.Add(Task.Factory.StartNew(() => asm.Run(stop.Token), TaskCreationOptions.LongRunning));
-                writer = new WriterService(config, new WriterOptions { ConfigText = configText }, quiet.CreateLogger("StdH5Writer"));
-                tasks.Add(writer.RunAsync(stop.Token));
                 stages += $", assembling into /dev/shm/{config.ImageBufferName}, writer on {config.WriterAgentEndpoint}";
-            }
             if (brokerUrl != null)
-            {
-                var agent = new WriterAgentService(config, new WriterAgentOptions { BrokerUrl = brokerUrl },
-                    quiet.CreateLogger("WriterAgent"));
-                tasks.Add(agent.RunAsync(stop.Token));
                 stages += $", WriterAgent on broker {brokerUrl}";
-            }
             Console.WriteLine($"std-daq up: {config.DetectorName} ({config.DetectorType}, {config.NModules} modules), {stages}");
 
             SimReport? report = null;
@@ -134,7 +116,7 @@ internal static class UpCommand
                 simTask = Task.Factory.StartNew(() =>
                 {
                     using var sim = new DetectorSimulator(config, simOptions);
-                    return sim.Run(stop.Token);
+                    return sim.Run(simStop.Token);
                 }, TaskCreationOptions.LongRunning);
             }
 
@@ -143,55 +125,43 @@ internal static class UpCommand
             {
                 code = await DemoRequest.RunAsync(config, brokerUrl!, write.File, write.NImages, write.Compression, write.Overwrite,
                     TimeSpan.FromSeconds(write.TimeoutS), quiet.CreateLogger("std-daq"), ct);
-                stop.Cancel();
+                simStop.Cancel();
                 if (simTask != null)
                     report = await simTask;
             }
             else if (simTask != null)
             {
                 while (!simTask.Wait(1000))
-                    Console.WriteLine(Live(receivers, assembler, writer, sw.Elapsed.TotalSeconds));
+                    Console.WriteLine(Live(pipeline, sw.Elapsed.TotalSeconds));
                 report = simTask.Result;
-                // Let the last frames arrive and close (timeout), then stop.
-                Thread.Sleep(TimeSpan.FromMilliseconds(config.UdpFrameTimeoutMs * 4 + 200));
-                stop.Cancel();
+                // The last frames arrive and close (at most a few frame timeouts), then the pipeline stops.
+                var receivers = pipeline.Receivers;
+                SpinWait.SpinUntil(() => receivers.Sum(r => r.Counters.Read().Frames) >= report.Frames,
+                    TimeSpan.FromMilliseconds(config.UdpFrameTimeoutMs * 4 + 200));
             }
             else
             {
                 while (!ct.WaitHandle.WaitOne(TimeSpan.FromSeconds(Math.Max(1, config.StatsCollectionPeriod))))
-                    Console.WriteLine(Live(receivers, assembler, writer, sw.Elapsed.TotalSeconds));
+                    Console.WriteLine(Live(pipeline, sw.Elapsed.TotalSeconds));
             }
-            stop.Cancel();
-            await Task.WhenAll(tasks);
-            int summary = write == null ? Summary(config, receivers, assembler, report) : 0;
+            await pipeline.StopAsync(TimeSpan.FromSeconds(30));
+            int summary = write == null ? Summary(config, pipeline, report) : 0;
             return code != 0 ? code : summary;
         }
         finally
         {
-            stop.Cancel();
-            try
-            {
-                await Task.WhenAll(tasks).WaitAsync(TimeSpan.FromSeconds(10));
-            }
-            catch (Exception)
-            {
-                // Already reported by the stage; shutting down regardless.
-            }
-            foreach (var r in receivers)
-                r.Dispose();
-            assembler?.Dispose();
-            writer?.Dispose();
+            simStop.Cancel();
+            if (pipeline != null)
+                await pipeline.DisposeAsync();
             if (broker != null)
                 await broker.DisposeAsync();
-            if (run.Cleanup)
-                foreach (var name in created)
-                    ShmRing.Unlink(name);
         }
     }
 
-    private static string Live(List<UdpReceiver> receivers, StdDaq.Assembler.Assembler? assembler, WriterService? writer, double t)
+    private static string Live(DaqPipeline pipeline, double t)
     {
-        var parts = receivers.Select(r =>
+        var (assembler, writer) = (pipeline.Assembler, pipeline.Writer);
+        var parts = pipeline.Receivers.Select(r =>
         {
             var c = r.Counters.Read();
             return $"m{r.ModuleId}: {c[ReceiverCounter.FramesComplete]} ok {c[ReceiverCounter.FramesIncomplete]} incomplete {c[ReceiverCounter.MissingPackets]} lost";
@@ -206,8 +176,9 @@ internal static class UpCommand
         return $"[{t,6:F1} s] " + string.Join(" | ", parts);
     }
 
-    private static int Summary(DetectorConfig config, List<UdpReceiver> receivers, StdDaq.Assembler.Assembler? assembler, SimReport? report)
+    private static int Summary(DetectorConfig config, DaqPipeline pipeline, SimReport? report)
     {
+        var (receivers, assembler) = (pipeline.Receivers, pipeline.Assembler);
         Console.WriteLine("summary:");
         long complete = 0, incomplete = 0, missing = 0, drops = 0, malformed = 0;
         foreach (var r in receivers)
