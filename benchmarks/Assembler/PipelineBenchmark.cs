@@ -3,6 +3,7 @@ using System.Diagnostics;
 using Microsoft.Extensions.Logging.Abstractions;
 using StdDaq.Assembler;
 using StdDaq.Assembler.Conversions;
+using StdDaq.Pipeline;
 using StdDaq.Shared.Config;
 using StdDaq.Shared.Detectors;
 using StdDaq.Shared.Hosting;
@@ -103,9 +104,14 @@ public static class PipelineBenchmark
                 ulong frameId = id;
                 source.Write(m, id, f => PixelPattern.Fill(g, frameId, module, f));
             }
-        using var assembler = new StdDaq.Assembler.Assembler(config, NullLogger.Instance, new AssemblerOptions { Calibration = calibration });
-        using var cts = new CancellationTokenSource();
-        var run = assembler.RunAsync(cts.Token);
+        // The assembler alone (frames come from the source, nothing writes).
+        using var pipeline = new DaqPipeline(config, new PipelineOptions
+        {
+            ReceiverModules = [],
+            AssemblerOptions = new AssemblerOptions { Calibration = calibration },
+            Writer = false,
+        }, NullLoggerFactory.Instance);
+        var assembler = pipeline.Assembler!;
 
         var sent = new long[images + 1];
         var arrived = new long[images + 1];
@@ -153,8 +159,7 @@ public static class PipelineBenchmark
         }
         subscriber.Join();
         long end = arrived.Max();
-        cts.Cancel();
-        run.Wait();
+        pipeline.StopAsync(TimeSpan.FromSeconds(30)).GetAwaiter().GetResult();
 
         var latencies = Enumerable.Range(1, images).Where(i => arrived[i] != 0)
             .Select(i => (arrived[i] - sent[i]) * 1e6 / Stopwatch.Frequency).Order().ToArray();

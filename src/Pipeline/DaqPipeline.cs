@@ -37,7 +37,7 @@ public sealed record PipelineOptions
 /// the writer, the agent. <c>std-daq up</c>, the tests and the benchmarks build it the same way;
 /// the services run the same stages one per process.
 /// </summary>
-public sealed class DaqPipeline : IAsyncDisposable
+public sealed class DaqPipeline : IAsyncDisposable, IDisposable
 {
     private readonly CancellationTokenSource _stop;
     private readonly List<Task> _tasks = [];
@@ -120,6 +120,9 @@ public sealed class DaqPipeline : IAsyncDisposable
         DisposeStages();
         _stop.Dispose();
     }
+
+    /// <summary>For synchronous callers (benchmarks): <see cref="DisposeAsync"/>, waited for.</summary>
+    public void Dispose() => DisposeAsync().AsTask().GetAwaiter().GetResult();
 
     private void DisposeStages()
     {
