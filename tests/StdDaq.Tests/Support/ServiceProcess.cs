@@ -70,7 +70,14 @@ public sealed class ServiceProcess : IDisposable
         return false;
     }
 
-    public bool WaitForExit(TimeSpan timeout) => _process.WaitForExit(timeout);
+    /// <summary>Waits for the process to end; when it did, its output has been read to the end.</summary>
+    public bool WaitForExit(TimeSpan timeout)
+    {
+        if (!_process.WaitForExit(timeout))
+            return false;
+        _process.WaitForExit(); // the asynchronous readers are done
+        return true;
+    }
 
     /// <summary>SIGTERM, as a supervisor stops a service; true if it exited within the timeout.</summary>
     public bool Terminate(TimeSpan timeout)

@@ -18,8 +18,9 @@ public sealed partial class WriterCliTests(BrokerFixture broker)
         await using var p = await WriterPipeline.StartAsync(env, broker.Url);
         string file = Path.Combine(env.Dir, "cli.h5");
         // A monitor next to it, as a user would run one in another terminal.
-        var monitor = Task.Run(() => Programs.Run("std-daq", ["monitor", "--broker-url", broker.Url, "--seconds", "15"], TimeSpan.FromSeconds(40)));
-        await Task.Delay(TimeSpan.FromSeconds(3)); // the monitor binds its queue
+        using var monitor = new ServiceProcess("std-daq", "monitor", "--broker-url", broker.Url, "--seconds", "15");
+        // It says so once its queue is bound: statuses from then on reach it.
+        Assert.True(monitor.WaitForLine("std-daq monitor: status messages on", TimeSpan.FromSeconds(30)), monitor.Output);
 
         var r = await Task.Run(() => Programs.Run("std-daq",
             ["write", file, "20", "--wait", "--timeout", "60", "--broker-url", broker.Url, "--tag", p.Tag], TimeSpan.FromSeconds(90)));
@@ -32,9 +33,9 @@ public sealed partial class WriterCliTests(BrokerFixture broker)
         Assert.Contains(lines, l => l.StartsWith($"request_success from {p.Config.DetectorName}.writer_agent:") && l.Contains("\"n_images_written\":20"));
         Assert.Equal([20, 1024, 1024], H5py.Longs(H5py.Read(env, file).GetProperty("shape")));
 
-        var m = await monitor;
-        Assert.Equal(0, m.ExitCode);
-        var mine = m.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Where(l => l.Contains(id)).ToList();
+        Assert.True(monitor.WaitForExit(TimeSpan.FromSeconds(40)), monitor.Output);
+        Assert.Equal(0, monitor.ExitCode);
+        var mine = monitor.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Where(l => l.Contains(id)).ToList();
         // time, request id, service, action, message
         Assert.Matches(@"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3} " + id + " " + Regex.Escape(p.Config.DetectorName) + @"\.writer_agent request_start -$", mine[0]);
         Assert.Contains(mine, l => l.Contains(" request_success {\"output_file\""));
