@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using System.Text;
 using System.Text.Json.Nodes;
 using System.Threading.Channels;
@@ -101,6 +102,12 @@ public sealed partial class WriterAgentService
         _link = new BrokerLink(BrokerProtocol.Factory(options.BrokerUrl, _serviceName), logger, SetUpAsync);
         _outbox = new StatusOutbox(_link, _serviceName, logger) { ReconnectGrace = options.ReconnectGrace };
         Counters = new CounterSet<AgentCounter>("StdDaq.WriterAgent", "writer_agent", [new("service", _serviceName)]);
+        // The stats line's gauges, as instruments of the same meter.
+        var service = new KeyValuePair<string, object?>("service", _serviceName);
+        Counters.Meter.CreateObservableGauge("std_daq.writer_agent.running", () => new Measurement<int>(_running != null ? 1 : 0, service));
+        Counters.Meter.CreateObservableGauge("std_daq.writer_agent.statuses_pending", () => new Measurement<int>(_outbox.Pending, service));
+        Counters.Meter.CreateObservableGauge("std_daq.writer_agent.broker_connected", () => new Measurement<int>(_link.IsConnected ? 1 : 0, service));
+        Counters.Meter.CreateObservableCounter("std_daq.writer_agent.broker_connections", () => new Measurement<long>(_link.Generation, service));
     }
 
     /// <summary>Completes once the agent is connected to the broker with its queues bound (again after a reconnect).</summary>
