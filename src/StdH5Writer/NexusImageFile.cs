@@ -426,13 +426,9 @@ public sealed class NexusImageFile : IDisposable
     /// set it. And check libhdf5 holds the file created (the /proc/self/fd link guarantees it; a
     /// change there would be caught here rather than write elsewhere).
     /// </summary>
-    private static unsafe void CheckOpened(long fileId, long faplId, string path, CreatedFile created)
+    private static void CheckOpened(long fileId, long faplId, string path, CreatedFile created)
     {
-        void* handle;
-        Hdf5.Check(Hdf5.H5Fget_vfd_handle(fileId, faplId, &handle), $"{path}: H5Fget_vfd_handle");
-        int fd = *(int*)handle;
-        if (Libc.fcntl(fd, Libc.F_SETFD, Libc.FD_CLOEXEC) != 0)
-            throw new Hdf5Exception($"{path}: fcntl(FD_CLOEXEC) failed: errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()}");
+        int fd = Hdf5Writing.CloseOnExec(fileId, faplId, path);
         if (!created.IsSameFile(fd))
             throw new Hdf5Exception($"{path}: libhdf5 opened another file than the one created");
     }

@@ -12,6 +12,21 @@ namespace StdDaq.Shared.Interop;
 /// </summary>
 public static unsafe class Hdf5Writing
 {
+    /// <summary>
+    /// The descriptor libhdf5 (sec2 driver) holds for <paramref name="fileId"/>, marked close-on-exec:
+    /// libhdf5 opens files without O_CLOEXEC, so a process started meanwhile (a broker, a helper)
+    /// would inherit the descriptor and its lock and keep the file locked after we closed it.
+    /// </summary>
+    public static int CloseOnExec(long fileId, long faplId, string path)
+    {
+        void* handle;
+        Hdf5.Check(Hdf5.H5Fget_vfd_handle(fileId, faplId, &handle), $"{path}: H5Fget_vfd_handle");
+        int fd = *(int*)handle;
+        if (Libc.fcntl(fd, Libc.F_SETFD, Libc.FD_CLOEXEC) != 0)
+            throw new Hdf5Exception($"{path}: fcntl(FD_CLOEXEC) failed: errno {Marshal.GetLastPInvokeError()}");
+        return fd;
+    }
+
     /// <summary>A new group <paramref name="name"/> in <paramref name="loc"/>, default property lists; an existing one is an error.</summary>
     public static H5GroupHandle CreateGroup(long loc, string name, string what) =>
         new(Hdf5.Check(Hdf5.H5Gcreate2(loc, name, Hdf5.P.DEFAULT, Hdf5.P.DEFAULT, Hdf5.P.DEFAULT), $"{what}: H5Gcreate2({name})"));
