@@ -1,20 +1,32 @@
-using StdDaq.WriterChild;
+using System.CommandLine;
 using StdDaq.Writer;
+using StdDaq.WriterChild;
 
-// StdDaq.WriterChild <file> <height> <width> <n_images> <flush_at,...> <write_total> [--bitshuffle] [--end close|kill]
 // Writes TestImages 0 .. write_total-1 (uint16; every 7th marked missing instead), flushes after each
 // count in flush_at, prints "flushed <n>" per flush, then closes or kills itself with SIGKILL.
-if (args.Length < 6)
+var fileArg = new Argument<string>("file");
+var heightArg = new Argument<int>("height");
+var widthArg = new Argument<int>("width");
+var nArg = new Argument<long>("n_images");
+var flushArg = new Argument<string>("flush_at") { Description = "image counts after which to flush, comma-separated (may be empty)" };
+var totalArg = new Argument<long>("write_total");
+var bitshuffleOption = new Option<bool>("--bitshuffle");
+var endOption = new Option<string>("--end") { DefaultValueFactory = _ => "close" };
+endOption.AcceptOnlyFromAmong("close", "kill");
+var root = new RootCommand("Writes a NeXus file with NexusImageFile in a process of its own") { fileArg, heightArg, widthArg, nArg, flushArg, totalArg, bitshuffleOption, endOption };
+var parsed = root.Parse(args);
+if (parsed.Errors.Count > 0)
 {
-    Console.Error.WriteLine("usage: StdDaq.WriterChild <file> <height> <width> <n_images> <flush_at,...> <write_total> [--bitshuffle] [--end close|kill]");
+    foreach (var e in parsed.Errors)
+        Console.Error.WriteLine(e.Message);
     return 2;
 }
-string path = args[0];
-int height = int.Parse(args[1]), width = int.Parse(args[2]);
-long n = long.Parse(args[3]), total = long.Parse(args[5]);
-var flushAt = args[4].Split(',', StringSplitOptions.RemoveEmptyEntries).Select(long.Parse).ToHashSet();
-bool bitshuffle = args.Contains("--bitshuffle");
-bool kill = args.SkipWhile(a => a != "--end").Skip(1).FirstOrDefault() == "kill";
+string path = parsed.GetValue(fileArg)!;
+int height = parsed.GetValue(heightArg), width = parsed.GetValue(widthArg);
+long n = parsed.GetValue(nArg), total = parsed.GetValue(totalArg);
+var flushAt = parsed.GetValue(flushArg)!.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(long.Parse).ToHashSet();
+bool bitshuffle = parsed.GetValue(bitshuffleOption);
+bool kill = parsed.GetValue(endOption) == "kill";
 
 var file = NexusImageFile.Create(path, new NexusFileOptions(n, height, width, 2, bitshuffle, [new("detector_name", "child")]), overwrite: false);
 for (long i = 0; i < total; i++)
