@@ -30,19 +30,18 @@ public static class RequestRecovery
                     return null; // another request's file (overwrite), or not ours: this request never began
                 return Outcome(request, f);
             }
-            catch (Hdf5Exception e) when (e.Message.Contains("lock", StringComparison.OrdinalIgnoreCase) && time.GetElapsedTime(start) < waitClosed)
+            catch (Hdf5Exception e) when (e.Message.Contains("lock", StringComparison.OrdinalIgnoreCase))
             {
-                // The writer still has it open (closing it): wait.
+                // The writer still has it open (closing it): wait, at most waitClosed.
+                if (time.GetElapsedTime(start) >= waitClosed)
+                    return new RunOutcome(false,
+                        $"the writer agent restarted during this request, and '{path}' is still open in the writer after " +
+                        $"{waitClosed.TotalSeconds:F0} s: what it holds is not known", 0);
                 Task.Delay(TimeSpan.FromMilliseconds(200), time, ct).GetAwaiter().GetResult();
             }
             catch (Exception e) when (e is Hdf5Exception or InvalidDataException)
             {
-                // Not HDF5, or still locked at the deadline: if it is this request's file, nobody can tell.
-                if (e.Message.Contains("lock", StringComparison.OrdinalIgnoreCase))
-                    return new RunOutcome(false,
-                        $"the writer agent restarted during this request, and '{path}' is still open in the writer after " +
-                        $"{waitClosed.TotalSeconds:F0} s: what it holds is not known", 0);
-                return null;
+                return null; // not an HDF5 file of ours: this request never began it
             }
         }
     }

@@ -45,17 +45,7 @@ public sealed unsafe class ZmqSocket : IDisposable
     /// ZMQ_FD: a file descriptor that becomes readable when libzmq has news for this socket
     /// (see <see cref="ZmqPollSet"/> for how to wait on it correctly).
     /// </summary>
-    public int FileDescriptor
-    {
-        get
-        {
-            int fd;
-            nuint size = sizeof(int);
-            if (Zmq.zmq_getsockopt(_socket, Zmq.FD, &fd, &size) != 0)
-                throw Zmq.Error("zmq_getsockopt(ZMQ_FD)");
-            return fd;
-        }
-    }
+    public int FileDescriptor => GetInt(Zmq.FD, "ZMQ_FD");
 
     private ZmqSocket(int type)
     {
@@ -182,16 +172,16 @@ public sealed unsafe class ZmqSocket : IDisposable
     }
 
     /// <summary>ZMQ_RCVMORE: whether the message part just received has more parts after it.</summary>
-    public bool HasMore
+    public bool HasMore => GetInt(Zmq.RCVMORE, "ZMQ_RCVMORE") != 0;
+
+    /// <summary>zmq_getsockopt of an int option; <paramref name="name"/> names it in the error.</summary>
+    private int GetInt(int option, string name)
     {
-        get
-        {
-            int more;
-            nuint size = sizeof(int);
-            if (Zmq.zmq_getsockopt(_socket, Zmq.RCVMORE, &more, &size) != 0)
-                throw Zmq.Error("zmq_getsockopt(ZMQ_RCVMORE)");
-            return more != 0;
-        }
+        int value;
+        nuint size = sizeof(int);
+        if (Zmq.zmq_getsockopt(_socket, option, &value, &size) != 0)
+            throw Zmq.Error($"zmq_getsockopt({name})");
+        return value;
     }
 
     /// <summary>zmq_setsockopt of an int option (a <see cref="Zmq"/> constant); <see cref="IOException"/> if libzmq refuses it.</summary>

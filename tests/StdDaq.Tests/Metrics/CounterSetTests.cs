@@ -1,5 +1,5 @@
-using System.Diagnostics.Metrics;
 using StdDaq.Shared.Metrics;
+using StdDaq.Tests.Support;
 
 namespace StdDaq.Tests.Metrics;
 
@@ -26,17 +26,7 @@ public sealed class CounterSetTests
         set[Sample.PacketsReceived] += 7;
         set[Sample.Bytes] += 7 * 8246;
 
-        var seen = new Dictionary<string, (long Value, string Tags)>();
-        using var listener = new MeterListener();
-        listener.InstrumentPublished = (instrument, l) =>
-        {
-            if (instrument.Meter.Name == meter)
-                l.EnableMeasurementEvents(instrument);
-        };
-        listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) =>
-            seen[instrument.Name] = (value, string.Join(",", tags.ToArray().Select(t => $"{t.Key}={t.Value}"))));
-        listener.Start();
-        listener.RecordObservableInstruments();
+        var seen = Instruments.Read(meter);
 
         Assert.Equal(7, seen["std_daq.sample.packets_received"].Value);
         Assert.Equal(7 * 8246, seen["std_daq.sample.bytes"].Value);

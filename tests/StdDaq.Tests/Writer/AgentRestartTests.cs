@@ -106,34 +106,14 @@ public sealed class AgentRestartTests(BrokerFixture broker)
         Assert.DoesNotContain("connected, exchanges and queues declared", second.Output);
 
         // What the stats line says, also as instruments of the agent's meter.
-        var seen = AgentInstruments($"{p.Config.DetectorName}.writer_agent");
+        string service = $"{p.Config.DetectorName}.writer_agent";
+        var seen = Instruments.Read("StdDaq.WriterAgent", tags => tags.Any(t => t.Key == "service" && Equals(t.Value, service)))
+            .ToDictionary(kv => kv.Key, kv => kv.Value.Value);
         Assert.Equal(1, seen["std_daq.writer_agent.requests_succeeded"]);
         Assert.Equal(0, seen["std_daq.writer_agent.requests_failed"]);
         Assert.Equal(1, seen["std_daq.writer_agent.broker_connected"]);
         Assert.Equal(0, seen["std_daq.writer_agent.running"]);
         Assert.True(seen["std_daq.writer_agent.broker_connections"] >= 1);
-    }
-
-    private static Dictionary<string, long> AgentInstruments(string service)
-    {
-        var seen = new Dictionary<string, long>();
-        using var listener = new System.Diagnostics.Metrics.MeterListener();
-        listener.InstrumentPublished = (instrument, l) =>
-        {
-            if (instrument.Meter.Name == "StdDaq.WriterAgent")
-                l.EnableMeasurementEvents(instrument);
-        };
-        void Record(System.Diagnostics.Metrics.Instrument instrument, long value, ReadOnlySpan<KeyValuePair<string, object?>> tags)
-        {
-            foreach (var t in tags)
-                if (t.Key == "service" && Equals(t.Value, service))
-                    seen[instrument.Name] = value;
-        }
-        listener.SetMeasurementEventCallback<long>((i, v, t, _) => Record(i, v, t));
-        listener.SetMeasurementEventCallback<int>((i, v, t, _) => Record(i, v, t));
-        listener.Start();
-        listener.RecordObservableInstruments();
-        return seen;
     }
 
     private static long RunId(BrokerStatus s) => JsonDocument.Parse(s.Message!).RootElement.GetProperty("run_id").GetInt64();
