@@ -76,6 +76,10 @@ public sealed class IncompleteImageTests(BrokerFixture broker)
             FrameBufferSlots = 400,
         });
         p.SilentModules.Add(1);
+        // Images go out in id order: once one without module 1 is out, every later one lacks it
+        // too (the ones fed before module 1 fell silent are out already, even on a busy machine).
+        Assert.True(SpinWait.SpinUntil(() => p.Assembler.Counters[StdDaq.Assembler.AssemblerCounter.ImagesIncomplete] > 0,
+            TimeSpan.FromSeconds(30)), "no image without module 1 came out");
         string file = Path.Combine(env.Dir, "incomplete.h5");
         var final = await p.WriteAsync(WriterPipeline.Body(file, 20), TimeSpan.FromSeconds(60));
         Assert.Equal(policy == "succeed" ? BrokerProtocol.ActionSuccess : BrokerProtocol.ActionFail, final.Action);
