@@ -51,7 +51,7 @@ public unsafe class NoticePollBenchmarks
             _poll.TryReceive(m, _buffer); // reads each socket empty: nothing may be there now
         _items = GC.AllocateArray<Zmq.PollItem>(Sockets, pinned: true);
         for (int m = 0; m < Sockets; m++)
-            _items[m] = new Zmq.PollItem { socket = _subscribers[m].Handle, events = Zmq.POLLIN };
+            _items[m] = new Zmq.PollItem { socket = _subscribers[m].Handle.DangerousGetHandle(), events = Zmq.POLLIN };
     }
 
     [Benchmark(Baseline = true)]

@@ -5,7 +5,7 @@ using StdDaq.Shared.Memory;
 namespace StdDaq.UdpRecv;
 
 // Aiming the receive batch's messages at the places the next packets will take (see the remarks on FrameTracker).
-public sealed unsafe partial class FrameTracker
+public sealed partial class FrameTracker
 {
     /// <summary>
     /// Aims the batch's buffers before a receive (see remarks). The next frame is only prepared
@@ -66,7 +66,6 @@ public sealed unsafe partial class FrameTracker
         int slot = _aimSlot[from - 1];
         ulong id = _aimId[from - 1];
         int k = _aimPacket[from - 1] + 1;
-        byte* data = _ring.SlotData(slot);
         int j = from;
         while (j < to)
         {
@@ -90,7 +89,6 @@ public sealed unsafe partial class FrameTracker
                 slot = _tentSlot;
                 id = next;
                 k = 0;
-                data = _ring.SlotData(slot);
                 continue;
             }
             if (_open && id == _id)
@@ -105,7 +103,7 @@ public sealed unsafe partial class FrameTracker
             {
                 return false;
             }
-            AimAt(j, slot, data, id, k);
+            AimAt(j, slot, id, k);
             j++;
             k++;
         }
@@ -116,22 +114,21 @@ public sealed unsafe partial class FrameTracker
 
     private int AimFrame(int slot, ulong id, int fromPacket, int i, int end, bool skipReceived)
     {
-        byte* data = _ring.SlotData(slot);
         ref SlotHeader h = ref _ring.Slot(slot);
         for (int k = fromPacket; k < _nPackets && i < end; k++)
         {
             if (skipReceived && h.HasPacket(k))
                 continue;
-            AimAt(i, slot, data, id, k);
+            AimAt(i, slot, id, k);
             i++;
         }
         return i;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void AimAt(int i, int slot, byte* slotData, ulong id, int k)
+    private void AimAt(int i, int slot, ulong id, int k)
     {
-        _batch.Aim(i, slotData + (long)k * _g.PayloadBytes, _g.PayloadBytesOf(k));
+        _batch.Aim(i, _ring, slot, (long)k * _g.PayloadBytes, _g.PayloadBytesOf(k));
         _aimSlot[i] = slot;
         _aimId[i] = id;
         _aimPacket[i] = k;

@@ -39,7 +39,7 @@ namespace StdDaq.UdpRecv;
 /// that landed elsewhere, a malformed or duplicate one, a frame closed incomplete, a prepared frame
 /// given up, an empty receive, the end of the message array) re-aims the whole window as above.</para>
 /// </remarks>
-public sealed unsafe partial class FrameTracker
+public sealed partial class FrameTracker
 {
     private readonly ShmRing _ring;
     private readonly ModuleGeometry _g;
@@ -173,7 +173,7 @@ public sealed unsafe partial class FrameTracker
         if (_batch.InScratch(index))
         {
             RescueLandedAt(_slot, k);
-            _batch.Payload(index).CopyTo(new Span<byte>(_ring.SlotData(_slot) + (long)k * _g.PayloadBytes, _g.PayloadBytesOf(k)));
+            _batch.Payload(index).CopyTo(_ring.SlotSpan(_slot).Slice(k * _g.PayloadBytes, _g.PayloadBytesOf(k)));
             _counters[ReceiverCounter.CopiedPackets]++;
         }
         else
@@ -296,7 +296,7 @@ public sealed unsafe partial class FrameTracker
         if (!_tentDirty && _ring.CancelWrite(_tentSlot, _tentPreviousSequence))
             return;
         RescueLandedIn(_tentSlot);
-        new Span<byte>(_ring.SlotData(_tentSlot), checked((int)_g.FrameBytes)).Clear();
+        _ring.SlotSpan(_tentSlot)[..checked((int)_g.FrameBytes)].Clear();
         ((Span<byte>)_ring.Slot(_tentSlot).ReceivedBitmap).Clear();
         WriteHeader(_tentSlot, 0, default, 0, 0, SlotStatus.Empty);
         _ring.EndWrite(_tentSlot);
@@ -368,7 +368,7 @@ public sealed unsafe partial class FrameTracker
     private void ZeroMissing()
     {
         var words = MemoryMarshal.Cast<byte, ulong>(_ring.Slot(_slot).ReceivedBitmap);
-        byte* data = _ring.SlotData(_slot);
+        var data = _ring.SlotSpan(_slot);
         for (int word = 0; word * 64 < _nPackets; word++)
         {
             ulong bits = ~words[word];
@@ -378,7 +378,7 @@ public sealed unsafe partial class FrameTracker
                 bits &= bits - 1;
                 if (k >= _nPackets)
                     break;
-                new Span<byte>(data + (long)k * _g.PayloadBytes, _g.PayloadBytesOf(k)).Clear();
+                data.Slice(k * _g.PayloadBytes, _g.PayloadBytesOf(k)).Clear();
             }
         }
     }

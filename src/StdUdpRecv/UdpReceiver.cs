@@ -95,6 +95,9 @@ public sealed partial class UdpReceiver : IDisposable
     /// <summary>The receive loop; returns when <paramref name="ct"/> is cancelled.</summary>
     public void Run(CancellationToken ct)
     {
+        // The kernel writes into the ring's slots through the aimed batch: the mapping stays until
+        // the loop is out, even if the receiver is disposed meanwhile.
+        using var lease = _ring.Lease();
         PrepareReceivePath();
         LogStarted(_config.DetectorName, ModuleId, Port, _ring.Name, _ring.SlotCount, _geometry.PacketsPerFrame, _batch.Capacity, GrantedReceiveBuffer);
         _now = _time.GetTimestamp();

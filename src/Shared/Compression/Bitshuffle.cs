@@ -18,6 +18,12 @@ namespace StdDaq.Shared.Compression;
 /// sizes other than 1, 2, 4, 8 and CPUs without AVX2 take the scalar code, which follows the
 /// definition bit by bit and is the tests' oracle.
 /// </para>
+/// <para>
+/// The public methods take spans and check their lengths once; the kernels inside work on pointers
+/// fixed once per call, on purpose: they walk input and output with several strides at a time
+/// (bit-rows n / 8 bytes apart), where span slicing would add a bounds check per vector on the
+/// compression hot path.
+/// </para>
 /// </summary>
 public static unsafe class Bitshuffle
 {

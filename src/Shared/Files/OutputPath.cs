@@ -18,7 +18,7 @@ namespace StdDaq.Shared.Files;
 /// signature (at offset 0, 512, 1024, 2048, ...); a link, folder, device, fifo or socket is refused.
 /// </para>
 /// </summary>
-public static unsafe class OutputPath
+public static class OutputPath
 {
     private static readonly byte[] s_signature = [0x89, (byte)'H', (byte)'D', (byte)'F', (byte)'\r', (byte)'\n', 0x1a, (byte)'\n'];
 
@@ -54,8 +54,7 @@ public static unsafe class OutputPath
                     : Fail(path, "open(O_CREAT | O_EXCL | O_NOFOLLOW)", errno);
             }
             var file = new SafeFd(fd);
-            Libc.Stat st;
-            if (Libc.fstat(fd, &st) != 0)
+            if (Libc.fstat(fd, out var st) != 0)
             {
                 int errno = Marshal.GetLastPInvokeError();
                 file.Dispose();
@@ -76,9 +75,8 @@ public static unsafe class OutputPath
         Span<byte> buffer = stackalloc byte[8];
         for (long offset = 0; offset + 8 <= size; offset = offset == 0 ? 512 : offset * 2)
         {
-            fixed (byte* p = buffer)
-                if (Libc.pread(fd, p, 8, offset) != 8)
-                    return false;
+            if (Libc.pread(fd, buffer, offset) != 8)
+                return false;
             if (buffer.SequenceEqual(s_signature))
                 return true;
         }
@@ -140,8 +138,7 @@ public static unsafe class OutputPath
     /// </summary>
     private static bool CheckTarget(SafeFd folder, string path, string name, bool overwrite)
     {
-        Libc.Stat st;
-        if (Libc.fstatat(folder.Fd, name, &st, Libc.AT_SYMLINK_NOFOLLOW) != 0)
+        if (Libc.fstatat(folder.Fd, name, out var st, Libc.AT_SYMLINK_NOFOLLOW) != 0)
         {
             int errno = Marshal.GetLastPInvokeError();
             if (errno == Libc.Errno.ENOENT)
@@ -159,8 +156,7 @@ public static unsafe class OutputPath
         if (fd < 0)
             throw Fail(path, "open to check it is an HDF5 file", Marshal.GetLastPInvokeError());
         using var file = new SafeFd(fd);
-        Libc.Stat opened;
-        if (Libc.fstat(fd, &opened) != 0 || opened.Type != Libc.S.IFREG || !opened.SameFile(st))
+        if (Libc.fstat(fd, out var opened) != 0 || opened.Type != Libc.S.IFREG || !opened.SameFile(st))
             throw new OutputPathException($"'{path}' changed while it was checked");
         if (!HasHdf5Signature(fd, opened.st_size))
             throw new OutputPathException($"'{path}' is not an HDF5 file (no HDF5 signature); overwrite replaces only a regular HDF5 file");
@@ -171,8 +167,7 @@ public static unsafe class OutputPath
     {
         if (beneathRoot is { } b && errno is Libc.Errno.ELOOP or Libc.Errno.ENOTDIR)
         {
-            Libc.Stat st;
-            if (Libc.fstatat(b.Parent.Fd, b.Name, &st, Libc.AT_SYMLINK_NOFOLLOW) == 0 && st.Type == Libc.S.IFLNK)
+            if (Libc.fstatat(b.Parent.Fd, b.Name, out var st, Libc.AT_SYMLINK_NOFOLLOW) == 0 && st.Type == Libc.S.IFLNK)
                 return new OutputPathException($"'{path}': '{folder}' is a symbolic link; links below an output root are not followed");
         }
         return errno switch
@@ -204,18 +199,14 @@ public static unsafe class OutputPath
     private static bool IsBeneath(List<string> parts, List<string> root) =>
         parts.Count > root.Count && parts.Take(root.Count).SequenceEqual(root, StringComparer.Ordinal);
 
-    private static string? RealPath(string path)
-    {
-        byte* buffer = stackalloc byte[Libc.PATH_MAX];
-        return Libc.realpath(path, buffer) == null ? null : Marshal.PtrToStringUTF8((nint)buffer);
-    }
+    private static string? RealPath(string path) => Libc.realpath(path);
 }
 
 /// <summary>
 /// A file <see cref="OutputPath.Create"/> made: its descriptor, and its folder's, so it can be
 /// removed by name only while the name is still this file.
 /// </summary>
-public sealed unsafe class CreatedFile : IDisposable
+public sealed class CreatedFile : IDisposable
 {
     private readonly SafeFd _folder;
     private readonly string _name;
@@ -244,15 +235,13 @@ public sealed unsafe class CreatedFile : IDisposable
     /// <summary>Whether the open descriptor <paramref name="fd"/> is this file.</summary>
     public bool IsSameFile(int fd)
     {
-        Libc.Stat st;
-        return Libc.fstat(fd, &st) == 0 && st.SameFile(_identity);
+        return Libc.fstat(fd, out var st) == 0 && st.SameFile(_identity);
     }
 
     /// <summary>Removes the file's name, if it still names this file.</summary>
     public void Remove()
     {
-        Libc.Stat st;
-        if (Libc.fstatat(_folder.Fd, _name, &st, Libc.AT_SYMLINK_NOFOLLOW) == 0 && st.SameFile(_identity))
+        if (Libc.fstatat(_folder.Fd, _name, out var st, Libc.AT_SYMLINK_NOFOLLOW) == 0 && st.SameFile(_identity))
             Libc.unlinkat(_folder.Fd, _name, 0);
     }
 

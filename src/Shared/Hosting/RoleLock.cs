@@ -19,7 +19,7 @@ public sealed class RoleBusyException(string message, int holderPid) : IOExcepti
 /// normally removes the file while it still holds the lock; a process that locked the file just
 /// before its removal sees that the path no longer names its file, and tries again.
 /// </summary>
-public sealed unsafe class RoleLock : IDisposable
+public sealed class RoleLock : IDisposable
 {
     private readonly SafeFd _fd;
 
@@ -71,8 +71,7 @@ public sealed unsafe class RoleLock : IDisposable
             }
             byte[] text = Encoding.UTF8.GetBytes($"{Libc.getpid()}\n{role}\n");
             Libc.ftruncate(fd, 0);
-            fixed (byte* p = text)
-                Libc.pwrite(fd, p, (nuint)text.Length, 0);
+            Libc.pwrite(fd, text, 0);
             return new RoleLock(path, role, handle);
         }
         throw new IOException($"cannot take {path}: it keeps being replaced");
@@ -91,9 +90,7 @@ public sealed unsafe class RoleLock : IDisposable
             using (new SafeFd(fd))
             {
                 var buf = new byte[512];
-                nint n;
-                fixed (byte* p = buf)
-                    n = Libc.read(fd, p, (nuint)buf.Length);
+                nint n = Libc.read(fd, buf);
                 text = n > 0 ? Encoding.UTF8.GetString(buf, 0, (int)n) : "";
             }
             var lines = text.Split('\n');
@@ -119,8 +116,7 @@ public sealed unsafe class RoleLock : IDisposable
 
     private static bool SameFile(int fd, string path)
     {
-        Libc.Stat a, b;
-        return Libc.fstat(fd, &a) == 0 && Libc.stat(path, &b) == 0 && a.SameFile(b);
+        return Libc.fstat(fd, out var a) == 0 && Libc.stat(path, out var b) == 0 && a.SameFile(b);
     }
 
     /// <summary>Removes the lock file (still holding the lock, so nobody else holds a removed file), then releases it.</summary>

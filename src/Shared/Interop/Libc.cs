@@ -234,10 +234,24 @@ public static unsafe partial class Libc
     public static partial int flock(int fd, int operation);
 
     [LibraryImport(Lib, EntryPoint = "read", SetLastError = true)]
-    public static partial nint read(int fd, void* buf, nuint count);
+    private static partial nint read(int fd, void* buf, nuint count);
+
+    /// <summary>read(2) into <paramref name="buffer"/>: the bytes read, -1 on error (errno set).</summary>
+    public static nint read(int fd, Span<byte> buffer)
+    {
+        fixed (byte* p = buffer)
+            return read(fd, p, (nuint)buffer.Length);
+    }
 
     [LibraryImport(Lib, EntryPoint = "pwrite", SetLastError = true)]
-    public static partial nint pwrite(int fd, void* buf, nuint count, long offset);
+    private static partial nint pwrite(int fd, void* buf, nuint count, long offset);
+
+    /// <summary>pwrite(2) of <paramref name="bytes"/>: the bytes written, -1 on error (errno set).</summary>
+    public static nint pwrite(int fd, ReadOnlySpan<byte> bytes, long offset)
+    {
+        fixed (byte* p = bytes)
+            return pwrite(fd, p, (nuint)bytes.Length, offset);
+    }
 
     [LibraryImport(Lib, EntryPoint = "unlink", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int unlink(string pathname);
@@ -270,13 +284,13 @@ public static unsafe partial class Libc
     }
 
     [LibraryImport(Lib, EntryPoint = "stat", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    public static partial int stat(string pathname, Stat* statbuf);
+    public static partial int stat(string pathname, out Stat statbuf);
 
     [LibraryImport(Lib, EntryPoint = "fstat", SetLastError = true)]
-    public static partial int fstat(int fd, Stat* statbuf);
+    public static partial int fstat(int fd, out Stat statbuf);
 
     [LibraryImport(Lib, EntryPoint = "fstatat", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    public static partial int fstatat(int dirfd, string pathname, Stat* statbuf, int flags);
+    public static partial int fstatat(int dirfd, string pathname, out Stat statbuf, int flags);
 
     [LibraryImport(Lib, EntryPoint = "openat", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int openat(int dirfd, string pathname, int flags, uint mode);
@@ -285,11 +299,24 @@ public static unsafe partial class Libc
     public static partial int unlinkat(int dirfd, string pathname, int flags);
 
     [LibraryImport(Lib, EntryPoint = "pread", SetLastError = true)]
-    public static partial nint pread(int fd, void* buf, nuint count, long offset);
+    private static partial nint pread(int fd, void* buf, nuint count, long offset);
 
-    /// <summary>realpath(3) into a PATH_MAX buffer; null when it fails (errno set).</summary>
+    /// <summary>pread(2) into <paramref name="buffer"/>: the bytes read, -1 on error (errno set).</summary>
+    public static nint pread(int fd, Span<byte> buffer, long offset)
+    {
+        fixed (byte* p = buffer)
+            return pread(fd, p, (nuint)buffer.Length, offset);
+    }
+
     [LibraryImport(Lib, EntryPoint = "realpath", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    public static partial byte* realpath(string path, byte* resolvedPath);
+    private static partial byte* realpath(string path, byte* resolvedPath);
+
+    /// <summary>realpath(3): the canonical absolute path; null when it fails (errno set).</summary>
+    public static string? realpath(string path)
+    {
+        byte* buffer = stackalloc byte[PATH_MAX];
+        return realpath(path, buffer) == null ? null : Marshal.PtrToStringUTF8((nint)buffer);
+    }
 
     public const int PATH_MAX = 4096;
 
@@ -309,7 +336,14 @@ public static unsafe partial class Libc
     }
 
     [LibraryImport(Lib, EntryPoint = "poll", SetLastError = true)]
-    public static partial int poll(PollFd* fds, nuint nfds, int timeout);
+    private static partial int poll(PollFd* fds, nuint nfds, int timeout);
+
+    /// <summary>poll(2) on every descriptor of <paramref name="fds"/>: how many have events, -1 on error (errno set).</summary>
+    public static int poll(Span<PollFd> fds, int timeout)
+    {
+        fixed (PollFd* p = fds)
+            return poll(p, (nuint)fds.Length, timeout);
+    }
 
     [LibraryImport(Lib, EntryPoint = "strerror")]
     private static partial nint strerror_native(int errnum);

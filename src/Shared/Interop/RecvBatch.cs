@@ -1,3 +1,4 @@
+using StdDaq.Shared.Memory;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
@@ -107,12 +108,23 @@ public sealed unsafe class RecvBatch : IDisposable
     }
 
     /// <summary>
-    /// Message i's first <paramref name="length"/> payload bytes go to <paramref name="target"/>
-    /// (at most <see cref="MaxPayloadBytes"/>); any more go to its scratch buffer at that offset, so
-    /// <see cref="Rescue"/> can make the whole payload contiguous there.
+    /// Message i's first <paramref name="length"/> payload bytes go to bytes <paramref name="offset"/>
+    /// on of <paramref name="ring"/>'s slot <paramref name="slot"/> (at most <see cref="MaxPayloadBytes"/>,
+    /// within the slot); any more go to its scratch buffer at that offset, so <see cref="Rescue"/> can
+    /// make the whole payload contiguous there. The kernel writes there at the next
+    /// <see cref="Receive"/>: the caller holds a <see cref="ShmRing.Lease"/> while it receives.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void Aim(int i, byte* target, int length)
+    public void Aim(int i, ShmRing ring, int slot, long offset, int length)
+    {
+        if ((ulong)offset > (ulong)ring.SlotBytes || length < 0 || length > ring.SlotBytes - offset)
+            throw new ArgumentOutOfRangeException(nameof(offset), $"bytes {offset}..{offset + length} of a {ring.SlotBytes}-byte slot");
+        Aim(i, ring.SlotData(slot) + offset, length);
+    }
+
+    /// <summary>Message i's first <paramref name="length"/> payload bytes go to <paramref name="target"/>; see the public overload.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal void Aim(int i, byte* target, int length)
     {
         ArgumentOutOfRangeException.ThrowIfGreaterThan(length, MaxPayloadBytes);
         _inScratch[i] = false; // first: its bounds check guards the native writes below
@@ -160,7 +172,7 @@ public sealed unsafe class RecvBatch : IDisposable
     public bool InScratch(int i) => _inScratch[i];
 
     /// <summary>Where message i's payload was aimed (its first byte).</summary>
-    public byte* Target(int i) => (byte*)Iov(i)[1].iov_base;
+    internal byte* Target(int i) => (byte*)Iov(i)[1].iov_base;
 
     /// <summary>
     /// Message i's payload: in its scratch buffer, or, if it was aimed elsewhere and not rescued,

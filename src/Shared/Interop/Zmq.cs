@@ -39,31 +39,31 @@ public static unsafe partial class Zmq
     public static partial int zmq_ctx_term(nint context);
 
     [LibraryImport(Lib, EntryPoint = "zmq_socket")]
-    public static partial nint zmq_socket(nint context, int type);
+    public static partial SafeZmqSocketHandle zmq_socket(nint context, int type);
 
     [LibraryImport(Lib, EntryPoint = "zmq_close")]
-    public static partial int zmq_close(nint socket);
+    internal static partial int zmq_close(nint socket);
 
     [LibraryImport(Lib, EntryPoint = "zmq_bind", StringMarshalling = StringMarshalling.Utf8)]
-    public static partial int zmq_bind(nint socket, string endpoint);
+    public static partial int zmq_bind(SafeZmqSocketHandle socket, string endpoint);
 
     [LibraryImport(Lib, EntryPoint = "zmq_connect", StringMarshalling = StringMarshalling.Utf8)]
-    public static partial int zmq_connect(nint socket, string endpoint);
+    public static partial int zmq_connect(SafeZmqSocketHandle socket, string endpoint);
 
     [LibraryImport(Lib, EntryPoint = "zmq_setsockopt")]
-    public static partial int zmq_setsockopt(nint socket, int option, void* optval, nuint optvallen);
+    private static partial int zmq_setsockopt(SafeZmqSocketHandle socket, int option, void* optval, nuint optvallen);
 
     [LibraryImport(Lib, EntryPoint = "zmq_getsockopt")]
-    public static partial int zmq_getsockopt(nint socket, int option, void* optval, nuint* optvallen);
+    private static partial int zmq_getsockopt(SafeZmqSocketHandle socket, int option, void* optval, nuint* optvallen);
 
     [LibraryImport(Lib, EntryPoint = "zmq_socket_monitor", StringMarshalling = StringMarshalling.Utf8)]
-    public static partial int zmq_socket_monitor(nint socket, string? endpoint, int events);
+    public static partial int zmq_socket_monitor(SafeZmqSocketHandle socket, string? endpoint, int events);
 
     [LibraryImport(Lib, EntryPoint = "zmq_send")]
-    public static partial int zmq_send(nint socket, void* buf, nuint len, int flags);
+    private static partial int zmq_send(SafeZmqSocketHandle socket, void* buf, nuint len, int flags);
 
     [LibraryImport(Lib, EntryPoint = "zmq_recv")]
-    public static partial int zmq_recv(nint socket, void* buf, nuint len, int flags);
+    private static partial int zmq_recv(SafeZmqSocketHandle socket, void* buf, nuint len, int flags);
 
     /// <summary>zmq_pollitem_t (Linux: the fd is an int); 16 bytes.</summary>
     [StructLayout(LayoutKind.Sequential)]
@@ -89,6 +89,62 @@ public static unsafe partial class Zmq
     public static partial void zmq_version(int* major, int* minor, int* patch);
 
 #pragma warning restore CS1591
+
+    /// <summary>zmq_setsockopt of an int option: 0, or -1 (zmq_errno set).</summary>
+    public static int zmq_setsockopt(SafeZmqSocketHandle socket, int option, int value) =>
+        zmq_setsockopt(socket, option, &value, sizeof(int));
+
+    /// <summary>zmq_setsockopt of a byte-string option (ZMQ_SUBSCRIBE ""): 0, or -1 (zmq_errno set).</summary>
+    public static int zmq_setsockopt(SafeZmqSocketHandle socket, int option, ReadOnlySpan<byte> value)
+    {
+        fixed (byte* p = value)
+            return zmq_setsockopt(socket, option, p, (nuint)value.Length);
+    }
+
+    /// <summary>zmq_getsockopt of an int option: 0, or -1 (zmq_errno set).</summary>
+    public static int zmq_getsockopt(SafeZmqSocketHandle socket, int option, out int value)
+    {
+        int v;
+        nuint size = sizeof(int);
+        int rc = zmq_getsockopt(socket, option, &v, &size);
+        value = v;
+        return rc;
+    }
+
+    /// <summary>zmq_send of <paramref name="message"/>: its length, or -1 (zmq_errno set).</summary>
+    public static int zmq_send(SafeZmqSocketHandle socket, ReadOnlySpan<byte> message, int flags)
+    {
+        fixed (byte* p = message)
+            return zmq_send(socket, p, (nuint)message.Length, flags);
+    }
+
+    /// <summary>zmq_recv into <paramref name="buffer"/>: the message's full length (truncated if longer), or -1 (zmq_errno set).</summary>
+    public static int zmq_recv(SafeZmqSocketHandle socket, Span<byte> buffer, int flags)
+    {
+        fixed (byte* p = buffer)
+            return zmq_recv(socket, p, (nuint)buffer.Length, flags);
+    }
+
+    /// <summary>
+    /// zmq_poll on one socket for <paramref name="events"/>, at most <paramref name="timeoutMs"/>:
+    /// the events it has (0 at the timeout), or -1 (zmq_errno set). The handle is held meanwhile.
+    /// </summary>
+    public static int zmq_poll(SafeZmqSocketHandle socket, short events, long timeoutMs)
+    {
+        bool added = false;
+        try
+        {
+            socket.DangerousAddRef(ref added);
+            var item = new PollItem { socket = socket.DangerousGetHandle(), events = events };
+            int n = zmq_poll(&item, 1, new CLong((nint)timeoutMs));
+            return n < 0 ? -1 : item.revents;
+        }
+        finally
+        {
+            if (added)
+                socket.DangerousRelease();
+        }
+    }
 
     /// <summary>zmq_strerror's text for <paramref name="errnum"/> (libzmq's own codes and errno).</summary>
     public static string zmq_strerror(int errnum) => Marshal.PtrToStringUTF8(zmq_strerror_native(errnum)) ?? $"errno {errnum}";

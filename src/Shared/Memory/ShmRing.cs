@@ -16,10 +16,12 @@ public sealed unsafe class ShmRing : IDisposable
     /// <summary>The alignment of the header page, the slot data and each slot's stride.</summary>
     public const int PageBytes = 4096;
 
+    // The mapping owns the address range; _base and _header are cached from it for the hot paths
+    // (a SafeHandle reference per slot access would cost an interlocked operation each). They stay
+    // valid while the mapping is open or leased: see Lease.
+    private readonly ShmMapping _mapping;
     private readonly byte* _base;
-    private readonly nuint _length;
     private readonly RingHeader* _header;
-    private int _disposed;
 
     /// <summary>The segment's name in /dev/shm, without the slash ("&lt;detector&gt;-0").</summary>
     public string Name { get; }
@@ -34,12 +36,12 @@ public sealed unsafe class ShmRing : IDisposable
     /// <summary>True when this process created the segment (false when it attached to an existing one).</summary>
     public bool Created { get; }
 
-    private ShmRing(string name, byte* @base, nuint length, bool created)
+    private ShmRing(string name, ShmMapping mapping, bool created)
     {
         Name = name;
-        _base = @base;
-        _length = length;
-        _header = (RingHeader*)@base;
+        _mapping = mapping;
+        _base = mapping.Base;
+        _header = (RingHeader*)_base;
         SlotBytes = (long)_header->SlotBytes;
         SlotStride = (long)_header->SlotStride;
         SlotCount = (int)_header->SlotCount;
@@ -168,7 +170,7 @@ public sealed unsafe class ShmRing : IDisposable
                 Libc.shm_unlink("/" + tmp);
                 return null;
             }
-            return new ShmRing(name, (byte*)p, (nuint)total, created: true);
+            return new ShmRing(name, new ShmMapping(p, (nuint)total), created: true);
         }
         catch
         {
@@ -325,7 +327,7 @@ public sealed unsafe class ShmRing : IDisposable
         else
         {
             problem = AttachProblem.None;
-            return new ShmRing(name, (byte*)p, (nuint)size, created: false);
+            return new ShmRing(name, new ShmMapping(p, (nuint)size), created: false);
         }
         Libc.munmap(p, (nuint)size);
         return null;
@@ -349,8 +351,9 @@ public sealed unsafe class ShmRing : IDisposable
     }
 
     /// <summary>
-    /// The first of the slot's <see cref="SlotBytes"/> in the shared mapping (4 KiB aligned). Valid
-    /// until <see cref="Dispose"/>; another process may write it at any time, hence the sequence lock.
+    /// The first of the slot's <see cref="SlotBytes"/> in the shared mapping (4 KiB aligned), for the
+    /// interop types that hand addresses to the kernel (<see cref="RecvBatch"/>). Valid while the
+    /// ring is open or leased; another process may write it at any time, hence the sequence lock.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public byte* SlotData(int slot)
@@ -359,8 +362,37 @@ public sealed unsafe class ShmRing : IDisposable
         return _base + (long)_header->DataOffset + slot * SlotStride;
     }
 
-    /// <summary>The slot's data as a span (<see cref="SlotData"/>); slots must be under 2 GiB.</summary>
+    /// <summary>
+    /// The slot's data in the shared mapping, <see cref="SlotBytes"/> long (slots must be under 2 GiB).
+    /// Valid while the ring is open; a loop that keeps using slots while another thread may dispose
+    /// the ring holds a <see cref="Lease"/>. Another process may write it at any time, hence the
+    /// sequence lock.
+    /// </summary>
     public Span<byte> SlotSpan(int slot) => new(SlotData(slot), checked((int)SlotBytes));
+
+    /// <summary>
+    /// Keeps the mapping until the lease is disposed, even if the ring is disposed meanwhile (it is
+    /// unmapped when the last lease ends), so a run loop's spans and the kernel's receive buffers in
+    /// the slots never outlive the mapping. <see cref="ObjectDisposedException"/> if the ring is
+    /// already disposed.
+    /// </summary>
+    public MappingLease Lease()
+    {
+        bool added = false;
+        _mapping.DangerousAddRef(ref added);
+        return new MappingLease(_mapping);
+    }
+
+    /// <summary>A hold on a ring's mapping (<see cref="Lease"/>); dispose it once.</summary>
+    public readonly struct MappingLease : IDisposable
+    {
+        private readonly ShmMapping? _mapping;
+
+        internal MappingLease(ShmMapping mapping) => _mapping = mapping;
+
+        /// <summary>Ends the hold; the mapping goes if the ring was disposed and this was the last lease.</summary>
+        public void Dispose() => _mapping?.DangerousRelease();
+    }
 
     /// <summary>The slot's header, by reference into the shared mapping.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -437,10 +469,9 @@ public sealed unsafe class ShmRing : IDisposable
 
     private static long AlignUp(long v, long a) => (v + a - 1) / a * a;
 
-    /// <summary>Unmaps the segment (once; later calls do nothing). The segment stays: see <see cref="Unlink"/>.</summary>
-    public void Dispose()
-    {
-        if (Interlocked.Exchange(ref _disposed, 1) == 0)
-            Libc.munmap(_base, _length);
-    }
+    /// <summary>
+    /// Unmaps the segment, at once or when the last <see cref="Lease"/> ends (once; later calls do
+    /// nothing). The segment stays: see <see cref="Unlink"/>.
+    /// </summary>
+    public void Dispose() => _mapping.Dispose();
 }

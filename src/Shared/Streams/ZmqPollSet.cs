@@ -12,7 +12,7 @@ namespace StdDaq.Shared.Streams;
 /// The arrays are made once and pinned: waiting allocates nothing. Like its sockets, it belongs to
 /// one thread.
 /// </summary>
-public sealed unsafe class ZmqPollSet
+public sealed class ZmqPollSet
 {
     private readonly ZmqSocket[] _sockets;
     private readonly Libc.PollFd[] _fds;
@@ -43,9 +43,7 @@ public sealed unsafe class ZmqPollSet
     /// </summary>
     public int Wait(int timeoutMs)
     {
-        int n;
-        fixed (Libc.PollFd* fds = _fds)
-            n = Libc.poll(fds, (nuint)_fds.Length, _mayHaveCount > 0 ? 0 : timeoutMs);
+        int n = Libc.poll(_fds, _mayHaveCount > 0 ? 0 : timeoutMs);
         if (n < 0)
         {
             int errno = Marshal.GetLastPInvokeError();

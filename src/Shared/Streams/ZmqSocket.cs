@@ -6,7 +6,7 @@ namespace StdDaq.Shared.Streams;
 /// One libzmq socket. Like every zmq socket it belongs to one thread at a time. The context is
 /// process-wide and lives as long as the process.
 /// </summary>
-public sealed unsafe class ZmqSocket : IDisposable
+public sealed class ZmqSocket : IDisposable
 {
     private static readonly Lazy<nint> SharedContext = new(() =>
     {
@@ -30,7 +30,8 @@ public sealed unsafe class ZmqSocket : IDisposable
 
     private const int MaxSockets = 4 * Memory.SlotHeader.MaxModules;
 
-    private nint _socket;
+    private readonly SafeZmqSocketHandle _socket;
+    private int _disposed;
     // The socket file of a bound ipc:// endpoint and its identity, removed on dispose.
     private string? _ipcPath;
     private Libc.Stat _ipcFile;
@@ -38,8 +39,8 @@ public sealed unsafe class ZmqSocket : IDisposable
     /// <summary>The endpoint the socket was bound or connected to, for messages; "" before.</summary>
     public string Endpoint { get; private set; } = "";
 
-    /// <summary>The libzmq socket, for zmq_poll.</summary>
-    public nint Handle => _socket;
+    /// <summary>The libzmq socket, for calls through <see cref="Zmq"/>.</summary>
+    public SafeZmqSocketHandle Handle => _socket;
 
     /// <summary>
     /// ZMQ_FD: a file descriptor that becomes readable when libzmq has news for this socket
@@ -50,7 +51,7 @@ public sealed unsafe class ZmqSocket : IDisposable
     private ZmqSocket(int type)
     {
         _socket = Zmq.zmq_socket(SharedContext.Value, type);
-        if (_socket == 0)
+        if (_socket.IsInvalid)
             throw Zmq.Error("zmq_socket");
         SetInt(Zmq.LINGER, 0);
     }
@@ -109,7 +110,7 @@ public sealed unsafe class ZmqSocket : IDisposable
         {
             s.SetInt(Zmq.RCVHWM, receiveHwm);
             s.SetInt(Zmq.RCVTIMEO, receiveTimeoutMs);
-            if (Zmq.zmq_setsockopt(s._socket, Zmq.SUBSCRIBE, null, 0) != 0)
+            if (Zmq.zmq_setsockopt(s._socket, Zmq.SUBSCRIBE, ReadOnlySpan<byte>.Empty) != 0)
                 throw Zmq.Error("zmq_setsockopt(ZMQ_SUBSCRIBE)");
             s.Connect(endpoint);
             return s;
@@ -177,9 +178,7 @@ public sealed unsafe class ZmqSocket : IDisposable
     /// <summary>zmq_getsockopt of an int option; <paramref name="name"/> names it in the error.</summary>
     private int GetInt(int option, string name)
     {
-        int value;
-        nuint size = sizeof(int);
-        if (Zmq.zmq_getsockopt(_socket, option, &value, &size) != 0)
+        if (Zmq.zmq_getsockopt(_socket, option, out int value) != 0)
             throw Zmq.Error($"zmq_getsockopt({name})");
         return value;
     }
@@ -187,7 +186,7 @@ public sealed unsafe class ZmqSocket : IDisposable
     /// <summary>zmq_setsockopt of an int option (a <see cref="Zmq"/> constant); <see cref="IOException"/> if libzmq refuses it.</summary>
     public void SetInt(int option, int value)
     {
-        if (Zmq.zmq_setsockopt(_socket, option, &value, sizeof(int)) != 0)
+        if (Zmq.zmq_setsockopt(_socket, option, value) != 0)
             throw Zmq.Error($"zmq_setsockopt({option}, {value})");
     }
 
@@ -203,8 +202,7 @@ public sealed unsafe class ZmqSocket : IDisposable
         if (endpoint.StartsWith("ipc://", StringComparison.Ordinal))
         {
             string path = endpoint["ipc://".Length..];
-            Libc.Stat st;
-            if (Libc.stat(path, &st) == 0)
+            if (Libc.stat(path, out var st) == 0)
             {
                 _ipcPath = path;
                 _ipcFile = st;
@@ -226,16 +224,15 @@ public sealed unsafe class ZmqSocket : IDisposable
     /// </summary>
     public bool WaitReadable(TimeSpan timeout)
     {
-        var item = new Zmq.PollItem { socket = _socket, events = Zmq.POLLIN };
         long start = System.Diagnostics.Stopwatch.GetTimestamp();
         while (true)
         {
             // After a signal (EINTR) only what is left of the timeout.
             var left = timeout - System.Diagnostics.Stopwatch.GetElapsedTime(start);
             long ms = Math.Max(0, (long)Math.Ceiling(left.TotalMilliseconds));
-            int n = Zmq.zmq_poll(&item, 1, new System.Runtime.InteropServices.CLong((nint)ms));
-            if (n >= 0)
-                return n > 0 && (item.revents & Zmq.POLLIN) != 0;
+            int revents = Zmq.zmq_poll(_socket, Zmq.POLLIN, ms);
+            if (revents >= 0)
+                return (revents & Zmq.POLLIN) != 0;
             int errno = Zmq.zmq_errno();
             if (errno != Zmq.EINTR)
                 throw new IOException($"zmq_poll({Endpoint}) failed: {Zmq.zmq_strerror(errno)}");
@@ -249,12 +246,9 @@ public sealed unsafe class ZmqSocket : IDisposable
     /// </summary>
     public bool TrySend(ReadOnlySpan<byte> message, bool more = false)
     {
-        fixed (byte* p = message)
-        {
-            int flags = Zmq.DONTWAIT | (more ? Zmq.SNDMORE : 0);
-            if (Zmq.zmq_send(_socket, p, (nuint)message.Length, flags) >= 0)
-                return true;
-        }
+        int flags = Zmq.DONTWAIT | (more ? Zmq.SNDMORE : 0);
+        if (Zmq.zmq_send(_socket, message, flags) >= 0)
+            return true;
         int errno = Zmq.zmq_errno();
         return errno == Zmq.EAGAIN ? false : throw new IOException($"zmq_send({Endpoint}) failed: {Zmq.zmq_strerror(errno)}");
     }
@@ -272,12 +266,9 @@ public sealed unsafe class ZmqSocket : IDisposable
     {
         while (true)
         {
-            fixed (byte* p = buffer)
-            {
-                int n = Zmq.zmq_recv(_socket, p, (nuint)buffer.Length, flags);
-                if (n >= 0)
-                    return n;
-            }
+            int n = Zmq.zmq_recv(_socket, buffer, flags);
+            if (n >= 0)
+                return n;
             int errno = Zmq.zmq_errno();
             if (errno == Zmq.EAGAIN)
                 return -1;
@@ -287,16 +278,16 @@ public sealed unsafe class ZmqSocket : IDisposable
     }
 
     /// <summary>
-    /// Closes the socket (linger 0: unsent messages are dropped). For a bound ipc:// endpoint it then
-    /// waits up to about 100 ms for libzmq to remove the socket file, and removes it itself if it is
-    /// still the one this socket made.
+    /// Closes the socket (linger 0: unsent messages are dropped), at once or, if a call on another
+    /// thread still uses it, when that call returns. For a bound ipc:// endpoint it then waits up to
+    /// about 100 ms for libzmq to remove the socket file, and removes it itself if it is still the one
+    /// this socket made.
     /// </summary>
     public void Dispose()
     {
-        nint s = Interlocked.Exchange(ref _socket, 0);
-        if (s == 0)
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
             return;
-        Zmq.zmq_close(s);
+        _socket.Dispose();
         if (_ipcPath != null)
             RemoveSocketFile(_ipcPath, _ipcFile);
     }
@@ -309,14 +300,13 @@ public sealed unsafe class ZmqSocket : IDisposable
     /// </summary>
     private static void RemoveSocketFile(string path, Libc.Stat bound)
     {
-        Libc.Stat now;
         for (int i = 0; i < 20; i++)
         {
-            if (Libc.stat(path, &now) != 0)
+            if (Libc.stat(path, out _) != 0)
                 return;
             Thread.Sleep(5);
         }
-        if (Libc.stat(path, &now) == 0 && now.SameFile(bound))
+        if (Libc.stat(path, out var now) == 0 && now.SameFile(bound))
             Libc.unlink(path);
     }
 }

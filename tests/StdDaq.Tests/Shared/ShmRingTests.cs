@@ -266,4 +266,36 @@ public class ShmRingTests
         Assert.True(fields["torn"] > 0, "no copy was ever overwritten mid-way, the check proved nothing: " + r.Stdout);
         Assert.True(versions > 10);
     }
+
+    [Fact]
+    public void Lease_RingDisposedWhileLeased_StaysMappedUntilTheLeaseEnds()
+    {
+        using var env = new TestEnv();
+        string name = env.Ring("leased");
+        var ring = ShmRing.CreateOrAttach(name, RingKind.ImageBuffer, 4096, 2);
+        var lease = ring.Lease();
+        ring.Dispose();
+        Assert.True(IsMapped(name), "the mapping went while a lease held it");
+        ring.SlotSpan(1).Fill(7);
+        Assert.Equal(7, ring.SlotSpan(1)[4095]);
+        lease.Dispose();
+        Assert.False(IsMapped(name), "the mapping stayed after the last lease ended");
+        Assert.Throws<ObjectDisposedException>(() => ring.Lease());
+        ring.Dispose();
+    }
+
+    [Fact]
+    public void Dispose_WithoutLease_UnmapsAtOnce()
+    {
+        using var env = new TestEnv();
+        string name = env.Ring("unleased");
+        var ring = ShmRing.CreateOrAttach(name, RingKind.ImageBuffer, 4096, 2);
+        Assert.True(IsMapped(name));
+        ring.Dispose();
+        Assert.False(IsMapped(name));
+    }
+
+    private static bool IsMapped(string name) =>
+        File.ReadLines("/proc/self/maps").Any(l => l.EndsWith(ShmRing.PathOf(name), StringComparison.Ordinal)
+            || l.EndsWith(ShmRing.PathOf(name) + " (deleted)", StringComparison.Ordinal));
 }

@@ -82,4 +82,34 @@ public class ZmqPollSetTests
                 s.Dispose();
         }
     }
+
+    [Fact]
+    public void ZmqSocket_UsedAfterDispose_ObjectDisposedNotANativeCall()
+    {
+        using var env = new TestEnv();
+        var sub = ZmqSocket.Subscriber($"ipc:///tmp/{env.Name}-disposed", receiveTimeoutMs: 0);
+        sub.Dispose();
+        Assert.True(sub.Handle.IsClosed);
+        Assert.Throws<ObjectDisposedException>(() => sub.TryReceive(new byte[8]));
+        Assert.Throws<ObjectDisposedException>(() => sub.SetInt(Zmq.RCVTIMEO, 5));
+        Assert.Throws<ObjectDisposedException>(() => sub.WaitReadable(TimeSpan.FromMilliseconds(1)));
+        sub.Dispose(); // a second time does nothing
+    }
+
+    [Fact]
+    public async Task ZmqSocket_DisposedWhileAnotherThreadWaits_TheWaitEndsNormally()
+    {
+        using var env = new TestEnv();
+        var sub = ZmqSocket.Subscriber($"ipc:///tmp/{env.Name}-waiting", receiveTimeoutMs: 0);
+        using var started = new ManualResetEventSlim();
+        var wait = Task.Factory.StartNew(() =>
+        {
+            started.Set();
+            return sub.WaitReadable(TimeSpan.FromMilliseconds(300));
+        }, TaskCreationOptions.LongRunning);
+        Assert.True(started.Wait(TimeSpan.FromSeconds(10)));
+        sub.Dispose();
+        // The socket is closed when the wait returns (it held the handle), not under it.
+        Assert.False(await wait.WaitAsync(TimeSpan.FromSeconds(10)));
+    }
 }

@@ -5,7 +5,7 @@ using StdDaq.Writer;
 namespace StdDaq.Tests.Support;
 
 /// <summary>The file-system objects an output path must not replace, made for real, and their kind read back with lstat.</summary>
-public static unsafe class SpecialFiles
+public static class SpecialFiles
 {
     /// <summary>A copy of /dev/null (character device 1:3) made with mknod: needs root.</summary>
     public static void DevNullCopy(string path)
@@ -39,8 +39,7 @@ public static unsafe class SpecialFiles
     /// <summary>"character device", "fifo", "socket", "symbolic link", "folder", "regular file" or "missing", as lstat says.</summary>
     public static string Kind(string path)
     {
-        Libc.Stat st;
-        if (Libc.fstatat(Libc.AT_FDCWD, path, &st, Libc.AT_SYMLINK_NOFOLLOW) != 0)
+        if (Libc.fstatat(Libc.AT_FDCWD, path, out var st, Libc.AT_SYMLINK_NOFOLLOW) != 0)
             return "missing";
         return st.Type switch
         {
