@@ -55,7 +55,7 @@ public sealed partial class WriterService : IDisposable
         _imageBytes = (long)_height * _width * _elemSize;
         // One writer per detector: two would both write every requested file.
         _role = ServiceRoles.Writer(config);
-        Counters = new CounterSet<WriterCounter>("StdDaq.Writer", "writer", [new("detector", config.DetectorName)]);
+        Counters = WriterStats.Create(config.DetectorName);
     }
 
     /// <summary>The run being written: its file, where it is, what is missing so far.</summary>
@@ -461,21 +461,4 @@ public sealed partial class WriterService : IDisposable
 
     [LoggerMessage(Level = LogLevel.Information, Message = "stats: {Stats}")]
     private static partial void LogStats(ILogger logger, string stats);
-}
-
-/// <summary>The writer's counters (<see cref="CounterSet{TName}"/>; one stats line per stats_collection_period).</summary>
-public enum WriterCounter
-{
-    FilesOpened,
-    FilesClosed,
-    FilesInterrupted,
-    FilesFailed,
-    ImagesWritten,
-    ImagesMissing,
-    BytesWritten,
-    StreamGaps,
-    MalformedMessages,
-    AcksDropped,
-    /// <summary>Runs closed because their agent went away.</summary>
-    RunsOrphaned,
 }

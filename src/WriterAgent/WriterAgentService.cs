@@ -13,13 +13,6 @@ using StdDaq.Shared.Streams;
 
 namespace StdDaq.Agent;
 
-/// <summary>The agent's counters (<see cref="CounterSet{TName}"/>).</summary>
-public enum AgentCounter
-{
-    RequestsSucceeded,
-    RequestsFailed,
-}
-
 public sealed record WriterAgentOptions
 {
     public string? BrokerUrl { get; init; }
@@ -101,7 +94,7 @@ public sealed partial class WriterAgentService
         _serviceName = options.ServiceName ?? $"{config.DetectorName}.writer_agent";
         _link = new BrokerLink(BrokerProtocol.Factory(options.BrokerUrl, _serviceName), logger, SetUpAsync);
         _outbox = new StatusOutbox(_link, _serviceName, logger) { ReconnectGrace = options.ReconnectGrace };
-        Counters = new CounterSet<AgentCounter>("StdDaq.WriterAgent", "writer_agent", [new("service", _serviceName)]);
+        Counters = AgentStats.Create(_serviceName);
         // The stats line's gauges, as instruments of the same meter.
         var service = new KeyValuePair<string, object?>("service", _serviceName);
         Counters.Meter.CreateObservableGauge("std_daq.writer_agent.running", () => new Measurement<int>(_running != null ? 1 : 0, service));
