@@ -312,7 +312,9 @@ public class ServiceStartTests(ITestOutputHelper output)
         while (!RoleLock.IsHeld(RoleLock.PathFor(c.FrameBufferName(0))) && DateTime.UtcNow < deadline)
             Thread.Sleep(20);
         Assert.True(ZmqSocket.IsListening(c.ModuleFrameEndpoint(0)) || WaitListening(c.ModuleFrameEndpoint(0)), receiver.Output);
-        Thread.Sleep(1000); // five stats periods
+        // What is checked is an absence over time: no stats line in five stats periods, so the
+        // wait is a time span, watched for the line (it fails as soon as one comes).
+        Assert.False(receiver.WaitForLine("stats ", TimeSpan.FromSeconds(1)), receiver.Output);
         Assert.True(receiver.Terminate(TimeSpan.FromSeconds(20)));
         Assert.Equal(0, receiver.ExitCode);
         Assert.DoesNotContain(" info: ", receiver.Output);
