@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using StdDaq.Shared.Interop;
 
 namespace StdDaq.Shared.Streams;
@@ -38,6 +39,32 @@ public sealed class ZmqMonitor : IDisposable
         while (_events.HasMore)
             _events.TryReceive(_frame);
         return true;
+    }
+
+    /// <summary>
+    /// Waits up to <paramref name="timeout"/> for the event <paramref name="ev"/> (one of the mask
+    /// the monitor was made with), reading past the others; false at the timeout. libzmq reports
+    /// only what happens after the monitor was made: to see a connection come up, make the monitor
+    /// before the peer can accept it (before it binds).
+    /// </summary>
+    /// <remarks>
+    /// A SUB's EVENT_HANDSHAKE_SUCCEEDED says the connection is up, with its subscription queued
+    /// behind the handshake; it does not say that the publisher has applied the subscription. That
+    /// happens later, on the publisher's thread, and only the publisher sees it (an XPUB receives
+    /// it), or a message that reaches the subscriber shows it.
+    /// </remarks>
+    public bool WaitFor(int ev, TimeSpan timeout)
+    {
+        long start = Stopwatch.GetTimestamp();
+        while (true)
+        {
+            while (TryRead(out int e))
+                if (e == ev)
+                    return true;
+            var left = timeout - Stopwatch.GetElapsedTime(start);
+            if (left <= TimeSpan.Zero || !_events.WaitReadable(left))
+                return false;
+        }
     }
 
     /// <summary>Stops the monitoring and closes the event socket; call it before disposing the watched socket.</summary>

@@ -1,6 +1,8 @@
+using System.Net;
 using Microsoft.Extensions.Logging.Abstractions;
 using StdDaq.Assembler;
 using StdDaq.Cli.Sim;
+using StdDaq.Pipeline;
 using StdDaq.Shared.Config;
 using StdDaq.Shared.Detectors;
 using StdDaq.Shared.Memory;
@@ -12,35 +14,59 @@ namespace StdDaq.Tests.Assembler;
 
 /// <summary>
 /// Real receivers (loopback UDP), or a <see cref="ModuleFrameSource"/> writing frames straight
-/// into the FrameBuffers, feeding a real assembler (shared memory, zmq), and a subscriber to its
-/// ImageMetadata that copies each image out of the ImageBuffer under the sequence lock.
+/// into the FrameBuffers, feeding a real assembler (shared memory, zmq), composed by
+/// <see cref="DaqPipeline"/> as `std-daq up` composes them; and a subscriber to the ImageMetadata
+/// that copies each image out of the ImageBuffer under the sequence lock.
 /// </summary>
 public sealed class AssemblerHarness : IDisposable
 {
-    private readonly CancellationTokenSource _stop = new();
-    private readonly Task _task;
     private readonly ZmqSocket _metadata;
+    private DaqPipeline? _pipeline;
 
     public ReceiverHarness? Receivers { get; }
     /// <summary>Set instead of <see cref="Receivers"/> when the harness was built without UDP.</summary>
     public ModuleFrameSource? Source { get; }
-    public StdDaq.Assembler.Assembler Assembler { get; }
+    public StdDaq.Assembler.Assembler Assembler => _pipeline!.Assembler!;
     public List<(ImageMetadata Meta, long ArrivalTicks)> Images { get; } = new();
     /// <summary>Images overwritten before they could be copied.</summary>
     public int Overrun { get; private set; }
 
+    /// <summary>
+    /// Starts the stages and returns once this harness's subscribers (to the assembler and, over
+    /// UDP, to the receivers) have made their handshakes; see <see cref="SubscriberConnections"/>
+    /// for what that proves. The assembler's own subscriptions are not watched here: a
+    /// <see cref="ModuleFrameSource"/> reports them (WaitForSubscribers, which the tests call
+    /// before they publish); the receivers' plain PUBs do not.
+    /// </summary>
     public AssemblerHarness(TestEnv env, DetectorConfig config, AssemblerOptions? options = null, IEnumerable<int>? receiverModules = null,
         bool udp = true)
     {
         env.Ring("image");
-        if (udp)
-            Receivers = new ReceiverHarness(config, receiverModules);
-        else
-            Source = new ModuleFrameSource(config);
-        Assembler = new StdDaq.Assembler.Assembler(config, NullLogger.Instance, options);
-        _metadata = ZmqSocket.Subscriber(config.AssemblerEndpoint, receiveTimeoutMs: 20);
-        _task = Assembler.RunAsync(_stop.Token);
-        Thread.Sleep(200); // let the subscriptions reach the publishers
+        var connections = new SubscriberConnections();
+        // Subscribed before the assembler binds, so the handshake can be waited for.
+        _metadata = connections.Subscribe(config.AssemblerEndpoint, receiveTimeoutMs: 20);
+        try
+        {
+            var stages = new PipelineOptions { ReceiverModules = [], Bind = IPAddress.Loopback, AssemblerOptions = options, Writer = false };
+            if (udp)
+            {
+                var modules = (receiverModules ?? Enumerable.Range(0, config.NModules)).ToList();
+                Receivers = new ReceiverHarness(modules.Select(m => (config, m)).ToList(),
+                    () => _pipeline = new DaqPipeline(config, stages with { ReceiverModules = modules }, NullLoggerFactory.Instance));
+            }
+            else
+            {
+                Source = new ModuleFrameSource(config);
+                _pipeline = new DaqPipeline(config, stages, NullLoggerFactory.Instance);
+            }
+            connections.WaitAll(TimeSpan.FromSeconds(20));
+        }
+        catch
+        {
+            connections.Dispose();
+            Dispose();
+            throw;
+        }
     }
 
     /// <summary>
@@ -103,11 +129,9 @@ public sealed class AssemblerHarness : IDisposable
 
     public void Dispose()
     {
+        _pipeline?.Dispose();
         Receivers?.Dispose();
-        _stop.Cancel();
-        _task.Wait(TimeSpan.FromSeconds(10));
         _metadata.Dispose();
-        Assembler.Dispose();
         Source?.Dispose();
     }
 }

@@ -374,7 +374,7 @@ public class AssemblerTests
     }
 
     [Fact]
-    public void ImageMetadata_DecodedByPythonSubscriberInAnotherProcess()
+    public async Task ImageMetadata_DecodedByPythonSubscriberInAnotherProcess()
     {
         using var env = new TestEnv();
         var config = Config(env, "jungfrau-raw", 2, 16, 1024, 1024, "{\"0\":[0,0,1023,511],\"1\":[0,512,1023,1023]}");
@@ -388,12 +388,15 @@ public class AssemblerTests
             s.setsockopt(zmq.RCVTIMEO, 15000)
             s.connect(sys.argv[1])
             print("ready", flush=True)
-            for _ in range(int(sys.argv[2])):
+            while True:
                 m = s.recv()
                 v, i, h, w, dtype, enc, src, status, u1, u2 = struct.unpack("<QQQQHHHHQQ", m)
                 print(len(m), v, i, h, w, dtype, enc, src, status, u1, u2, flush=True)
+                if i == int(sys.argv[2]):
+                    break
             """);
-        var psi = new ProcessStartInfo("/usr/bin/python3", [script, config.AssemblerEndpoint, "5"])
+        const ulong first = 1001; // the checked images; probes come before them
+        var psi = new ProcessStartInfo("/usr/bin/python3", [script, config.AssemblerEndpoint, $"{first + 4}"])
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -402,25 +405,47 @@ public class AssemblerTests
         try
         {
             Assert.Equal("ready", py.StandardOutput.ReadLine());
-            Thread.Sleep(300); // the subscription reaches the publisher
-            Send(config, new SimOptions { Rate = 50, Frames = 5, StartId = 1 });
-            var lines = new List<string>();
-            for (int i = 0; i < 5; i++)
+            // The assembler publishes on a plain PUB, which drops what it sends before the
+            // subscription has reached it, and does not say when it has: only an image that arrives
+            // shows it. Probe with single images until the subscriber prints one.
+            var printed = py.StandardOutput.ReadLineAsync();
+            ulong probe = 0;
+            do
             {
-                var line = py.StandardOutput.ReadLine();
-                if (line == null)
-                    Assert.Fail("python subscriber: " + py.StandardError.ReadToEnd());
-                lines.Add(line);
+                Assert.True(++probe <= 20, "no image reached the python subscriber after 20 probes");
+                Send(config, new SimOptions { Rate = 0, Frames = 1, StartId = probe });
             }
-            for (int i = 0; i < 5; i++)
-                Assert.Equal($"56 1 {i + 1} 1024 1024 2 0 0 0 0 0", lines[i]);
+            while (!await CompletesWithin(printed, TimeSpan.FromSeconds(1)));
+            if (await printed == null)
+                Assert.Fail("python subscriber: " + py.StandardError.ReadToEnd());
+            Send(config, new SimOptions { Rate = 50, Frames = 5, StartId = first });
+            var lines = new List<string>();
+            while (py.StandardOutput.ReadLine() is { } line)
+                if (ulong.Parse(line.Split(' ')[2]) >= first) // not a late probe
+                    lines.Add(line);
             Assert.True(py.WaitForExit(10_000));
-            Assert.Equal(0, py.ExitCode);
+            Assert.True(py.ExitCode == 0, "python subscriber: " + py.StandardError.ReadToEnd());
+            Assert.Equal(5, lines.Count);
+            for (int i = 0; i < 5; i++)
+                Assert.Equal($"56 1 {first + (ulong)i} 1024 1024 2 0 0 0 0 0", lines[i]);
         }
         finally
         {
             if (!py.HasExited)
                 py.Kill();
+        }
+    }
+
+    private static async Task<bool> CompletesWithin(Task task, TimeSpan timeout)
+    {
+        try
+        {
+            await task.WaitAsync(timeout);
+            return true;
+        }
+        catch (TimeoutException)
+        {
+            return false;
         }
     }
 

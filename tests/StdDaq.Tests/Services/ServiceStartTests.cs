@@ -190,16 +190,28 @@ public class ServiceStartTests(ITestOutputHelper output)
         Assert.Equal(1, second.ExitCode);
         Assert.Contains($"StdAssembler of detector '{c.DetectorName}' is already running as pid {first.Pid}", second.Stderr);
         using var sub = ZmqSocket.Subscriber(c.AssemblerEndpoint, receiveTimeoutMs: 50);
+        // The first assembler's module sockets are subscribed when the source's XPUBs say so. Its
+        // ImageMetadata goes out on a plain PUB, which drops what it sends before the test's
+        // subscription has reached it and does not say when it has: only an image that arrives
+        // shows it. Probe with single images until one does.
         source.WaitForSubscribers(TimeSpan.FromSeconds(10));
-        Thread.Sleep(200);
-        for (ulong id = 1; id <= 10; id++)
+        ulong next = 1;
+        do
+        {
+            Assert.True(next <= 20, "no image from the first assembler after 20 probes");
+            for (int m = 0; m < Modules; m++)
+                source.Publish(source.WritePattern(m, next));
+            next++;
+        }
+        while (!sub.WaitReadable(TimeSpan.FromSeconds(1)));
+        for (ulong id = next; id < next + 10; id++)
             for (int m = 0; m < Modules; m++)
                 source.Publish(source.WritePattern(m, id));
         var buffer = new byte[ImageMetadata.Size];
         int images = 0;
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
         while (images < 10 && DateTime.UtcNow < deadline)
-            if (sub.Receive(buffer) == ImageMetadata.Size)
+            if (sub.Receive(buffer) == ImageMetadata.Size && ImageMetadata.Read(buffer).Id >= next) // not a probe
                 images++;
         Assert.Equal(10, images);
         Assert.True(first.Terminate(TimeSpan.FromSeconds(20)));
@@ -300,7 +312,9 @@ public class ServiceStartTests(ITestOutputHelper output)
         while (!RoleLock.IsHeld(RoleLock.PathFor(c.FrameBufferName(0))) && DateTime.UtcNow < deadline)
             Thread.Sleep(20);
         Assert.True(ZmqSocket.IsListening(c.ModuleFrameEndpoint(0)) || WaitListening(c.ModuleFrameEndpoint(0)), receiver.Output);
-        Thread.Sleep(1000); // five stats periods
+        // What is checked is an absence over time: no stats line in five stats periods, so the
+        // wait is a time span, watched for the line (it fails as soon as one comes).
+        Assert.False(receiver.WaitForLine("stats ", TimeSpan.FromSeconds(1)), receiver.Output);
         Assert.True(receiver.Terminate(TimeSpan.FromSeconds(20)));
         Assert.Equal(0, receiver.ExitCode);
         Assert.DoesNotContain(" info: ", receiver.Output);

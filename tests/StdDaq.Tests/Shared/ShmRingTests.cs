@@ -168,12 +168,18 @@ public class ShmRingTests
         using var env = new TestEnv();
         string name = env.Ring("later");
         var log = new List<string>();
+        var said = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var waiting = Task.Factory.StartNew(() => ShmRing.WaitAttach(name, RingKind.ImageBuffer, 4096, 4, writable: false, TimeSpan.FromSeconds(20),
-            "the test's creator", l => { lock (log) log.Add(l); }, CancellationToken.None), TaskCreationOptions.LongRunning);
-        for (int i = 0; i < 500 && log.Count == 0; i++)
-            await Task.Delay(20);
-        await Task.Delay(200);
-        Assert.False(waiting.IsCompleted);
+            "the test's creator", l =>
+            {
+                lock (log)
+                    log.Add(l);
+                said.TrySetResult();
+            }, CancellationToken.None), TaskCreationOptions.LongRunning);
+        await said.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        // It looked once and said so. Checked over a time span: in the next few of its checks
+        // (one per 50 ms) the wait must neither end nor say it again.
+        await Assert.ThrowsAsync<TimeoutException>(() => waiting.WaitAsync(TimeSpan.FromMilliseconds(200)));
         using var made = ShmRing.CreateOrAttach(name, RingKind.ImageBuffer, 4096, 4);
         using var attached = await waiting.WaitAsync(TimeSpan.FromSeconds(10));
         Assert.False(attached.Created);

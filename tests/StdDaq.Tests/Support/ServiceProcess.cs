@@ -11,6 +11,8 @@ public sealed class ServiceProcess : IDisposable
 {
     private readonly Process _process;
     private readonly List<string> _lines = new();
+    // stdout and stderr until each reaches its end (the process and whatever inherited them ended).
+    private int _openStreams = 2;
 
     public string Program { get; }
     public int Pid => _process.Id;
@@ -30,11 +32,17 @@ public sealed class ServiceProcess : IDisposable
         _process.BeginErrorReadLine();
     }
 
+    /// <summary>A line of output, or the end of one of the two streams (null); wakes <see cref="WaitForLine"/>.</summary>
     private void Add(string? line)
     {
-        if (line != null)
-            lock (_lines)
+        lock (_lines)
+        {
+            if (line != null)
                 _lines.Add(line);
+            else
+                _openStreams--;
+            Monitor.PulseAll(_lines);
+        }
     }
 
     public string Output
@@ -50,24 +58,26 @@ public sealed class ServiceProcess : IDisposable
 
     public int ExitCode => _process.ExitCode;
 
-    /// <summary>Waits until a line contains <paramref name="text"/>; false at the timeout or when the process ended without it.</summary>
+    /// <summary>
+    /// Waits until a line contains <paramref name="text"/>, woken by each line that comes; false at
+    /// the timeout or when the output ended (the process exited) without it.
+    /// </summary>
     public bool WaitForLine(string text, TimeSpan timeout)
     {
         var deadline = DateTime.UtcNow + timeout;
-        while (DateTime.UtcNow < deadline)
+        int seen = 0;
+        lock (_lines)
         {
-            lock (_lines)
-                if (_lines.Any(l => l.Contains(text, StringComparison.Ordinal)))
-                    return true;
-            if (_process.HasExited)
+            while (true)
             {
-                _process.WaitForExit(); // all output read
-                lock (_lines)
-                    return _lines.Any(l => l.Contains(text, StringComparison.Ordinal));
+                for (; seen < _lines.Count; seen++)
+                    if (_lines[seen].Contains(text, StringComparison.Ordinal))
+                        return true;
+                var left = deadline - DateTime.UtcNow;
+                if (_openStreams == 0 || left <= TimeSpan.Zero || !Monitor.Wait(_lines, left))
+                    return false;
             }
-            Thread.Sleep(20);
         }
-        return false;
     }
 
     /// <summary>Waits for the process to end; when it did, its output has been read to the end.</summary>

@@ -1,26 +1,29 @@
-using StdDaq.Shared.Metrics;
+using System.Net;
 using Microsoft.Extensions.Logging.Abstractions;
+using StdDaq.Pipeline;
 using StdDaq.Shared.Config;
 using StdDaq.Shared.Detectors;
 using StdDaq.Shared.Memory;
+using StdDaq.Shared.Metrics;
 using StdDaq.Shared.Streams;
+using StdDaq.Tests.Support;
 using StdDaq.UdpRecv;
-using System.Net;
 
 namespace StdDaq.Tests.UdpRecv;
 
 /// <summary>
-/// Runs real UdpReceivers (loopback sockets, real shm, real zmq notices) for a test, and checks
-/// every frame as its notice arrives, while the slot still holds it (the sequence lock says so).
+/// Runs real UdpReceivers (loopback sockets, real shm, real zmq notices) for a test, composed by
+/// <see cref="DaqPipeline"/> as `std-daq up` composes them, and checks every frame as its notice
+/// arrives, while the slot still holds it (the sequence lock says so).
 /// </summary>
 public sealed class ReceiverHarness : IDisposable
 {
-    private readonly CancellationTokenSource _stop = new();
-    private readonly List<Task> _tasks = new();
-    private readonly List<ZmqSocket> _subscribers = new();
+    /// <summary>The pipelines this harness runs: one per config (none when it watches another's receivers).</summary>
+    private readonly List<DaqPipeline> _pipelines = [];
+    private readonly List<ZmqSocket> _subscribers = [];
 
-    public DetectorConfig Config { get; } = null!;
-    public List<UdpReceiver> Receivers { get; } = new();
+    public DetectorConfig Config { get; }
+    public IReadOnlyList<UdpReceiver> Receivers { get; }
     public List<ModuleFrameNotice> Notices { get; } = new();
     /// <summary>The notices of each receiver (by index), in arrival order.</summary>
     public List<List<ModuleFrameNotice>> NoticesOf { get; } = new();
@@ -32,21 +35,59 @@ public sealed class ReceiverHarness : IDisposable
     {
     }
 
-    /// <summary>Receivers for the given (config, module) pairs; all configs share one module geometry.</summary>
+    /// <summary>
+    /// Receivers for the given (config, module) pairs, one pipeline per config (receivers only);
+    /// all configs share one module geometry.
+    /// </summary>
     public ReceiverHarness(IEnumerable<(DetectorConfig Config, int Module)> receivers)
+        : this(receivers.ToList(), null)
     {
-        foreach (var (config, m) in receivers)
-        {
-            Config ??= config;
-            var r = new UdpReceiver(config, m, NullLogger.Instance, IPAddress.Loopback);
-            Receivers.Add(r);
-            NoticesOf.Add(new());
-            _subscribers.Add(ZmqSocket.Subscriber(config.ModuleFrameEndpoint(m), receiveTimeoutMs: 20));
-        }
-        if (Config == null)
+    }
+
+    /// <summary>
+    /// Watches the receivers of the given (config, module) pairs. <paramref name="start"/> builds
+    /// the one pipeline that runs them, which its caller owns; null: this harness runs them, one
+    /// pipeline per config.
+    /// </summary>
+    internal ReceiverHarness(IReadOnlyList<(DetectorConfig Config, int Module)> receivers, Func<DaqPipeline>? start)
+    {
+        if (receivers.Count == 0)
             throw new ArgumentException("no receivers", nameof(receivers));
-        foreach (var r in Receivers)
-            _tasks.Add(r.RunAsync(_stop.Token));
+        Config = receivers[0].Config;
+        var connections = new SubscriberConnections();
+        try
+        {
+            // Subscribed before the receivers bind, so the handshakes can be waited for.
+            foreach (var (config, m) in receivers)
+            {
+                _subscribers.Add(connections.Subscribe(config.ModuleFrameEndpoint(m), receiveTimeoutMs: 20));
+                NoticesOf.Add(new());
+            }
+            IEnumerable<DaqPipeline> running;
+            if (start != null)
+                running = [start()];
+            else
+            {
+                foreach (var group in receivers.GroupBy(r => r.Config))
+                    _pipelines.Add(new DaqPipeline(group.Key, new PipelineOptions
+                    {
+                        ReceiverModules = group.Select(r => r.Module).ToList(),
+                        Bind = IPAddress.Loopback,
+                        Assembler = false,
+                        Writer = false,
+                    }, NullLoggerFactory.Instance));
+                running = _pipelines;
+            }
+            var byModule = running.SelectMany(p => p.Receivers.Select(r => (p.Config, r))).ToList();
+            Receivers = receivers.Select(x => byModule.Single(b => b.Config == x.Config && b.r.ModuleId == x.Module).r).ToList();
+            connections.WaitAll(TimeSpan.FromSeconds(20));
+        }
+        catch
+        {
+            connections.Dispose();
+            Dispose();
+            throw;
+        }
     }
 
     /// <summary>
@@ -115,11 +156,9 @@ public sealed class ReceiverHarness : IDisposable
 
     public void Dispose()
     {
-        _stop.Cancel();
-        Task.WaitAll(_tasks.ToArray(), TimeSpan.FromSeconds(10));
+        foreach (var p in _pipelines)
+            p.Dispose();
         foreach (var s in _subscribers)
             s.Dispose();
-        foreach (var r in Receivers)
-            r.Dispose();
     }
 }

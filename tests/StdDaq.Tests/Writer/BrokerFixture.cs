@@ -1,4 +1,4 @@
-using StdDaq.Cli;
+using StdDaq.Pipeline;
 
 namespace StdDaq.Tests.Writer;
 

@@ -1,6 +1,6 @@
 using System.Text.Json;
 using StdDaq.Agent.Broker;
-using StdDaq.Cli;
+using StdDaq.Pipeline;
 using StdDaq.Tests.Support;
 
 namespace StdDaq.Tests.Writer;

@@ -3,7 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using RabbitMQ.Client;
 
-namespace StdDaq.Cli;
+namespace StdDaq.Pipeline;
 
 /// <summary>
 /// A private RabbitMQ broker on loopback (Debian's rabbitmq-server, no system service): its own
