@@ -24,8 +24,12 @@ internal static class DemoRequest
         var body = new JsonObject { ["output_file"] = file, ["n_images"] = n, ["compression"] = compression };
         if (overwrite)
             body["overwrite"] = true;
-        // Give the simulator and assembler a moment to produce images before asking for the next N.
-        await Task.Delay(TimeSpan.FromSeconds(1), ct);
+        // The request asks for the next N images: sent once the assembler publishes images.
+        if (!await Task.Run(() => WaitForImages(config, timeout, ct), ct))
+        {
+            Console.Error.WriteLine($"std-daq up: no image from the assembler on {config.AssemblerEndpoint} within {timeout.TotalSeconds:0} s");
+            return 1;
+        }
         Console.WriteLine($"std-daq write {file} {n} --wait   (compression {compression})");
         Console.Write("request id: ");
         string id = await client.SendRequestAsync(body.ToJsonString(), "", ct);
@@ -34,6 +38,18 @@ internal static class DemoRequest
         if (final == null || !File.Exists(file))
             return 1;
         return Check(config, file, n) && code == 0 ? 0 : 1;
+    }
+
+    /// <summary>True once an ImageMetadata arrives on the assembler's endpoint (images flow); false at the timeout.</summary>
+    private static bool WaitForImages(DetectorConfig config, TimeSpan timeout, CancellationToken ct)
+    {
+        using var images = ZmqSocket.Subscriber(config.AssemblerEndpoint, receiveTimeoutMs: 0);
+        var buffer = new byte[ImageMetadata.Size];
+        var deadline = DateTime.UtcNow + timeout;
+        while (!ct.IsCancellationRequested && DateTime.UtcNow < deadline)
+            if (images.WaitReadable(TimeSpan.FromMilliseconds(200)) && images.TryReceive(buffer) > 0)
+                return true;
+        return false;
     }
 
     /// <summary>Reads the file back and prints its summary; false if anything differs from what was asked.</summary>
