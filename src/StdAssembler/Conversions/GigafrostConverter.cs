@@ -86,7 +86,8 @@ public sealed class GigafrostConverter(ImageLayout layout) : FrameConverter(layo
     /// <summary>The scalar loop over <paramref name="pairs"/> 3-byte groups, lengths already checked.</summary>
     private static void Unpack12Pairs(ref byte src, ref ushort dst, int pairs)
     {
-        for (int j = 0; j < pairs; j++)
+        // A native-sized index: the byte offsets need no sign extension each step.
+        for (nint j = 0; j < pairs; j++)
         {
             uint b0 = Unsafe.Add(ref src, 3 * j), b1 = Unsafe.Add(ref src, 3 * j + 1), b2 = Unsafe.Add(ref src, 3 * j + 2);
             Unsafe.Add(ref dst, 2 * j) = (ushort)(b0 | (b1 & 0xF) << 8);
