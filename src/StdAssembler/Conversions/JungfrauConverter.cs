@@ -164,13 +164,14 @@ public sealed class JungfrauConverter(ImageLayout layout, JungfrauCalibration ca
         ref float g1 = ref MemoryMarshal.GetReference(c.G1);
         ref float g2 = ref MemoryMarshal.GetReference(c.G2);
         ref float d = ref MemoryMarshal.GetReference(dst);
-        int i = 0;
+        nint i = 0;
         if (Vector256.IsHardwareAccelerated)
         {
             var codeMask = Vector256.Create((ushort)0xC000);
             var adcMask = Vector256.Create((ushort)0x3FFF);
             long invalid = 0, saturated = 0;
-            for (; i <= n - 16; i += 16)
+            nint lastStep = n - 16;
+            for (; i <= lastStep; i += 16)
             {
                 var v = Vector256.LoadUnsafe(ref r, (nuint)i);
                 if ((v & codeMask) == Vector256<ushort>.Zero)
@@ -190,9 +191,10 @@ public sealed class JungfrauConverter(ImageLayout layout, JungfrauCalibration ca
             counts.InvalidGain += invalid;
             counts.Saturated += saturated;
         }
-        for (; i < n; i++)
-            Unsafe.Add(ref d, i) = ConvertPixel(Unsafe.Add(ref r, i), Unsafe.Add(ref p0, i), Unsafe.Add(ref p1, i), Unsafe.Add(ref p2, i),
-                Unsafe.Add(ref g0, i), Unsafe.Add(ref g1, i), Unsafe.Add(ref g2, i), ref counts);
+        // The last n % 16 pixels in a call of its own: a call inside this method's loops would make
+        // the JIT keep loop values on the stack around it.
+        if (i < n)
+            ConvertPixelsScalar(raw[(int)i..], c.Slice((int)i, n - (int)i), dst[(int)i..], ref counts);
     }
 
     private static void CheckLengths(in GainPlanes c, Span<float> dst, int n)
