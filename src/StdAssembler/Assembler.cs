@@ -335,7 +335,7 @@ public sealed partial class Assembler : IDisposable
 
     private enum ModuleOutcome : byte { Good, LostPackets, Missing, Overrun }
 
-    private unsafe void Assemble(Pending p)
+    private void Assemble(Pending p)
     {
         bool complete = p.Count == _nModules;
         if (!complete && _options.DiscardIncomplete)
@@ -346,15 +346,14 @@ public sealed partial class Assembler : IDisposable
         }
         int slot = _images.SlotOf(p.Id);
         _images.BeginWrite(slot);
-        byte* image = _images.SlotData(slot);
         if (_workers > 1 && _nModules > 1)
-        {
-            nint at = (nint)image;
-            Parallel.For(0, _nModules, _parallel, m => _outcomes[m] = Place(p, m, (byte*)at));
-        }
+            Parallel.For(0, _nModules, _parallel, m => _outcomes[m] = Place(p, m, _images.SlotSpan(slot)));
         else
+        {
+            var image = _images.SlotSpan(slot);
             for (int m = 0; m < _nModules; m++)
                 _outcomes[m] = Place(p, m, image);
+        }
 
         ref SlotHeader h = ref _images.Slot(slot);
         h.ReceivedBitmap = default;
@@ -428,7 +427,7 @@ public sealed partial class Assembler : IDisposable
     }
 
     /// <summary>Converts module m of image p into the image, or fills its place if it is missing or was overwritten.</summary>
-    private unsafe ModuleOutcome Place(Pending p, int m, byte* image)
+    private ModuleOutcome Place(Pending p, int m, Span<byte> image)
     {
         var placement = _layout.Placements[m];
         if (!p.Has(m))
@@ -445,7 +444,7 @@ public sealed partial class Assembler : IDisposable
             _converter.Fill(image, placement);
             return ModuleOutcome.Overrun;
         }
-        _pixelCounts[m] = _converter.Convert(ring.SlotData(slot), ring.Slot(slot), image, placement);
+        _pixelCounts[m] = _converter.Convert(ring.SlotSpan(slot), ring.Slot(slot), image, placement);
         if (!ring.Validate(slot, seq))
         {
             _converter.Fill(image, placement);

@@ -9,25 +9,29 @@ namespace StdDaq.Assembler.Conversions;
 /// its place in the image slot, in one pass, and fills the place of a module that is missing.
 /// Implementations are stateless after construction, so workers can share one.
 /// </summary>
-public abstract unsafe class FrameConverter(ImageLayout layout) : IDisposable
+public abstract class FrameConverter(ImageLayout layout) : IDisposable
 {
     public ImageLayout Layout { get; } = layout;
 
-    /// <summary>Writes module <paramref name="p"/>'s frame into its rectangle of <paramref name="image"/>.</summary>
-    public abstract void Convert(byte* frame, byte* image, in ModulePlacement p);
+    /// <summary>
+    /// Writes module <paramref name="p"/>'s frame (at least <see cref="ModuleGeometry.FrameBytes"/>)
+    /// into its rectangle of <paramref name="image"/> (at least <see cref="ImageLayout.ImageBytes"/>).
+    /// </summary>
+    /// <exception cref="ArgumentException">A span is too short.</exception>
+    public abstract void Convert(ReadOnlySpan<byte> frame, Span<byte> image, in ModulePlacement p);
 
     /// <summary>
     /// Converts with the frame's slot header at hand, for conversions whose lost-packet pixels
     /// differ from what the receiver left there (0); returns the pixels turned into sentinels.
     /// </summary>
-    public virtual PixelCounts Convert(byte* frame, in SlotHeader header, byte* image, in ModulePlacement p)
+    public virtual PixelCounts Convert(ReadOnlySpan<byte> frame, in SlotHeader header, Span<byte> image, in ModulePlacement p)
     {
         Convert(frame, image, p);
         return default;
     }
 
     /// <summary>Sets module <paramref name="p"/>'s pixels to the fill value (0 for integer images).</summary>
-    public abstract void Fill(byte* image, in ModulePlacement p);
+    public abstract void Fill(Span<byte> image, in ModulePlacement p);
 
     /// <summary>
     /// The detector's conversion. JUNGFRAU converted uses <paramref name="calibration"/> if given
@@ -53,11 +57,15 @@ public abstract unsafe class FrameConverter(ImageLayout layout) : IDisposable
     {
     }
 
-    protected void FillRows(byte* image, in ModulePlacement p, int firstRow, int rowStep, byte value = 0)
+    /// <summary>The byte offset in the image of the first pixel of row <paramref name="r"/> of <paramref name="p"/>'s rectangle.</summary>
+    protected int RowStart(in ModulePlacement p, int r) =>
+        checked((int)(p.ImageRow(r) * Layout.RowBytes + (long)p.X0 * Layout.BytesPerPixel));
+
+    protected void FillRows(Span<byte> image, in ModulePlacement p, int firstRow, int rowStep, byte value = 0)
     {
-        long rowBytes = (long)p.Width * Layout.BytesPerPixel;
+        int rowBytes = p.Width * Layout.BytesPerPixel;
         for (int r = firstRow; r < p.Height; r += rowStep)
-            new Span<byte>(image + p.ImageRow(r) * Layout.RowBytes + (long)p.X0 * Layout.BytesPerPixel, checked((int)rowBytes)).Fill(value);
+            image.Slice(RowStart(p, r), rowBytes).Fill(value);
     }
 }
 
@@ -65,7 +73,7 @@ public abstract unsafe class FrameConverter(ImageLayout layout) : IDisposable
 /// JUNGFRAU raw (uint16) and EIGER (8/16/32 bit): each frame row is copied to its image row
 /// (flipped modules bottom-up); EIGER rows are split in their two chips with a gap between.
 /// </summary>
-public sealed unsafe class RowCopyConverter : FrameConverter
+public sealed class RowCopyConverter : FrameConverter
 {
     private readonly int _chipGap;
 
@@ -74,28 +82,27 @@ public sealed unsafe class RowCopyConverter : FrameConverter
         _chipGap = chipGap;
     }
 
-    public override void Convert(byte* frame, byte* image, in ModulePlacement p)
+    public override void Convert(ReadOnlySpan<byte> frame, Span<byte> image, in ModulePlacement p)
     {
         var g = Layout.Module;
         int bpp = Layout.BytesPerPixel;
-        long frameRowBytes = (long)g.FrameWidth * bpp;
-        long x = (long)p.X0 * bpp;
+        int frameRowBytes = g.FrameWidth * bpp;
         if (_chipGap == 0)
         {
             for (int r = 0; r < g.FrameHeight; r++)
-                Buffer.MemoryCopy(frame + r * frameRowBytes, image + p.ImageRow(r) * Layout.RowBytes + x, frameRowBytes, frameRowBytes);
+                frame.Slice(r * frameRowBytes, frameRowBytes).CopyTo(image.Slice(RowStart(p, r), frameRowBytes));
             return;
         }
-        long half = frameRowBytes / 2;
-        long second = x + half + (long)_chipGap * bpp;
+        int half = frameRowBytes / 2;
+        int second = half + _chipGap * bpp;
         for (int r = 0; r < g.FrameHeight; r++)
         {
-            byte* src = frame + r * frameRowBytes;
-            byte* row = image + p.ImageRow(r) * Layout.RowBytes;
-            Buffer.MemoryCopy(src, row + x, half, half);
-            Buffer.MemoryCopy(src + half, row + second, half, half);
+            var src = frame.Slice(r * frameRowBytes, frameRowBytes);
+            var row = image.Slice(RowStart(p, r), second + half);
+            src[..half].CopyTo(row);
+            src[half..].CopyTo(row[second..]);
         }
     }
 
-    public override void Fill(byte* image, in ModulePlacement p) => FillRows(image, p, 0, 1);
+    public override void Fill(Span<byte> image, in ModulePlacement p) => FillRows(image, p, 0, 1);
 }

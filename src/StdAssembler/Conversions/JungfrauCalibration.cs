@@ -1,6 +1,6 @@
-using System.Runtime.InteropServices;
 using StdDaq.Shared.Detectors;
 using StdDaq.Shared.Interop;
+using StdDaq.Shared.Memory;
 
 namespace StdDaq.Assembler.Conversions;
 
@@ -14,7 +14,7 @@ namespace StdDaq.Assembler.Conversions;
 /// A masked pixel has NaN as its pedestal and gain at every level, so the conversion turns it into
 /// NaN with no extra load or test.
 /// </remarks>
-public sealed unsafe class JungfrauCalibration : IDisposable
+public sealed class JungfrauCalibration : IDisposable
 {
     public const int GainLevels = 3;
     public const int ModulePixels = ModuleGeometry.JungfrauWidth * ModuleGeometry.JungfrauHeight;
@@ -23,7 +23,7 @@ public sealed unsafe class JungfrauCalibration : IDisposable
     public const string GainsDataset = "/gains", PedestalsDataset = "/pedestals", PedestalsDatasetStdDaq = "/gainsRMS",
         MaskDataset = "/pixel_mask";
 
-    private float* _planes;
+    private readonly AlignedBuffer<float> _planes;
 
     public int Modules { get; }
     /// <summary>
@@ -43,42 +43,45 @@ public sealed unsafe class JungfrauCalibration : IDisposable
         if (!mask.IsEmpty && mask.Length != perLevel)
             throw new ArgumentException($"the pixel mask needs {modules} × 512 × 1024 values");
         Modules = modules;
-        _planes = (float*)NativeMemory.AlignedAlloc((nuint)(2 * GainLevels * perLevel * sizeof(float)), 64);
+        // 64-byte aligned: the conversion loads 8 floats from multiples of 8 pixels, so no load splits a cache line.
+        _planes = new AlignedBuffer<float>(checked((int)(2 * GainLevels * perLevel)), alignment: 64);
         long masked = 0;
         for (int m = 0; m < modules; m++)
             for (int g = 0; g < GainLevels; g++)
             {
-                long from = g * perLevel + (long)m * ModulePixels;
-                gains.Slice(checked((int)from), ModulePixels).CopyTo(new Span<float>(Gain(m, g), ModulePixels));
-                pedestals.Slice(checked((int)from), ModulePixels).CopyTo(new Span<float>(Pedestal(m, g), ModulePixels));
+                int from = checked((int)(g * perLevel + (long)m * ModulePixels));
+                gains.Slice(from, ModulePixels).CopyTo(Plane(m, g, 1));
+                pedestals.Slice(from, ModulePixels).CopyTo(Plane(m, g, 0));
             }
         for (int m = 0; m < modules; m++)
+        {
+            ReadOnlySpan<float> p0 = Plane(m, 0, 0), p1 = Plane(m, 1, 0), p2 = Plane(m, 2, 0);
+            var moduleMask = mask.IsEmpty ? default : mask.Slice(m * ModulePixels, ModulePixels);
             for (int i = 0; i < ModulePixels; i++)
             {
-                bool bad = !mask.IsEmpty && mask[m * ModulePixels + i] != 0;
-                for (int g = 0; g < GainLevels && !bad; g++)
-                    bad = !float.IsFinite(Pedestal(m, g)[i]);
+                bool bad = (!moduleMask.IsEmpty && moduleMask[i] != 0)
+                    || !float.IsFinite(p0[i]) || !float.IsFinite(p1[i]) || !float.IsFinite(p2[i]);
                 if (!bad)
                     continue;
                 masked++;
                 for (int g = 0; g < GainLevels; g++)
-                    Gain(m, g)[i] = Pedestal(m, g)[i] = float.NaN;
+                    Plane(m, g, 1)[i] = Plane(m, g, 0)[i] = float.NaN;
             }
+        }
         MaskedPixels = masked;
     }
 
     /// <summary>Module m's pedestals for gain level g (0 = G0, 1 = G1, 2 = G2), ModulePixels values.</summary>
-    public float* Pedestal(int m, int g) => Plane(m, g, 0);
+    public ReadOnlySpan<float> Pedestal(int m, int g) => Plane(m, g, 0);
 
     /// <summary>Module m's gains (ADU per keV) for gain level g.</summary>
-    public float* Gain(int m, int g) => Plane(m, g, 1);
+    public ReadOnlySpan<float> Gain(int m, int g) => Plane(m, g, 1);
 
-    private float* Plane(int m, int g, int which)
+    private Span<float> Plane(int m, int g, int which)
     {
-        ObjectDisposedException.ThrowIf(_planes == null, this);
         if ((uint)m >= (uint)Modules || (uint)g >= GainLevels)
             throw new ArgumentOutOfRangeException(nameof(m));
-        return _planes + ((long)(m * GainLevels + g) * 2 + which) * ModulePixels;
+        return _planes.Span.Slice(((m * GainLevels + g) * 2 + which) * ModulePixels, ModulePixels);
     }
 
     /// <summary>
@@ -133,12 +136,6 @@ public sealed unsafe class JungfrauCalibration : IDisposable
         return levels == GainLevels ? all : all[..(GainLevels * modules * ModulePixels)];
     }
 
-    public void Dispose()
-    {
-        if (_planes != null)
-        {
-            NativeMemory.AlignedFree(_planes);
-            _planes = null;
-        }
-    }
+    /// <summary>Frees the planes; spans taken from <see cref="Pedestal"/> and <see cref="Gain"/> must not be used after it.</summary>
+    public void Dispose() => _planes.Dispose();
 }

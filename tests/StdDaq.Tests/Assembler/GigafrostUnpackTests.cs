@@ -26,16 +26,15 @@ public unsafe class GigafrostUnpackTests
         var rng = new Random(pixels);
         // The source ends where the trailing guard page starts, then starts where the leading one
         // ends: a read outside it faults and takes the test run down.
-        foreach (byte* src in new[] { pages.End - bytes, pages.Start })
+        foreach (nint at in new[] { (nint)(pages.End - bytes), (nint)pages.Start })
         {
-            rng.NextBytes(new Span<byte>(src, bytes));
+            var src = new Span<byte>((byte*)at, bytes);
+            rng.NextBytes(src);
             var expected = new ushort[pixels];
-            fixed (ushort* e = expected)
-                GigafrostConverter.Unpack12Scalar(src, e, pixels);
+            GigafrostConverter.Unpack12Scalar(src, expected, pixels);
             var actual = new ushort[pixels + 2];
             actual.AsSpan().Fill(Sentinel);
-            fixed (ushort* a = actual)
-                GigafrostConverter.Unpack12(src, a + 1, pixels);
+            GigafrostConverter.Unpack12(src, actual.AsSpan(1), pixels); // one more than needed: the last sentinel must stay
             Assert.Equal(Sentinel, actual[0]);
             Assert.Equal(Sentinel, actual[pixels + 1]);
             Assert.Equal(expected, actual[1..(pixels + 1)]);
@@ -77,12 +76,23 @@ public unsafe class GigafrostUnpackTests
         Assert.Equal(values, Unpack(packed, pixels, &GigafrostConverter.Unpack12Scalar));
     }
 
-    private static ushort[] Unpack(byte[] packed, int pixels, delegate*<byte*, ushort*, int, void> unpack)
+    [Theory]
+    [InlineData(32, 47, 32)]  // one packed byte short
+    [InlineData(32, 48, 31)]  // one value short
+    [InlineData(2016, 3023, 2016)]
+    [InlineData(2016, 3024, 2015)]
+    public void Unpack12_SpanTooShort_ThrowsArgumentException(int pixels, int srcBytes, int dstValues)
+    {
+        var src = new byte[srcBytes];
+        var dst = new ushort[dstValues];
+        Assert.Throws<ArgumentException>(() => GigafrostConverter.Unpack12(src, dst, pixels));
+        Assert.Throws<ArgumentException>(() => GigafrostConverter.Unpack12Scalar(src, dst, pixels));
+    }
+
+    private static ushort[] Unpack(byte[] packed, int pixels, delegate*<ReadOnlySpan<byte>, Span<ushort>, int, void> unpack)
     {
         var dst = new ushort[pixels];
-        fixed (byte* s = packed)
-        fixed (ushort* d = dst)
-            unpack(s, d, pixels);
+        unpack(packed, dst, pixels);
         return dst;
     }
 }

@@ -57,7 +57,7 @@ public sealed class TestCalibration
     }
 }
 
-public unsafe class JungfrauConversionTests
+public class JungfrauConversionTests
 {
     private static bool Same(float a, float b) => (float.IsNaN(a) && float.IsNaN(b)) || BitConverter.SingleToInt32Bits(a) == BitConverter.SingleToInt32Bits(b);
 
@@ -108,19 +108,51 @@ public unsafe class JungfrauConversionTests
         var scalarOut = new float[planeLength];
         var simdOut = new float[planeLength];
         PixelCounts scalar = default, simd = default;
-        fixed (ushort* r = raw)
-        fixed (float* p0 = planes[0], p1 = planes[1], p2 = planes[2], g0 = planes[3], g1 = planes[4], g2 = planes[5])
-        fixed (float* a = scalarOut, b = simdOut)
-        {
-            var c = new GainPlanes(p0, p1, p2, g0, g1, g2);
-            JungfrauConverter.ConvertPixelsScalar(r, c, a, n, ref scalar);
-            JungfrauConverter.ConvertPixels(r, c, b, n, ref simd);
-        }
+        var c = new GainPlanes(planes[0], planes[1], planes[2], planes[3], planes[4], planes[5]);
+        JungfrauConverter.ConvertPixelsScalar(raw.AsSpan(0, n), c, scalarOut, ref scalar);
+        JungfrauConverter.ConvertPixels(raw.AsSpan(0, n), c, simdOut, ref simd);
         for (int i = 0; i < n; i++)
             Assert.True(Same(scalarOut[i], simdOut[i]), $"pixel {i} raw 0x{raw[i]:X4}: scalar {scalarOut[i]} simd {simdOut[i]}");
         Assert.Equal(scalar, simd);
         if (nonG0 > 0 && n >= 1000)
             Assert.True(scalar.InvalidGain > 0 && scalar.Saturated > 0, $"the data must contain every sentinel: {scalar}");
+    }
+
+    [Theory]
+    [InlineData(63, -1)] // dst one pixel short
+    [InlineData(64, 0)]  // G0 pedestals one pixel short
+    [InlineData(64, 5)]  // G2 gains one pixel short
+    public void ConvertPixels_SpanShorterThanRaw_ThrowsArgumentException(int dstLength, int shortPlane)
+    {
+        const int n = 64;
+        var raw = new ushort[n];
+        var planes = new float[6][];
+        for (int k = 0; k < 6; k++)
+            planes[k] = new float[k == shortPlane ? n - 1 : n];
+        var dst = new float[dstLength];
+        var counts = new PixelCounts();
+        Assert.Throws<ArgumentException>(() => JungfrauConverter.ConvertPixels(raw, new GainPlanes(planes[0], planes[1], planes[2], planes[3], planes[4], planes[5]), dst, ref counts));
+        Assert.Throws<ArgumentException>(() => JungfrauConverter.ConvertPixelsScalar(raw, new GainPlanes(planes[0], planes[1], planes[2], planes[3], planes[4], planes[5]), dst, ref counts));
+    }
+
+    [Fact]
+    public unsafe void Calibration_Planes_Are64ByteAlignedAndThrowAfterDispose()
+    {
+        var cal = new TestCalibration(2, seed: 9).Build();
+        for (int m = 0; m < 2; m++)
+            for (int g = 0; g < 3; g++)
+            {
+                Assert.Equal(TestCalibration.Pixels, cal.Pedestal(m, g).Length);
+                Assert.Equal(TestCalibration.Pixels, cal.Gain(m, g).Length);
+                fixed (float* p = cal.Pedestal(m, g), q = cal.Gain(m, g))
+                {
+                    Assert.Equal(0, (long)p % 64);
+                    Assert.Equal(0, (long)q % 64);
+                }
+            }
+        Assert.Throws<ArgumentOutOfRangeException>(() => cal.Gain(2, 0).Length);
+        cal.Dispose();
+        Assert.Throws<ObjectDisposedException>(() => cal.Pedestal(0, 0).Length);
     }
 
     [Fact]
@@ -142,10 +174,7 @@ public unsafe class JungfrauConversionTests
             if (k is not (0 or 93))
                 header.MarkPacket(k);
         var image = new float[layout.Width * layout.Height];
-        PixelCounts counts;
-        fixed (ushort* f = frame)
-        fixed (float* img = image)
-            counts = converter.Convert((byte*)f, header, (byte*)img, layout.Placements[1]);
+        var counts = converter.Convert(MemoryMarshal.AsBytes(frame.AsSpan()), header, MemoryMarshal.AsBytes(image.AsSpan()), layout.Placements[1]);
 
         long invalid = 0, saturated = 0;
         for (int i = 0; i < frame.Length; i++)
@@ -164,8 +193,7 @@ public unsafe class JungfrauConversionTests
         Assert.Equal(new PixelCounts(invalid, saturated, 2 * 4 * 1024), counts);
         Assert.All(image.AsSpan(0, 512 * 1024).ToArray(), v => Assert.Equal(0f, v)); // module 0's place untouched
 
-        fixed (float* img = image)
-            converter.Fill((byte*)img, layout.Placements[0]);
+        converter.Fill(MemoryMarshal.AsBytes(image.AsSpan()), layout.Placements[0]);
         Assert.All(image.AsSpan(0, 512 * 1024).ToArray(), v => Assert.True(float.IsNaN(v)));
     }
 
