@@ -168,6 +168,23 @@ public sealed partial class Assembler : IDisposable
 
     public void Run(CancellationToken ct)
     {
+        // The loop (and its placement workers) use slot spans of every ring: the mappings stay
+        // until it is out, even if the assembler is disposed meanwhile.
+        using var imageLease = _images.Lease();
+        var frameLeases = Array.ConvertAll(_frames, r => r.Lease());
+        try
+        {
+            RunLoop(ct);
+        }
+        finally
+        {
+            foreach (var lease in frameLeases)
+                lease.Dispose();
+        }
+    }
+
+    private void RunLoop(CancellationToken ct)
+    {
         LogStarted(_config.DetectorName, _nModules, _layout.Width, _layout.Height, _layout.Dtype.ToString(), _images.Name,
             _images.SlotCount, _workers, _config.AssemblerEndpoint);
         if (_converter is JungfrauConverter jungfrau)

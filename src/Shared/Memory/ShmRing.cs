@@ -356,7 +356,7 @@ public sealed unsafe class ShmRing : IDisposable
     /// ring is open or leased; another process may write it at any time, hence the sequence lock.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public byte* SlotData(int slot)
+    internal byte* SlotData(int slot)
     {
         CheckSlot(slot);
         return _base + (long)_header->DataOffset + slot * SlotStride;
