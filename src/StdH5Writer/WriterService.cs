@@ -41,6 +41,7 @@ public sealed partial class WriterService : IDisposable
     private byte[]? _compressed;
     private byte[]? _zeros;
     private readonly List<int> _lacking = [];
+    private readonly NxmxDetector _detector;
 
     public CounterSet<WriterCounter> Counters { get; }
 
@@ -53,6 +54,7 @@ public sealed partial class WriterService : IDisposable
         _width = config.ImagePixelWidth;
         _elemSize = ImageMetadata.BytesPerPixel(config.ImageDtype);
         _imageBytes = (long)_height * _width * _elemSize;
+        _detector = NxmxDetector.From(config); // reads the calibration's pixel mask once, at start
         // One writer per detector: two would both write every requested file.
         _role = ServiceRoles.Writer(config);
         Counters = WriterStats.Create(config.DetectorName);
@@ -211,7 +213,11 @@ public sealed partial class WriterService : IDisposable
         try
         {
             r.File = NexusImageFile.Create(r.OutputFile,
-                new NexusFileOptions(r.NImages, _height, _width, (ushort)_config.ImageDtype, r.Compressed, attributes), m.Overwrite, _config.WriterOutputRoots);
+                new NexusFileOptions(r.NImages, _height, _width, (ushort)_config.ImageDtype, r.Compressed, attributes)
+                {
+                    Detector = _detector,
+                    Run = m.Nxmx ?? NxmxRun.None,
+                }, m.Overwrite, _config.WriterOutputRoots);
         }
         catch (Exception e) when (e is Hdf5Exception or IOException or UnauthorizedAccessException or ArgumentException)
         {
