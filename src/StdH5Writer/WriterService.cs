@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging;
 using StdDaq.Shared.Compression;
 using StdDaq.Shared.Config;
+using StdDaq.Shared.Detectors;
 using StdDaq.Shared.Hosting;
 using StdDaq.Shared.Interop;
 using StdDaq.Shared.Memory;
@@ -55,6 +56,8 @@ public sealed partial class WriterService : IDisposable
         _elemSize = ImageMetadata.BytesPerPixel(config.ImageDtype);
         _imageBytes = (long)_height * _width * _elemSize;
         _detector = NxmxDetector.From(config); // reads the calibration's pixel mask once, at start
+        if (config.Kind == DetectorKind.Gigafrost && (config.Nexus.PixelSizeUm == null || config.Nexus.SensorThicknessUm == null))
+            LogGigafrostNexus(_logger);
         // One writer per detector: two would both write every requested file.
         _role = ServiceRoles.Writer(config);
         Counters = WriterStats.Create(config.DetectorName);
@@ -452,6 +455,10 @@ public sealed partial class WriterService : IDisposable
 
     [LoggerMessage(Level = LogLevel.Information, Message = "closed {File}: {Written} of {N} images written, {Missing} missing ({How})")]
     private static partial void LogClosed(ILogger logger, string file, long written, long n, int missing, string how);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "config: nexus.pixel_size_um or nexus.sensor_thickness_um not set: "
+        + "gigafrost files then say 11 µm pixels, the sensor's pitch rather than the pixel size behind the optics, and have no sensor_thickness, without which DIALS does not read them")]
+    private static partial void LogGigafrostNexus(ILogger logger);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "{Message}")]
     private static partial void LogFailed(ILogger logger, string message);

@@ -95,10 +95,6 @@ public static partial class DetectorConfigLoader
     /// <summary>Settings that are valid but probably not what was meant.</summary>
     private static void Warn(DetectorConfig cfg, Action<string>? warn)
     {
-        if (cfg.Kind == DetectorKind.Gigafrost && cfg.Nexus.PixelSizeUm == null)
-            warn?.Invoke("config: nexus.pixel_size_um not set: gigafrost files say 11 µm, the sensor's pitch, not the pixel size behind the optics");
-        if (cfg.Kind == DetectorKind.Gigafrost && cfg.Nexus.SensorThicknessUm == null)
-            warn?.Invoke("config: nexus.sensor_thickness_um not set: gigafrost files have no sensor_thickness, without which DIALS does not read them");
         if (cfg.NumberOfWriters is > 1 and var writers)
             warn?.Invoke($"config: number_of_writers {writers} is not used: one StdH5Writer per detector writes every run");
         if (cfg.RamBufferGb is { } gb)

@@ -40,6 +40,7 @@ public static class H5py
                 "entry_class": val(f["/entry"].attrs.get("NX_class")),
                 "data_class": val(f["/entry/data"].attrs.get("NX_class")),
                 "signal": val(f["/entry/data"].attrs.get("signal")),
+                "n_omega": f["/entry/sample/transformations/omega"].shape[0] if "/entry/sample/transformations/omega" in f else None,
             }
             if dump != "-":
                 with open(dump, "wb") as raw:
