@@ -80,7 +80,7 @@ public sealed record NxmxDetector
             SensorMaterial = nexus.SensorMaterial,
             SensorThicknessM = nexus.SensorThicknessUmFor(kind) * 1e-6,
             SaturationValue = nexus.SaturationValueFor(kind, config.BitDepth),
-            UnderloadValue = nexus.UnderloadValue,
+            UnderloadValue = nexus.UnderloadValueFor(kind),
             BitDepthReadout = kind switch
             {
                 DetectorKind.Eiger => config.BitDepth,

@@ -30,7 +30,11 @@ public sealed record NexusConfig
     /// bit_depth 8, 4095 at 16 (its 12-bit counter); GigaFRoST 4095 (12-bit ADC); otherwise none.
     /// </summary>
     public double? SaturationValue { get; init; }
-    /// <summary>underload_value: the lowest pixel value that is still a measurement; null: none written.</summary>
+    /// <summary>
+    /// underload_value: the lowest pixel value that is still a measurement. Null: 0 for EIGER and
+    /// GigaFRoST (counts; DIALS then also distrusts the -1 and -2 it makes of a counter's top
+    /// values), otherwise none.
+    /// </summary>
     public double? UnderloadValue { get; init; }
     /// <summary>instrument_name: the beamline or instrument (NXinstrument name).</summary>
     public string InstrumentName { get; init; } = "unknown";
@@ -71,6 +75,9 @@ public sealed record NexusConfig
         DetectorKind.Gigafrost => 4095,
         _ => null,
     };
+
+    /// <summary>The underload value: <see cref="UnderloadValue"/> or the type's default; null: none.</summary>
+    public double? UnderloadValueFor(DetectorKind kind) => UnderloadValue ?? (kind is DetectorKind.Eiger or DetectorKind.Gigafrost ? 0 : null);
 
     /// <summary>
     /// Why dxtbx (DIALS) would read files with this instrument name as a Diamond Light Source

@@ -205,7 +205,7 @@ public class DetectorConfigTests
         Assert.Equal("CdTe", n.SensorMaterial);
         Assert.Equal(750, n.SensorThicknessUmFor(DetectorKind.JungfrauRaw));
         Assert.Equal(30000, n.SaturationValueFor(DetectorKind.JungfrauRaw, 16));
-        Assert.Equal(-5, n.UnderloadValue);
+        Assert.Equal(-5, n.UnderloadValueFor(DetectorKind.Eiger));
         Assert.Equal(("PSI X06SA", "X06SA"), (n.InstrumentName, n.InstrumentShortName));
         Assert.Equal(("Swiss Light Source", "SLS", "Synchrotron X-ray Source"), (n.SourceName, n.SourceShortName, n.SourceType));
         Assert.Equal([1.0, 0, 0], n.RotationAxis);
@@ -228,6 +228,9 @@ public class DetectorConfigTests
         Assert.Equal(4095, n.SaturationValueFor(DetectorKind.Eiger, 16));
         Assert.Null(n.SaturationValueFor(DetectorKind.Eiger, 32));
         Assert.Equal(4095, n.SaturationValueFor(DetectorKind.Gigafrost, 12));
+        Assert.Equal(0, n.UnderloadValueFor(DetectorKind.Eiger));
+        Assert.Equal(0, n.UnderloadValueFor(DetectorKind.Gigafrost));
+        Assert.Null(n.UnderloadValueFor(DetectorKind.JungfrauConverted));
         Assert.Equal("Si", n.SensorMaterial);
         Assert.Equal(("unknown", "unknown"), (n.InstrumentName, n.SourceName));
         Assert.Equal([-1.0, 0, 0], n.RotationAxis);

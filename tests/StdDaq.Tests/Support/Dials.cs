@@ -19,7 +19,8 @@ public static partial class Dials
     public sealed record Import(int Sweeps, int Stills, int Images, (double X, double Y) BeamCentrePx, double Wavelength,
         (double Start, double Step) Oscillation, IReadOnlyList<Panel> Panels, string Show, string Experiments);
 
-    public sealed record Panel(double[] PixelSize, int[] ImageSize, double[] Origin, double[] SlowAxis, double Distance, string Material, double Thickness);
+    public sealed record Panel(double[] PixelSize, int[] ImageSize, double[] Origin, double[] SlowAxis, double Distance, string Material, double Thickness,
+        double[] TrustedRange);
 
     /// <summary>Imports <paramref name="file"/> with dials.import (in a folder of its own under the test's) and shows it.</summary>
     public static Import Run(TestEnv env, string file)
@@ -39,7 +40,8 @@ public static partial class Dials
         string o = s.Stdout;
         var panels = PanelRegex().Matches(o).Select(m => new Panel(
             Numbers(m.Groups["px"].Value), Numbers(m.Groups["size"].Value).Select(x => (int)x).ToArray(), Numbers(m.Groups["origin"].Value),
-            Numbers(m.Groups["slow"].Value), D(m.Groups["distance"].Value), m.Groups["material"].Value, D(m.Groups["thickness"].Value))).ToList();
+            Numbers(m.Groups["slow"].Value), D(m.Groups["distance"].Value), m.Groups["material"].Value, D(m.Groups["thickness"].Value),
+            Numbers(m.Groups["trusted"].Value))).ToList();
         // Several panels: "px, raw image: (x,y)"; one panel: "px: (x,y)".
         var centre = Numbers(Match(o, o.Contains("px, raw image:") ? @"px, raw image: \(([^)]*)\)" : @"px: \(([^)]*)\)"));
         var osc = Numbers(Match(o, @"oscillation:\s*\{([^}]*)\}"));
@@ -89,7 +91,7 @@ public static partial class Dials
 
     private static double[] Numbers(string list) => list.Split(',').Select(x => D(x.Trim())).ToArray();
 
-    [GeneratedRegex(@"Panel:.*?pixel_size:\{(?<px>[^}]*)\}.*?image_size: \{(?<size>[^}]*)\}.*?thickness: (?<thickness>[-0-9.e]+).*?material: (?<material>\S+).*?slow_axis: \{(?<slow>[^}]*)\}.*?origin: \{(?<origin>[^}]*)\}.*?distance: (?<distance>[-0-9.e]+)",
+    [GeneratedRegex(@"Panel:.*?pixel_size:\{(?<px>[^}]*)\}.*?image_size: \{(?<size>[^}]*)\}.*?trusted_range: \{(?<trusted>[^}]*)\}.*?thickness: (?<thickness>[-0-9.e]+).*?material: (?<material>\S+).*?slow_axis: \{(?<slow>[^}]*)\}.*?origin: \{(?<origin>[^}]*)\}.*?distance: (?<distance>[-0-9.e]+)",
         RegexOptions.Singleline)]
     private static partial Regex PanelRegex();
 }

@@ -95,6 +95,7 @@ public sealed class NxmxDialsTests(BrokerFixture broker)
         var panel = Assert.Single(d.Panels);
         Assert.Equal(150, panel.Distance, 6);
         Assert.Equal(0.45, panel.Thickness, 6);
+        Assert.Equal(-1, panel.TrustedRange[0]); // underload_value 0: counts; no saturation_value at 32 bits
         AssertPanel(panel, (1030, 514), (-300.5 * 0.075, 100.25 * 0.075));
         var sums = Dials.PanelSums(env, d, file, 0);
         var s = Assert.Single(sums);
