@@ -357,6 +357,9 @@ public sealed class NexusImageFile : IDisposable
                 throw new ArgumentException($"attribute name '{name}' is empty, repeated or reserved ({string.Join(", ", StoreStreamMessage.ReservedAttributes)})", nameof(o));
         if (o.Run.Check() is { } problem)
             throw new ArgumentException(problem, nameof(o));
+        foreach (var m in o.Detector is { } d ? d.Modules.Concat(d.Sensors) : [])
+            if (m.Left < 0 || m.Top < 0 || m.Right >= o.Width || m.Bottom >= o.Height)
+                throw new ArgumentException($"detector module {m} lies outside the {o.Width}x{o.Height} image", nameof(o));
     }
 
     private void CheckWritable(long index)

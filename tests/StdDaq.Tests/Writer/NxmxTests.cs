@@ -181,7 +181,10 @@ public sealed class NxmxTests(BrokerFixture broker)
 
         string output = Python.Run(env, """
             import sys, json, h5py
-            from silx.io.nxdata import get_default
+            try:
+                from silx.io.nxdata import get_default
+            except ImportError:
+                sys.exit("silx is not installed: apt-get install python3-silx (or run scripts/setup.sh as root)")
             with h5py.File(sys.argv[1], "r") as f:
                 d = get_default(f)
                 print(json.dumps(None if d is None else {"signal": d.signal.name, "shape": list(d.signal.shape),
