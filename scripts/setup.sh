@@ -24,6 +24,10 @@ command -v h5dump >/dev/null 2>&1 || need+=(hdf5-tools)
 [ -e /usr/lib/x86_64-linux-gnu/hdf5/serial/plugins/libh5bshuf.so ] || [ -e /usr/lib/aarch64-linux-gnu/hdf5/serial/plugins/libh5bshuf.so ] || need+=(bitshuffle)
 # bitshuffle-LZ4 compresses with the system liblz4 (on every Debian; the bitshuffle plugin links it too).
 [ -e /usr/lib/x86_64-linux-gnu/liblz4.so.1 ] || [ -e /usr/lib/aarch64-linux-gnu/liblz4.so.1 ] || need+=(liblz4-1)
+# The NXmx tests read our files as users' software does: silx finds the default plot, DIALS
+# (dials.import, dials.show) imports the files; python3-dials is a 2.3 GB install (~4 min).
+{ [ -x /usr/bin/python3 ] && /usr/bin/python3 -c "import silx" >/dev/null 2>&1; } || need+=(python3-silx)
+[ -x /usr/bin/dials.import ] && [ -x /usr/bin/dials.show ] || need+=(python3-dials)
 # The writer tests and the demo start a private RabbitMQ broker on loopback (no system service).
 command -v rabbitmq-server >/dev/null 2>&1 || [ -x /usr/sbin/rabbitmq-server ] || need+=(rabbitmq-server)
 if [ "${#need[@]}" -gt 0 ]; then

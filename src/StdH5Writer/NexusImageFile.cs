@@ -12,15 +12,24 @@ namespace StdDaq.Writer;
 /// <param name="Attributes">File (root) attributes, written as UTF-8 strings (detector_name, run_id, request_id, config, user metadata).</param>
 public sealed record NexusFileOptions(
     long NImages, int Height, int Width, ushort Dtype, bool BitshuffleLz4,
-    IReadOnlyList<KeyValuePair<string, string>> Attributes);
+    IReadOnlyList<KeyValuePair<string, string>> Attributes)
+{
+    /// <summary>The detector the NXmx description shows; null: <see cref="NxmxDetector.WholeImage"/> of the image size.</summary>
+    public NxmxDetector? Detector { get; init; }
+    /// <summary>The run's geometry and sample from the request; unset values take their defaults.</summary>
+    public NxmxRun Run { get; init; } = NxmxRun.None;
+}
 
 /// <summary>
 /// One NeXus image file, written through libhdf5 with direct chunk writes:
 /// <c>/entry</c> (NX_class NXentry) → <c>/entry/data</c> (NX_class NXdata, signal "data") →
 /// <c>data</c> [n, H, W] in the image dtype, one chunk [1, H, W] per image (raw, or with filter 32008
-/// bitshuffle-LZ4, cd_values {0, 3, elem_size, 0, 2}); <c>image_id</c> uint64 [n]; <c>status</c>
-/// uint16 [n] (0 good, 1 incomplete, 2 id mismatch, 0xFFFF not written, whose pixels read as 0).
-/// Root attributes: the given strings, <c>n_images_requested</c>, <c>n_images_written</c> (int64),
+/// bitshuffle-LZ4, cd_values {0, 3, elem_size, 0, 2}), <c>@interpretation</c> "image";
+/// <c>image_id</c> uint64 [n]; <c>status</c> uint16 [n] (0 good, 1 incomplete, 2 id mismatch,
+/// 0xFFFF not written, whose pixels read as 0). Around them the NeXus NXmx description of the
+/// detector, beam and sample (<see cref="NxmxLayout"/>), whose omega [n] grows with the images.
+/// Root attributes: the given strings, NeXus's <c>default</c> ("entry"), <c>file_name</c>,
+/// <c>file_time</c> and <c>creator</c>, <c>n_images_requested</c>, <c>n_images_written</c> (int64),
 /// <c>interrupted</c> (uint8 0/1) and <c>interrupted_reason</c> (string, only when interrupted).
 /// <para>
 /// Images come in increasing index order (gaps allowed: they read as not written). n is the
@@ -60,8 +69,6 @@ public sealed class NexusImageFile : IDisposable
     private const long GrowStep = 1024;
     private const int IdChunk = 4096;
 
-    private static readonly string[] s_reserved = ["n_images_requested", "n_images_written", "interrupted", "interrupted_reason"];
-
     private readonly string _path;
     private readonly long _n;
     private readonly int _height, _width, _imageBytes;
@@ -69,6 +76,7 @@ public sealed class NexusImageFile : IDisposable
     private readonly H5FileHandle _file;
     private readonly H5GroupHandle _entry, _group;
     private readonly H5DatasetHandle _ids, _statuses;
+    private readonly NxmxLayout _nxmx;
     private H5DatasetHandle _data;
 
     private readonly ImageRecords _records = new(); // since the last flush; End = n
@@ -100,6 +108,7 @@ public sealed class NexusImageFile : IDisposable
             _data = CreateImages(o);
             _ids = Create1d("image_id", Hdf5.NATIVE_UINT64, fill: null);
             _statuses = Create1d("status", Hdf5.NATIVE_UINT16, fill: BitConverter.GetBytes(StatusNotWritten));
+            _nxmx = NxmxLayout.Write(file, _entry, _data, o, path, DateTimeOffset.UtcNow);
             foreach (var (name, value) in o.Attributes)
                 Hdf5Writing.WriteAttribute(file.Id, name, value, path);
             Hdf5Writing.WriteAttribute(file.Id, "n_images_requested", o.NImages, path);
@@ -257,6 +266,7 @@ public sealed class NexusImageFile : IDisposable
         try
         {
             WritePending();
+            _nxmx.WriteEndTime(DateTimeOffset.UtcNow);
             Hdf5Writing.WriteAttribute(_file.Id, "n_images_written", ImagesWritten, _path);
             Hdf5Writing.WriteAttribute(_file.Id, "interrupted", interrupted ? (byte)1 : (byte)0, _path);
             if (interrupted)
@@ -341,10 +351,15 @@ public sealed class NexusImageFile : IDisposable
             throw new ArgumentOutOfRangeException(nameof(o), o.Dtype, "dtype must be 1, 2, 4, 8 (uint), 14 or 18 (float)");
         if ((long)o.Height * o.Width * ImageMetadata.BytesPerPixel((ImageDtype)o.Dtype) > int.MaxValue)
             throw new ArgumentOutOfRangeException(nameof(o), $"a {o.Height} × {o.Width} image is over 2 GiB");
-        var seen = new HashSet<string>(s_reserved);
+        var seen = new HashSet<string>(StoreStreamMessage.ReservedAttributes);
         foreach (var (name, _) in o.Attributes)
             if (string.IsNullOrEmpty(name) || !seen.Add(name))
-                throw new ArgumentException($"attribute name '{name}' is empty, repeated or reserved ({string.Join(", ", s_reserved)})", nameof(o));
+                throw new ArgumentException($"attribute name '{name}' is empty, repeated or reserved ({string.Join(", ", StoreStreamMessage.ReservedAttributes)})", nameof(o));
+        if (o.Run.Check() is { } problem)
+            throw new ArgumentException(problem, nameof(o));
+        foreach (var m in o.Detector is { } d ? d.Modules.Concat(d.Sensors) : [])
+            if (m.Left < 0 || m.Top < 0 || m.Right >= o.Width || m.Bottom >= o.Height)
+                throw new ArgumentException($"detector module {m} lies outside the {o.Width}x{o.Height} image", nameof(o));
     }
 
     private void CheckWritable(long index)
@@ -374,7 +389,7 @@ public sealed class NexusImageFile : IDisposable
             throw new InvalidOperationException($"{_path}: not writable after an earlier error: {_fault}");
     }
 
-    /// <summary>Extents to n, image_id/status of the images since the last flush, n_images_written, H5Fflush.</summary>
+    /// <summary>Extents to n, image_id/status/omega of the images since the last flush, n_images_written, H5Fflush.</summary>
     private void FlushCore()
     {
         WritePending();
@@ -394,6 +409,7 @@ public sealed class NexusImageFile : IDisposable
         SetExtent(_statuses, n, 1);
         Hdf5Writing.WriteSlice(_ids, Hdf5.NATIVE_UINT64, _records.Start, _records.Ids, $"{_path}: image_id");
         Hdf5Writing.WriteSlice(_statuses, Hdf5.NATIVE_UINT16, _records.Start, _records.Statuses, $"{_path}: status");
+        _nxmx.Grow(_records.Start, n); // after data: dxtbx counts the images by omega's length
     }
 
     private void SetExtent(H5DatasetHandle ds, long n, int rank)
@@ -410,6 +426,7 @@ public sealed class NexusImageFile : IDisposable
         _data?.Dispose();
         _ids?.Dispose();
         _statuses?.Dispose();
+        _nxmx?.Dispose();
         _group?.Dispose();
         _entry?.Dispose();
         if (_file.IsClosed || _file.IsInvalid)

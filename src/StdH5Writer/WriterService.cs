@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging;
 using StdDaq.Shared.Compression;
 using StdDaq.Shared.Config;
+using StdDaq.Shared.Detectors;
 using StdDaq.Shared.Hosting;
 using StdDaq.Shared.Interop;
 using StdDaq.Shared.Memory;
@@ -41,6 +42,7 @@ public sealed partial class WriterService : IDisposable
     private byte[]? _compressed;
     private byte[]? _zeros;
     private readonly List<int> _lacking = [];
+    private readonly NxmxDetector _detector;
 
     public CounterSet<WriterCounter> Counters { get; }
 
@@ -53,6 +55,9 @@ public sealed partial class WriterService : IDisposable
         _width = config.ImagePixelWidth;
         _elemSize = ImageMetadata.BytesPerPixel(config.ImageDtype);
         _imageBytes = (long)_height * _width * _elemSize;
+        _detector = NxmxDetector.From(config); // reads the calibration's pixel mask once, at start
+        if (config.Kind == DetectorKind.Gigafrost && (config.Nexus.PixelSizeUm == null || config.Nexus.SensorThicknessUm == null))
+            LogGigafrostNexus(_logger);
         // One writer per detector: two would both write every requested file.
         _role = ServiceRoles.Writer(config);
         Counters = WriterStats.Create(config.DetectorName);
@@ -211,7 +216,11 @@ public sealed partial class WriterService : IDisposable
         try
         {
             r.File = NexusImageFile.Create(r.OutputFile,
-                new NexusFileOptions(r.NImages, _height, _width, (ushort)_config.ImageDtype, r.Compressed, attributes), m.Overwrite, _config.WriterOutputRoots);
+                new NexusFileOptions(r.NImages, _height, _width, (ushort)_config.ImageDtype, r.Compressed, attributes)
+                {
+                    Detector = _detector,
+                    Run = m.Nxmx ?? NxmxRun.None,
+                }, m.Overwrite, _config.WriterOutputRoots);
         }
         catch (Exception e) when (e is Hdf5Exception or IOException or UnauthorizedAccessException or ArgumentException)
         {
@@ -446,6 +455,10 @@ public sealed partial class WriterService : IDisposable
 
     [LoggerMessage(Level = LogLevel.Information, Message = "closed {File}: {Written} of {N} images written, {Missing} missing ({How})")]
     private static partial void LogClosed(ILogger logger, string file, long written, long n, int missing, string how);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "config: nexus.pixel_size_um or nexus.sensor_thickness_um not set: "
+        + "gigafrost files then say 11 µm pixels, the sensor's pitch rather than the pixel size behind the optics, and have no sensor_thickness, without which DIALS does not read them")]
+    private static partial void LogGigafrostNexus(ILogger logger);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "{Message}")]
     private static partial void LogFailed(ILogger logger, string message);

@@ -9,7 +9,8 @@ namespace StdDaq.Agent;
 /// A write request (DESIGN §7): <c>{"output_file": "/abs/path.h5", "n_images": N, "user_id": uid}</c>
 /// plus our optional fields <c>run_id</c>, <c>start_image_id</c>, <c>compression</c>
 /// ("none" | "bitshuffle-lz4"), <c>overwrite</c> (bool) and <c>metadata</c> (an object of
-/// scalars stored as file attributes).
+/// scalars stored as file attributes, except the keys of the run's NXmx geometry and sample,
+/// <see cref="NxmxRun.Keys"/>, which go into the file's NeXus description).
 /// </summary>
 public sealed record WriteRequest
 {
@@ -23,6 +24,8 @@ public sealed record WriteRequest
     public required ImageCompression Compression { get; init; }
     public bool Overwrite { get; init; }
     public Dictionary<string, string> Metadata { get; init; } = [];
+    /// <summary>The metadata's NXmx values (wavelength, distance, beam centre, omega, sample, times), checked.</summary>
+    public NxmxRun Nxmx { get; init; } = NxmxRun.None;
 
     /// <summary>
     /// Parses and checks a request body against the config (output roots, default compression) and
@@ -100,12 +103,25 @@ public sealed record WriteRequest
             }
 
             var metadata = new Dictionary<string, string>();
+            var nxmx = NxmxRun.None;
             if (root.TryGetProperty("metadata", out var md) && md.ValueKind != JsonValueKind.Null)
             {
                 if (md.ValueKind != JsonValueKind.Object)
                     throw new BadRequestException($"metadata: must be an object of names to values, got {md.ValueKind}");
+                try
+                {
+                    nxmx = NxmxRun.FromMetadata(md);
+                }
+                catch (FormatException e)
+                {
+                    throw new BadRequestException(e.Message);
+                }
                 foreach (var p in md.EnumerateObject())
                 {
+                    if (NxmxRun.IsKey(p.Name))
+                        continue;
+                    if (StoreStreamMessage.ReservedAttributes.Contains(p.Name))
+                        throw new BadRequestException($"metadata.{p.Name}: reserved: the writer writes the file attribute '{p.Name}' itself");
                     if (p.Value.ValueKind is JsonValueKind.Object or JsonValueKind.Array)
                         throw new BadRequestException($"metadata.{p.Name}: must be a string, number or boolean");
                     metadata[p.Name] = p.Value.ValueKind == JsonValueKind.String ? p.Value.GetString()! : p.Value.GetRawText();
@@ -113,7 +129,7 @@ public sealed record WriteRequest
             }
 
             var userId = root.TryGetProperty("user_id", out var u) ? u.Clone() : (JsonElement?)null;
-            CheckMessageSize(path, nImages, compression, overwrite, userId, metadata, config);
+            CheckMessageSize(path, nImages, compression, overwrite, userId, metadata, nxmx, config);
             return new WriteRequest
             {
                 OutputFile = path,
@@ -124,6 +140,7 @@ public sealed record WriteRequest
                 Compression = compression,
                 Overwrite = overwrite,
                 Metadata = metadata,
+                Nxmx = nxmx,
             };
         }
     }
@@ -133,7 +150,7 @@ public sealed record WriteRequest
     /// largest ids and the attributes the agent adds, so a request too large fails at once, saying so.
     /// </summary>
     private static void CheckMessageSize(string path, long nImages, ImageCompression compression, bool overwrite, JsonElement? userId,
-        Dictionary<string, string> metadata, DetectorConfig config)
+        Dictionary<string, string> metadata, NxmxRun nxmx, DetectorConfig config)
     {
         var attributes = new Dictionary<string, string>(metadata)
         {
@@ -147,6 +164,7 @@ public sealed record WriteRequest
         {
             OutputFile = path, RunId = long.MaxValue, NImages = nImages, UserId = userId, ImageId = ulong.MaxValue, IImage = 0,
             RequestId = new string('0', 64), Compression = Choices.Compression.Name(compression), Overwrite = overwrite, Attributes = attributes,
+            Nxmx = nxmx,
         }.ToJson().Length;
         if (size > StoreStreamMessage.MaxBytes)
             throw new BadRequestException($"metadata: too large: the request's metadata and output_file make a {size}-byte writer message; "

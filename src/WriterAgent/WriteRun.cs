@@ -239,6 +239,7 @@ public sealed class WriteRun
         Compression = Choices.Compression.Name(_request.Compression),
         Overwrite = _request.Overwrite,
         Attributes = iImage == 0 ? Attributes() : null,
+        Nxmx = iImage == 0 ? _request.Nxmx : null,
         Interrupted = interrupted,
     }.ToJson();
 

@@ -18,7 +18,14 @@ public static partial class DetectorConfigLoader
         "frame_buffer_slots", "udp_receive_buffer_bytes", "udp_frame_timeout_ms", "udp_batch_size",
         "jungfrau_image_id", "udp_receive_in_place", "image_buffer_slots", "assembler_timeout_ms",
         "assembler_workers", "writer_output_roots", "writer_flush_interval_s", "writer_compression",
-        "writer_busy_policy", "wait_for_peers_s", "writer_incomplete_policy",
+        "writer_busy_policy", "wait_for_peers_s", "writer_incomplete_policy", "nexus",
+    ];
+
+    private static readonly string[] NexusKeys =
+    [
+        "pixel_size_um", "sensor_material", "sensor_thickness_um", "saturation_value", "underload_value",
+        "instrument_name", "instrument_short_name", "source_name", "source_short_name", "source_type",
+        "rotation_axis", "default_distance_mm", "default_wavelength_angstrom",
     ];
 
 
@@ -72,6 +79,10 @@ public static partial class DetectorConfigLoader
             foreach (var p in root.EnumerateObject())
                 if (Array.IndexOf(KnownKeys, p.Name) < 0)
                     warn?.Invoke($"config: unknown key '{p.Name}' ignored");
+            if (root.TryGetProperty("nexus", out var nexus) && nexus.ValueKind == JsonValueKind.Object)
+                foreach (var p in nexus.EnumerateObject())
+                    if (Array.IndexOf(NexusKeys, p.Name) < 0)
+                        warn?.Invoke($"config: unknown key 'nexus.{p.Name}' ignored");
             var cfg = Build(root);
             Warn(cfg, warn);
             return cfg;
@@ -207,7 +218,66 @@ public static partial class DetectorConfigLoader
             cfg = cfg with { WriterBusyPolicy = policy };
         if (OptionalChoice(root, "writer_incomplete_policy", Choices.IncompletePolicy) is { } incomplete)
             cfg = cfg with { WriterIncompletePolicy = incomplete };
+        if (root.TryGetProperty("nexus", out var nexus))
+            cfg = cfg with { Nexus = Nexus(nexus) };
         return cfg;
+    }
+
+    /// <summary>The optional <c>nexus</c> section (<see cref="NexusConfig"/>); its keys are named nexus.&lt;key&gt; in errors.</summary>
+    private static NexusConfig Nexus(JsonElement nexus)
+    {
+        const string section = "nexus";
+        if (nexus.ValueKind != JsonValueKind.Object)
+            throw Bad(section, $"must be an object of NeXus settings, got {Kind(nexus)}");
+        var n = new NexusConfig
+        {
+            PixelSizeUm = OptionalNumber(nexus, "pixel_size_um", 0.1, 10_000, section),
+            SensorThicknessUm = OptionalNumber(nexus, "sensor_thickness_um", 1, 100_000, section),
+            SaturationValue = OptionalNumber(nexus, "saturation_value", double.MinValue, double.MaxValue, section),
+            UnderloadValue = OptionalNumber(nexus, "underload_value", double.MinValue, double.MaxValue, section),
+            InstrumentShortName = OptionalText(nexus, "instrument_short_name", section),
+            SourceShortName = OptionalText(nexus, "source_short_name", section),
+            SourceType = OptionalText(nexus, "source_type", section),
+        };
+        if (n.SaturationValue is { } sat && n.UnderloadValue is { } under && under >= sat)
+            throw Bad("nexus.underload_value", $"{under} must be below nexus.saturation_value {sat}");
+        if (OptionalText(nexus, "sensor_material", section) is { } material)
+        {
+            if (!NexusConfig.SensorMaterials.Contains(material))
+                throw Bad("nexus.sensor_material", $"'{material}' is not one of {string.Join(", ", NexusConfig.SensorMaterials)} (spelled so: NXmx readers know no other)");
+            n = n with { SensorMaterial = material };
+        }
+        if (OptionalText(nexus, "instrument_name", section) is { } instrument)
+        {
+            if (NexusConfig.DiamondName(instrument) is { } why)
+                throw Bad("nexus.instrument_name", $"{why}: DIALS would read the files as that beamline's; choose another name");
+            n = n with { InstrumentName = instrument };
+        }
+        if (OptionalText(nexus, "source_name", section) is { } source)
+            n = n with { SourceName = source };
+        if (OptionalNumber(nexus, "default_distance_mm", Streams.NxmxRun.MinDistance, Streams.NxmxRun.MaxDistance, section) is { } distance)
+            n = n with { DefaultDistanceMm = distance };
+        if (OptionalNumber(nexus, "default_wavelength_angstrom", Streams.NxmxRun.MinWavelength, Streams.NxmxRun.MaxWavelength, section) is { } wavelength)
+            n = n with { DefaultWavelengthAngstrom = wavelength };
+        if (nexus.TryGetProperty("rotation_axis", out var axis))
+        {
+            const string key = "nexus.rotation_axis";
+            if (axis.ValueKind != JsonValueKind.Array || axis.GetArrayLength() != 3 || axis.EnumerateArray().Any(e => e.ValueKind != JsonValueKind.Number))
+                throw Bad(key, $"must be an array of 3 numbers [x, y, z], got {Kind(axis)}");
+            double[] v = axis.EnumerateArray().Select(e => e.GetDouble()).ToArray();
+            if (v.All(x => x == 0) || v.Any(x => !double.IsFinite(x)))
+                throw Bad(key, $"[{string.Join(", ", v)}] is not a direction");
+            n = n with { RotationAxis = v };
+        }
+        return n;
+    }
+
+    /// <summary>An optional non-empty string.</summary>
+    private static string? OptionalText(JsonElement obj, string key, string section)
+    {
+        if (OptionalString(obj, key, section) is not { } text)
+            return null;
+        return text.Trim().Length > 0 ? text : throw Bad($"{section}.{key}", "must not be empty");
     }
 
     private static List<ModulePosition> ModulePositions(JsonElement root, DetectorKind kind, int nModules,
@@ -304,12 +374,12 @@ public static partial class DetectorConfigLoader
     private static string RequiredString(JsonElement root, string key) =>
         OptionalString(root, key) ?? throw Missing(key);
 
-    private static string? OptionalString(JsonElement root, string key)
+    private static string? OptionalString(JsonElement root, string key, string? section = null)
     {
         if (!root.TryGetProperty(key, out var v))
             return null;
         if (v.ValueKind != JsonValueKind.String)
-            throw Bad(key, $"must be a string, got {Kind(v)}");
+            throw Bad(section == null ? key : $"{section}.{key}", $"must be a string, got {Kind(v)}");
         return v.GetString()!;
     }
 
@@ -355,15 +425,15 @@ public static partial class DetectorConfigLoader
         return i;
     }
 
-    private static double? OptionalNumber(JsonElement root, string key, double min, double max)
+    private static double? OptionalNumber(JsonElement root, string key, double min, double max, string? section = null)
     {
         if (!root.TryGetProperty(key, out var v))
             return null;
-        if (v.ValueKind != JsonValueKind.Number)
-            throw Bad(key, $"must be a number, got {Kind(v)}");
-        double d = v.GetDouble();
+        string name = section == null ? key : $"{section}.{key}";
+        if (v.ValueKind != JsonValueKind.Number || !v.TryGetDouble(out double d) || !double.IsFinite(d))
+            throw Bad(name, $"must be a number, got {Kind(v)}");
         if (!(d >= min && d <= max))
-            throw Bad(key, $"{v.GetRawText()} is out of range {min}..{max}");
+            throw Bad(name, $"{v.GetRawText()} is out of range {min}..{max}");
         return d;
     }
 }

@@ -127,6 +127,10 @@ public static unsafe partial class Hdf5
     [LibraryImport(Lib, EntryPoint = "H5Pset_filter")]
     public static partial int H5Pset_filter(long plistId, int filter, uint flags, nuint cdNelmts, ReadOnlySpan<uint> cdValues);
 
+    /// <summary>The deflate (gzip, zlib format) filter at <paramref name="level"/> 0-9; chunked datasets only.</summary>
+    [LibraryImport(Lib, EntryPoint = "H5Pset_deflate")]
+    public static partial int H5Pset_deflate(long plistId, uint level);
+
     [LibraryImport(Lib, EntryPoint = "H5Pset_fill_value")]
     public static partial int H5Pset_fill_value(long plistId, long typeId, ReadOnlySpan<byte> value);
 
@@ -141,6 +145,10 @@ public static unsafe partial class Hdf5
 
     [LibraryImport(Lib, EntryPoint = "H5Lexists", StringMarshalling = StringMarshalling.Utf8)]
     public static partial int H5Lexists(long locId, string name, long laplId);
+
+    /// <summary>A soft link <paramref name="linkName"/> in <paramref name="linkLocId"/> to the path <paramref name="linkTarget"/> (need not exist yet).</summary>
+    [LibraryImport(Lib, EntryPoint = "H5Lcreate_soft", StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int H5Lcreate_soft(string linkTarget, long linkLocId, string linkName, long lcplId, long laplId);
 
     [LibraryImport(Lib, EntryPoint = "H5Dopen2", StringMarshalling = StringMarshalling.Utf8)]
     public static partial long H5Dopen2(long locId, string name, long daplId);
@@ -327,6 +335,7 @@ public static unsafe partial class Hdf5
     public static long NATIVE_UINT64 => Global("H5T_NATIVE_ULLONG_g");
     public static long NATIVE_UINT8 => Global("H5T_NATIVE_UCHAR_g");
     public static long NATIVE_INT64 => Global("H5T_NATIVE_LLONG_g");
+    public static long NATIVE_INT32 => Global("H5T_NATIVE_INT_g");
 
 #pragma warning restore CS1591
 

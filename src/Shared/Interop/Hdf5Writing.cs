@@ -4,8 +4,9 @@ using System.Text;
 namespace StdDaq.Shared.Interop;
 
 /// <summary>
-/// The few composite libhdf5 steps a file writer repeats: groups, scalar attributes, datasets of a
-/// given shape, and the metadata cache setting. <c>what</c> arguments prefix error messages
+/// The few composite libhdf5 steps a file writer repeats: groups, attributes (scalars, strings,
+/// float64 vectors), datasets of a given shape, scalar and small datasets with their units, soft
+/// links, and the metadata cache setting. <c>what</c> arguments prefix error messages
 /// (normally the file's path), so a failure reads "path: H5Acreate2(name) failed: …". <c>loc</c> is
 /// the id of the file or group the object goes in. Failures throw <see cref="Hdf5Exception"/>.
 /// Call <see cref="Hdf5.Quiet"/> on the thread first, or libhdf5 also prints its error stack.
@@ -48,26 +49,151 @@ public static unsafe class Hdf5Writing
     {
         if (values.IsEmpty)
             return;
-        using var file = new H5SpaceHandle(Hdf5.Check(Hdf5.H5Dget_space(ds.Id), $"{what}: H5Dget_space"));
         ReadOnlySpan<ulong> offset = [(ulong)start], count = [(ulong)values.Length];
-        Hdf5.Check(Hdf5.H5Sselect_hyperslab(file.Id, Hdf5.S.SELECT_SET, offset, default, count, default), $"{what}: H5Sselect_hyperslab");
-        using var mem = new H5SpaceHandle(Hdf5.Check(Hdf5.H5Screate_simple(1, count, count), $"{what}: H5Screate_simple"));
-        Hdf5.Check(Hdf5.H5Dwrite(ds.Id, memType, mem.Id, file.Id, Hdf5.P.DEFAULT, MemoryMarshal.AsBytes(values)),
-            $"{what}: H5Dwrite([{start}, {start + values.Length}))");
+        WriteBlock(ds, memType, offset, count, values, $"{what}: H5Dwrite([{start}, {start + values.Length}))");
+    }
+
+    /// <summary>
+    /// Writes <paramref name="values"/> (row-major, as many as <paramref name="count"/> spans) into the
+    /// block of the dataset that starts at <paramref name="start"/>; <c>what</c> names the call in errors.
+    /// </summary>
+    public static void WriteBlock<T>(H5DatasetHandle ds, long memType, ReadOnlySpan<ulong> start, ReadOnlySpan<ulong> count,
+        ReadOnlySpan<T> values, string what) where T : unmanaged
+    {
+        using var file = new H5SpaceHandle(Hdf5.Check(Hdf5.H5Dget_space(ds.Id), $"{what}: H5Dget_space"));
+        Hdf5.Check(Hdf5.H5Sselect_hyperslab(file.Id, Hdf5.S.SELECT_SET, start, default, count, default), $"{what}: H5Sselect_hyperslab");
+        using var mem = new H5SpaceHandle(Hdf5.Check(Hdf5.H5Screate_simple(count.Length, count, count), $"{what}: H5Screate_simple"));
+        Hdf5.Check(Hdf5.H5Dwrite(ds.Id, memType, mem.Id, file.Id, Hdf5.P.DEFAULT, MemoryMarshal.AsBytes(values)), what);
+    }
+
+    /// <summary>A scalar dataset holding a fixed-length UTF-8 string (null-padded, like the string attributes).</summary>
+    public static H5DatasetHandle WriteDataset(long loc, string name, string value, string what)
+    {
+        byte[] bytes = Utf8(value);
+        using var type = StringType(bytes.Length, what);
+        return Scalar(loc, name, type.Id, bytes, what);
+    }
+
+    /// <summary>A scalar float64 dataset with a <c>units</c> attribute (none when <paramref name="units"/> is null).</summary>
+    public static H5DatasetHandle WriteDataset(long loc, string name, double value, string? units, string what)
+    {
+        var ds = Scalar(loc, name, Hdf5.NATIVE_DOUBLE, MemoryMarshal.AsBytes(new ReadOnlySpan<double>(in value)), what);
+        return WithUnits(ds, units, what);
+    }
+
+    /// <summary>A scalar int64 dataset with a <c>units</c> attribute (none when <paramref name="units"/> is null).</summary>
+    public static H5DatasetHandle WriteDataset(long loc, string name, long value, string? units, string what)
+    {
+        var ds = Scalar(loc, name, Hdf5.NATIVE_INT64, MemoryMarshal.AsBytes(new ReadOnlySpan<long>(in value)), what);
+        return WithUnits(ds, units, what);
+    }
+
+    /// <summary>A scalar uint8 dataset of 0 or 1: a NeXus NX_BOOLEAN as C writers store it.</summary>
+    public static H5DatasetHandle WriteBoolean(long loc, string name, bool value, string what)
+    {
+        byte b = value ? (byte)1 : (byte)0;
+        return Scalar(loc, name, Hdf5.NATIVE_UINT8, new ReadOnlySpan<byte>(in b), what);
+    }
+
+    /// <summary>A 1-d int32 dataset of <paramref name="values"/> (contiguous, not growable).</summary>
+    public static H5DatasetHandle WriteDataset(long loc, string name, ReadOnlySpan<int> values, string what)
+    {
+        ReadOnlySpan<ulong> dims = [(ulong)values.Length];
+        using var space = new H5SpaceHandle(Hdf5.Check(Hdf5.H5Screate_simple(1, dims, dims), $"{what}: H5Screate_simple({name})"));
+        var ds = new H5DatasetHandle(Hdf5.Check(Hdf5.H5Dcreate2(loc, name, Hdf5.NATIVE_INT32, space.Id, Hdf5.P.DEFAULT, Hdf5.P.DEFAULT, Hdf5.P.DEFAULT),
+            $"{what}: H5Dcreate2({name})"));
+        try
+        {
+            Hdf5.Check(Hdf5.H5Dwrite(ds.Id, Hdf5.NATIVE_INT32, Hdf5.S.ALL, Hdf5.S.ALL, Hdf5.P.DEFAULT, MemoryMarshal.AsBytes(values)), $"{what}: H5Dwrite({name})");
+            return ds;
+        }
+        catch
+        {
+            ds.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>A soft link <paramref name="name"/> in <paramref name="loc"/> to the absolute path <paramref name="target"/>.</summary>
+    public static void CreateSoftLink(long loc, string name, string target, string what) =>
+        Hdf5.Check(Hdf5.H5Lcreate_soft(target, loc, name, Hdf5.P.DEFAULT, Hdf5.P.DEFAULT), $"{what}: H5Lcreate_soft({name} -> {target})");
+
+    private static H5DatasetHandle Scalar(long loc, string name, long type, ReadOnlySpan<byte> value, string what)
+    {
+        using var space = new H5SpaceHandle(Hdf5.Check(Hdf5.H5Screate(Hdf5.S.SCALAR), $"{what}: H5Screate"));
+        var ds = new H5DatasetHandle(Hdf5.Check(Hdf5.H5Dcreate2(loc, name, type, space.Id, Hdf5.P.DEFAULT, Hdf5.P.DEFAULT, Hdf5.P.DEFAULT),
+            $"{what}: H5Dcreate2({name})"));
+        try
+        {
+            Hdf5.Check(Hdf5.H5Dwrite(ds.Id, type, Hdf5.S.ALL, Hdf5.S.ALL, Hdf5.P.DEFAULT, value), $"{what}: H5Dwrite({name})");
+            return ds;
+        }
+        catch
+        {
+            ds.Dispose();
+            throw;
+        }
+    }
+
+    private static H5DatasetHandle WithUnits(H5DatasetHandle ds, string? units, string what)
+    {
+        try
+        {
+            if (units != null)
+                WriteAttribute(ds.Id, "units", units, what);
+            return ds;
+        }
+        catch
+        {
+            ds.Dispose();
+            throw;
+        }
     }
 
     /// <summary>A scalar fixed-length UTF-8 string attribute (null-padded, as h5py writes them), replacing one of that name.</summary>
     public static void WriteAttribute(long loc, string name, string value, string what)
     {
+        byte[] bytes = Utf8(value);
+        using var type = StringType(bytes.Length, what);
+        DeleteAttribute(loc, name, what);
+        Write(loc, name, type.Id, bytes, create: true, what);
+    }
+
+    /// <summary>A 1-d float64 attribute (a NeXus vector or offset), replacing one of that name.</summary>
+    public static void WriteAttribute(long loc, string name, ReadOnlySpan<double> values, string what)
+    {
+        DeleteAttribute(loc, name, what);
+        ReadOnlySpan<ulong> dims = [(ulong)values.Length];
+        using var space = new H5SpaceHandle(Hdf5.Check(Hdf5.H5Screate_simple(1, dims, dims), $"{what}: H5Screate_simple({name})"));
+        using var attr = new H5AttributeHandle(Hdf5.Check(Hdf5.H5Acreate2(loc, name, Hdf5.NATIVE_DOUBLE, space.Id, Hdf5.P.DEFAULT, Hdf5.P.DEFAULT),
+            $"{what}: H5Acreate2({name})"));
+        Hdf5.Check(Hdf5.H5Awrite(attr.Id, Hdf5.NATIVE_DOUBLE, MemoryMarshal.AsBytes(values)), $"{what}: H5Awrite({name})");
+    }
+
+    private static byte[] Utf8(string value)
+    {
         int n = Encoding.UTF8.GetByteCount(value);
         var bytes = new byte[Math.Max(n, 1)]; // a zero-size string type does not exist; "" is one NUL
         Encoding.UTF8.GetBytes(value, bytes);
-        using var type = new H5TypeHandle(Hdf5.Check(Hdf5.H5Tcopy(Hdf5.T.C_S1), $"{what}: H5Tcopy(H5T_C_S1)"));
-        Hdf5.Check(Hdf5.H5Tset_cset(type.Id, Hdf5.T.CSET_UTF8), $"{what}: H5Tset_cset");
-        Hdf5.Check(Hdf5.H5Tset_strpad(type.Id, Hdf5.T.STR_NULLPAD), $"{what}: H5Tset_strpad");
-        Hdf5.Check(Hdf5.H5Tset_size(type.Id, (nuint)bytes.Length), $"{what}: H5Tset_size({bytes.Length})");
-        DeleteAttribute(loc, name, what);
-        Write(loc, name, type.Id, bytes, create: true, what);
+        return bytes;
+    }
+
+    /// <summary>A fixed-length, null-padded UTF-8 string type of <paramref name="bytes"/> bytes.</summary>
+    private static H5TypeHandle StringType(int bytes, string what)
+    {
+        var type = new H5TypeHandle(Hdf5.Check(Hdf5.H5Tcopy(Hdf5.T.C_S1), $"{what}: H5Tcopy(H5T_C_S1)"));
+        try
+        {
+            Hdf5.Check(Hdf5.H5Tset_cset(type.Id, Hdf5.T.CSET_UTF8), $"{what}: H5Tset_cset");
+            Hdf5.Check(Hdf5.H5Tset_strpad(type.Id, Hdf5.T.STR_NULLPAD), $"{what}: H5Tset_strpad");
+            Hdf5.Check(Hdf5.H5Tset_size(type.Id, (nuint)bytes), $"{what}: H5Tset_size({bytes})");
+            return type;
+        }
+        catch
+        {
+            type.Dispose();
+            throw;
+        }
     }
 
     /// <summary>A scalar int64 attribute, created or overwritten in place.</summary>

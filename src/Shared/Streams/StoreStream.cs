@@ -31,10 +31,19 @@ public sealed record StoreStreamMessage
     [JsonPropertyName("compression")] public string? Compression { get; init; }
     /// <summary>Replace an existing file at <see cref="OutputFile"/>, if it is a regular HDF5 file; false: an existing file fails the run.</summary>
     [JsonPropertyName("overwrite")] public bool Overwrite { get; init; }
-    /// <summary>File attributes to store (user metadata), sent with i_image 0.</summary>
+    /// <summary>File attributes to store (user metadata), sent with i_image 0; none of <see cref="ReservedAttributes"/>.</summary>
     [JsonPropertyName("attributes")] public Dictionary<string, string>? Attributes { get; init; }
+    /// <summary>The run's geometry and sample for the file's NXmx description, sent with i_image 0; absent: the defaults.</summary>
+    [JsonPropertyName("nxmx")] public NxmxRun? Nxmx { get; init; }
     /// <summary>On a close message: why the run ended early (the file is marked interrupted).</summary>
     [JsonPropertyName("interrupted")] public string? Interrupted { get; init; }
+
+    /// <summary>
+    /// Root attributes the writer writes itself (its run status and NeXus's file attributes), so no
+    /// entry of <see cref="Attributes"/> may have these names.
+    /// </summary>
+    public static readonly IReadOnlyList<string> ReservedAttributes =
+        ["n_images_requested", "n_images_written", "interrupted", "interrupted_reason", "default", "file_name", "file_time", "creator", "NX_class"];
 
     /// <summary>This message closes the run's file (i_image == n_images).</summary>
     public bool IsClose => IImage == NImages;

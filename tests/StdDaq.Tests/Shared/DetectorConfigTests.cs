@@ -188,4 +188,73 @@ public class DetectorConfigTests
         DetectorConfigLoader.Parse(With(Jungfrau, "number_of_writers", 1), warnings.Add);
         Assert.Empty(warnings);
     }
+
+    [Fact]
+    public void Parse_NexusSection_ReadsEveryKey()
+    {
+        var warnings = new List<string>();
+        var c = DetectorConfigLoader.Parse(With(Jungfrau, "nexus", JsonNode.Parse("""
+            {"pixel_size_um": 74.5, "sensor_material": "CdTe", "sensor_thickness_um": 750, "saturation_value": 30000,
+             "underload_value": -5, "instrument_name": "PSI X06SA", "instrument_short_name": "X06SA",
+             "source_name": "Swiss Light Source", "source_short_name": "SLS", "source_type": "Synchrotron X-ray Source",
+             "rotation_axis": [1, 0, 0], "default_distance_mm": 250, "default_wavelength_angstrom": 0.8, "colour": "red"}
+            """)), warnings.Add);
+
+        var n = c.Nexus;
+        Assert.Equal(74.5, n.PixelSizeUmFor(DetectorKind.JungfrauRaw));
+        Assert.Equal("CdTe", n.SensorMaterial);
+        Assert.Equal(750, n.SensorThicknessUmFor(DetectorKind.JungfrauRaw));
+        Assert.Equal(30000, n.SaturationValueFor(DetectorKind.JungfrauRaw, 16));
+        Assert.Equal(-5, n.UnderloadValueFor(DetectorKind.Eiger));
+        Assert.Equal(("PSI X06SA", "X06SA"), (n.InstrumentName, n.InstrumentShortName));
+        Assert.Equal(("Swiss Light Source", "SLS", "Synchrotron X-ray Source"), (n.SourceName, n.SourceShortName, n.SourceType));
+        Assert.Equal([1.0, 0, 0], n.RotationAxis);
+        Assert.Equal((250, 0.8), (n.DefaultDistanceMm, n.DefaultWavelengthAngstrom));
+        Assert.Equal(["config: unknown key 'nexus.colour' ignored"], warnings);
+    }
+
+    [Fact]
+    public void Parse_NoNexusSection_DefaultsPerDetectorType()
+    {
+        var n = DetectorConfigLoader.Parse(Jungfrau).Nexus;
+        Assert.Equal(75, n.PixelSizeUmFor(DetectorKind.JungfrauRaw));
+        Assert.Equal(75, n.PixelSizeUmFor(DetectorKind.Eiger));
+        Assert.Equal(11, n.PixelSizeUmFor(DetectorKind.Gigafrost));
+        Assert.Equal(320, n.SensorThicknessUmFor(DetectorKind.JungfrauConverted));
+        Assert.Equal(450, n.SensorThicknessUmFor(DetectorKind.Eiger));
+        Assert.Null(n.SensorThicknessUmFor(DetectorKind.Gigafrost));
+        Assert.Null(n.SaturationValueFor(DetectorKind.JungfrauRaw, 16));
+        Assert.Equal(255, n.SaturationValueFor(DetectorKind.Eiger, 8));
+        Assert.Equal(4095, n.SaturationValueFor(DetectorKind.Eiger, 16));
+        Assert.Null(n.SaturationValueFor(DetectorKind.Eiger, 32));
+        Assert.Equal(4095, n.SaturationValueFor(DetectorKind.Gigafrost, 12));
+        Assert.Equal(0, n.UnderloadValueFor(DetectorKind.Eiger));
+        Assert.Equal(0, n.UnderloadValueFor(DetectorKind.Gigafrost));
+        Assert.Null(n.UnderloadValueFor(DetectorKind.JungfrauConverted));
+        Assert.Equal("Si", n.SensorMaterial);
+        Assert.Equal(("unknown", "unknown"), (n.InstrumentName, n.SourceName));
+        Assert.Equal([-1.0, 0, 0], n.RotationAxis);
+        Assert.Equal((100, 1), (n.DefaultDistanceMm, n.DefaultWavelengthAngstrom));
+    }
+
+    [Theory]
+    [InlineData("5", "key 'nexus': must be an object of NeXus settings, got the number 5")]
+    [InlineData("{\"sensor_material\": \"silicon\"}", "key 'nexus.sensor_material': 'silicon' is not one of Si, CdTe, GaAs")]
+    [InlineData("{\"sensor_material\": \"Si \"}", "key 'nexus.sensor_material': 'Si ' is not one of Si, CdTe, GaAs")]
+    [InlineData("{\"pixel_size_um\": \"75\"}", "key 'nexus.pixel_size_um': must be a number, got the string \"75\"")]
+    [InlineData("{\"pixel_size_um\": 0}", "key 'nexus.pixel_size_um': 0 is out of range 0.1..10000")]
+    [InlineData("{\"sensor_thickness_um\": -320}", "key 'nexus.sensor_thickness_um': -320 is out of range 1..100000")]
+    [InlineData("{\"saturation_value\": 100, \"underload_value\": 100}", "key 'nexus.underload_value': 100 must be below nexus.saturation_value 100")]
+    [InlineData("{\"instrument_name\": \"DLS I04\"}", "key 'nexus.instrument_name': 'DLS I04' starts like a Diamond Light Source beamline's name")]
+    [InlineData("{\"instrument_name\": \"i24\"}", "key 'nexus.instrument_name': 'i24' is a Diamond Light Source beamline's name")]
+    [InlineData("{\"instrument_name\": \" \"}", "key 'nexus.instrument_name': must not be empty")]
+    [InlineData("{\"source_name\": 7}", "key 'nexus.source_name': must be a string, got the number 7")]
+    [InlineData("{\"rotation_axis\": [1, 0]}", "key 'nexus.rotation_axis': must be an array of 3 numbers [x, y, z], got an array")]
+    [InlineData("{\"rotation_axis\": [0, 0, 0]}", "key 'nexus.rotation_axis': [0, 0, 0] is not a direction")]
+    [InlineData("{\"default_distance_mm\": 0.12}", "key 'nexus.default_distance_mm': 0.12 is out of range 1..100000")]
+    [InlineData("{\"default_wavelength_angstrom\": 12400}", "key 'nexus.default_wavelength_angstrom': 12400 is out of range 0.01..100")]
+    public void Parse_BadNexusValue_OneLineNamingTheKey(string nexus, string message)
+    {
+        Assert.StartsWith(message, ErrorOf(With(Jungfrau, "nexus", JsonNode.Parse(nexus))), StringComparison.Ordinal);
+    }
 }

@@ -40,6 +40,7 @@ public static class H5py
                 "entry_class": val(f["/entry"].attrs.get("NX_class")),
                 "data_class": val(f["/entry/data"].attrs.get("NX_class")),
                 "signal": val(f["/entry/data"].attrs.get("signal")),
+                "n_omega": f["/entry/sample/transformations/omega"].shape[0] if "/entry/sample/transformations/omega" in f else None,
             }
             if dump != "-":
                 with open(dump, "wb") as raw:
@@ -51,6 +52,59 @@ public static class H5py
     public static JsonElement Read(TestEnv env, string file, string? dumpPixels = null)
     {
         string output = Python.Run(env, Script, file, dumpPixels ?? "-", PluginPath);
+        return JsonDocument.Parse(output).RootElement.Clone();
+    }
+
+    // Every object of the file by path: groups and datasets with their attributes, small datasets
+    // with their values (strings decoded), large ones with shape and dtype only, soft links by target.
+    private const string TreeScript = """
+        import json, os, sys
+        os.environ["HDF5_PLUGIN_PATH"] = sys.argv[3]
+        import h5py, numpy as np
+        path, mask_dump = sys.argv[1], sys.argv[2]
+        def val(v):
+            if isinstance(v, bytes): return v.decode("utf-8")
+            if isinstance(v, np.ndarray): return [val(x) for x in v.tolist()] if v.dtype.kind == "S" else v.tolist()
+            if isinstance(v, np.generic): return v.item()
+            return v
+        out = {}
+        with h5py.File(path, "r") as f:
+            out["/"] = {"kind": "group", "attrs": {k: val(v) for k, v in f.attrs.items()}}
+            def walk(group):
+                for key in group:
+                    p = group.name.rstrip("/") + "/" + key
+                    link = group.get(key, getlink=True)
+                    if isinstance(link, h5py.SoftLink):
+                        out[p] = {"kind": "softlink", "target": link.path}
+                        continue
+                    visit(p, group[key])
+                    if isinstance(group[key], h5py.Group):
+                        walk(group[key])
+            def visit(p, o):
+                e = {"attrs": {k: val(v) for k, v in o.attrs.items()},
+                     "attr_types": {k: o.attrs.get_id(k).dtype.str for k in o.attrs}}
+                if isinstance(o, h5py.Group):
+                    e["kind"] = "group"
+                else:
+                    e.update(kind="dataset", shape=list(o.shape), dtype=o.dtype.str)
+                    if o.size <= 4096 or o.dtype.kind == "S":
+                        e["value"] = val(o[()])
+                out[p] = e
+            walk(f)
+            if mask_dump != "-":
+                with open(mask_dump, "wb") as raw:
+                    raw.write(f["/entry/instrument/detector/pixel_mask"][()].astype("<u4").tobytes())
+        print(json.dumps(out))
+        """;
+
+    /// <summary>
+    /// Every object of the file by absolute path (kind, attrs, attr_types, shape, dtype, value of
+    /// small datasets, target of soft links); with <paramref name="dumpMask"/> the pixel_mask goes
+    /// to that raw file (uint32 little-endian, row-major).
+    /// </summary>
+    public static JsonElement Tree(TestEnv env, string file, string? dumpMask = null)
+    {
+        string output = Python.Run(env, TreeScript, file, dumpMask ?? "-", PluginPath);
         return JsonDocument.Parse(output).RootElement.Clone();
     }
 

@@ -209,6 +209,7 @@ public class NexusImageFileTests
 
         var v = ReadBack(env, path);
         Assert.Equal([flushed, h, w], v.Shape);
+        Assert.Equal(flushed, v.Info.GetProperty("n_omega").GetInt64()); // DIALS counts the images by omega
         var zeros = new byte[h * w * 2];
         Assert.Equal(Enumerable.Range(0, flushed).SelectMany(i => i % 7 == 6 ? zeros : TestImages.UInt16(i, h, w)).ToArray(), v.Pixels);
         Assert.Equal(Enumerable.Range(0, flushed).Select(i => TestImages.ImageId(i)), v.ImageIds);
@@ -229,6 +230,7 @@ public class NexusImageFileTests
 
         var v = ReadBack(env, path);
         Assert.Equal([0, 4, 8], v.Shape);
+        Assert.Equal(0, v.Info.GetProperty("n_omega").GetInt64());
         Assert.Empty(v.ImageIds);
         Assert.Equal(0, v.RootNumber("n_images_written"));
         Assert.Equal(1, v.RootNumber("interrupted"));

@@ -152,6 +152,11 @@ public sealed class WriterPathTests(BrokerFixture broker)
             (WriterPipeline.Body(ok, 5, "\"compression\": \"zip\""), "compression: 'zip' is not one of"),
             ("[1, 2]", "must be a JSON object"),
             ("not json", "not valid JSON"),
+            (WriterPipeline.Body(ok, 5, "\"metadata\": {\"detector_distance\": -120}"), "metadata.detector_distance: -120 is out of range 1..100000 mm"),
+            (WriterPipeline.Body(ok, 5, "\"metadata\": {\"wavelength\": \"1.0\"}"), "metadata.wavelength: must be a number (Å), got the string \"1.0\""),
+            (WriterPipeline.Body(ok, 5, "\"metadata\": {\"photon_energy\": 12400}"), "metadata.photon_energy: 12400 is out of range"),
+            (WriterPipeline.Body(ok, 5, "\"metadata\": {\"photon_energy\": 12.4, \"wavelength\": 1.5}"), "metadata.photon_energy: 12.4 keV is a wavelength of 0.999873 Å, but metadata.wavelength is 1.5 Å"),
+            (WriterPipeline.Body(ok, 5, "\"metadata\": {\"creator\": \"me\"}"), "metadata.creator: reserved"),
         ];
         foreach (var (body, message) in cases)
         {

@@ -24,6 +24,7 @@ public sealed class WriterPipeline : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly List<Task> _tasks = [];
     private readonly ModuleFrameSource? _source;
+    private readonly Action<int, ulong, Span<byte>>? _frames;
     private readonly DaqPipeline _pipeline;
 
     public DetectorConfig Config { get; }
@@ -38,8 +39,9 @@ public sealed class WriterPipeline : IAsyncDisposable
     public List<BrokerStatus> Statuses { get; } = [];
 
     private WriterPipeline(TestEnv env, string brokerUrl, bool udp, double rate, Func<DetectorConfig, DetectorConfig>? tweak,
-        WriterOptions? writerOptions, bool agent)
+        WriterOptions? writerOptions, bool agent, Action<int, ulong, Span<byte>>? frames)
     {
+        _frames = frames;
         env.Ring("image");
         // A deep image ring (256 images, 1.3 s at 200 Hz): under CPU starvation (2 cores shared
         // with the test) the writer's first image (file creation, plugin load, code compiled) can
@@ -81,10 +83,15 @@ public sealed class WriterPipeline : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Starts the pipeline. Without UDP, <paramref name="frames"/> (module, image id, frame bytes in
+    /// packet order) writes each frame's pixels; null: the simulator's pattern.
+    /// </summary>
     public static async Task<WriterPipeline> StartAsync(TestEnv env, string brokerUrl, bool udp = false, double rate = 200,
-        Func<DetectorConfig, DetectorConfig>? tweak = null, WriterOptions? writerOptions = null, bool agent = true)
+        Func<DetectorConfig, DetectorConfig>? tweak = null, WriterOptions? writerOptions = null, bool agent = true,
+        Action<int, ulong, Span<byte>>? frames = null)
     {
-        var p = new WriterPipeline(env, brokerUrl, udp, rate, tweak, writerOptions, agent);
+        var p = new WriterPipeline(env, brokerUrl, udp, rate, tweak, writerOptions, agent, frames);
         try
         {
             if (p._pipeline.Agent is { } a)
@@ -145,7 +152,7 @@ public sealed class WriterPipeline : IAsyncDisposable
         {
             for (int m = 0; m < Config.NModules; m++)
                 if (!SilentModules.Contains(m))
-                    source.Publish(source.WritePattern(m, id));
+                    source.Publish(_frames == null ? source.WritePattern(m, id) : source.Write(m, id, f => _frames(m, id, f)));
             double due = id / rate;
             double wait = due - sw.Elapsed.TotalSeconds;
             if (wait > 0)
