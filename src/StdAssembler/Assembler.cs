@@ -379,6 +379,7 @@ public sealed partial class Assembler : IDisposable
         ulong frameIndex = 0, detector1 = 0, detector2 = 0;
         uint received = 0;
         bool first = true;
+        long receivedAt = long.MaxValue;
         for (int m = 0; m < _nModules; m++)
         {
             switch (_outcomes[m])
@@ -403,6 +404,7 @@ public sealed partial class Assembler : IDisposable
             Counters[AssemblerCounter.PixelsLostPackets] += pixels.LostPackets;
             ref readonly var n = ref p.Notices[m];
             received += n.NReceivedPackets;
+            receivedAt = Math.Min(receivedAt, (long)n.ReceiveTimeNs);
             if (first)
             {
                 frameIndex = n.FrameIndex;
@@ -422,7 +424,9 @@ public sealed partial class Assembler : IDisposable
         h.NMissingPackets = (uint)(_nModules * _layout.Module.PacketsPerFrame) - received;
         h.Detector1 = detector1;
         h.Detector2 = detector2;
-        h.ReceiveTimeNs = Libc.RealtimeNs();
+        // When the image was taken, as near as the pipeline knows: the earliest receive time of its
+        // module frames (each receiver's frames close in order, so images keep their order).
+        h.ReceiveTimeNs = receivedAt != long.MaxValue ? receivedAt : Libc.RealtimeNs();
         h.ModuleId = 0;
         h.BitDepth = (ushort)(_layout.BytesPerPixel * 8);
         h.Status = (uint)status;

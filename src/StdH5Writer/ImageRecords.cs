@@ -1,13 +1,16 @@
 namespace StdDaq.Writer;
 
 /// <summary>
-/// image_id and status of the images handled since the last flush, indices [Start, End), kept in
-/// memory so the file gets them in one write per dataset at the flush instead of one per image.
+/// image_id, status, detector frame index and receive time of the images handled since the last
+/// flush, indices [Start, End), kept in memory so the file gets them in one write per dataset at
+/// the flush instead of one per image.
 /// </summary>
 internal sealed class ImageRecords
 {
     private ulong[] _ids = new ulong[256];
     private ushort[] _statuses = new ushort[256];
+    private ulong[] _frameIndices = new ulong[256];
+    private long[] _receiveTimes = new long[256];
 
     /// <summary>The first index not yet in the file (n at the last flush).</summary>
     public long Start { get; private set; }
@@ -19,8 +22,15 @@ internal sealed class ImageRecords
 
     public ReadOnlySpan<ushort> Statuses => _statuses.AsSpan(0, (int)(End - Start));
 
-    /// <summary>Adds image <paramref name="index"/> (≥ End); indices skipped on the way get id 0 and <paramref name="gapStatus"/>.</summary>
-    public void Add(long index, ulong imageId, ushort status, ushort gapStatus)
+    public ReadOnlySpan<ulong> FrameIndices => _frameIndices.AsSpan(0, (int)(End - Start));
+
+    public ReadOnlySpan<long> ReceiveTimes => _receiveTimes.AsSpan(0, (int)(End - Start));
+
+    /// <summary>
+    /// Adds image <paramref name="index"/> (≥ End); indices skipped on the way get id 0,
+    /// <paramref name="gapStatus"/>, frame index 0 and receive time 0.
+    /// </summary>
+    public void Add(long index, ulong imageId, ushort status, ushort gapStatus, ulong frameIndex = 0, long receiveTimeNs = 0)
     {
         long need = index + 1 - Start;
         if (need > _ids.Length)
@@ -28,16 +38,31 @@ internal sealed class ImageRecords
             int size = (int)Math.Min(Math.Max(need, 2L * _ids.Length), Array.MaxLength);
             Array.Resize(ref _ids, size);
             Array.Resize(ref _statuses, size);
+            Array.Resize(ref _frameIndices, size);
+            Array.Resize(ref _receiveTimes, size);
         }
-        _ids.AsSpan((int)(End - Start), (int)(index - End)).Clear();
-        _statuses.AsSpan((int)(End - Start), (int)(index - End)).Fill(gapStatus);
+        int from = (int)(End - Start), gap = (int)(index - End);
+        _ids.AsSpan(from, gap).Clear();
+        _statuses.AsSpan(from, gap).Fill(gapStatus);
+        _frameIndices.AsSpan(from, gap).Clear();
+        _receiveTimes.AsSpan(from, gap).Clear();
         _ids[index - Start] = imageId;
         _statuses[index - Start] = status;
+        _frameIndices[index - Start] = frameIndex;
+        _receiveTimes[index - Start] = receiveTimeNs;
         End = index + 1;
     }
 
-    /// <summary>Changes the status of index <paramref name="index"/>, handled since the last flush.</summary>
-    public void SetStatus(long index, ushort status) => _statuses[index - Start] = status;
+    /// <summary>
+    /// Makes index <paramref name="index"/>, handled since the last flush, an image not written:
+    /// <paramref name="status"/>, frame index and receive time 0 (the image id stays).
+    /// </summary>
+    public void SetNotWritten(long index, ushort status)
+    {
+        _statuses[index - Start] = status;
+        _frameIndices[index - Start] = 0;
+        _receiveTimes[index - Start] = 0;
+    }
 
     /// <summary>The records are in the file: start after them.</summary>
     public void Clear() => Start = End;

@@ -26,7 +26,9 @@ public sealed record NexusFileOptions(
 /// <c>data</c> [n, H, W] in the image dtype, one chunk [1, H, W] per image (raw, or with filter 32008
 /// bitshuffle-LZ4, cd_values {0, 3, elem_size, 0, 2}), <c>@interpretation</c> "image";
 /// <c>image_id</c> uint64 [n]; <c>status</c> uint16 [n] (0 good, 1 incomplete, 2 id mismatch,
-/// 0xFFFF not written, whose pixels read as 0). Around them the NeXus NXmx description of the
+/// 0xFFFF not written, whose pixels read as 0); <c>frame_index</c> uint64 [n] (the detector's frame
+/// number) and <c>receive_time</c> int64 [n] (@units "ns": CLOCK_REALTIME since the Unix epoch when
+/// the first of the image's module frames was received whole), both 0 for an image not written. Around them the NeXus NXmx description of the
 /// detector, beam and sample (<see cref="NxmxLayout"/>), whose omega [n] grows with the images.
 /// Root attributes: the given strings, NeXus's <c>default</c> ("entry"), <c>file_name</c>,
 /// <c>file_time</c> and <c>creator</c>, <c>n_images_requested</c>, <c>n_images_written</c> (int64),
@@ -75,7 +77,7 @@ public sealed class NexusImageFile : IDisposable
     private readonly bool _compressed;
     private readonly H5FileHandle _file;
     private readonly H5GroupHandle _entry, _group;
-    private readonly H5DatasetHandle _ids, _statuses;
+    private readonly H5DatasetHandle _ids, _statuses, _frameIndices, _receiveTimes;
     private readonly NxmxLayout _nxmx;
     private H5DatasetHandle _data;
 
@@ -108,6 +110,9 @@ public sealed class NexusImageFile : IDisposable
             _data = CreateImages(o);
             _ids = Create1d("image_id", Hdf5.NATIVE_UINT64, fill: null);
             _statuses = Create1d("status", Hdf5.NATIVE_UINT16, fill: BitConverter.GetBytes(StatusNotWritten));
+            _frameIndices = Create1d("frame_index", Hdf5.NATIVE_UINT64, fill: null);
+            _receiveTimes = Create1d("receive_time", Hdf5.NATIVE_INT64, fill: null);
+            Hdf5Writing.WriteAttribute(_receiveTimes.Id, "units", "ns", path);
             _nxmx = NxmxLayout.Write(file, _entry, _data, o, path, DateTimeOffset.UtcNow);
             foreach (var (name, value) in o.Attributes)
                 Hdf5Writing.WriteAttribute(file.Id, name, value, path);
@@ -176,14 +181,16 @@ public sealed class NexusImageFile : IDisposable
     /// Writes image <paramref name="index"/> (above every index handled so far, below NImages) as one
     /// chunk at [index, 0, 0]: <paramref name="chunk"/> is the raw image (H × W × element size bytes)
     /// or, with BitshuffleLz4, the compressed chunk (12-byte big-endian header, then LZ4 blocks).
+    /// <paramref name="frameIndex"/> and <paramref name="receiveTimeNs"/> go to frame_index and
+    /// receive_time (from the image's slot header).
     /// </summary>
-    public void WriteImage(long index, ReadOnlySpan<byte> chunk, ulong imageId, ushort status)
+    public void WriteImage(long index, ReadOnlySpan<byte> chunk, ulong imageId, ushort status, ulong frameIndex = 0, long receiveTimeNs = 0)
     {
         CheckWritable(index);
         if (status == StatusNotWritten)
             throw new ArgumentOutOfRangeException(nameof(status), "ImageStatus.NotWritten is the status of images not written");
         WriteChunk(index, chunk);
-        _records.Add(index, imageId, status, StatusNotWritten);
+        _records.Add(index, imageId, status, StatusNotWritten, frameIndex, receiveTimeNs);
         ImagesWritten++;
     }
 
@@ -200,7 +207,7 @@ public sealed class NexusImageFile : IDisposable
         if (index != _records.End - 1 || index < _records.Start)
             throw new ArgumentOutOfRangeException(nameof(index), index, $"only the last image written since the last flush ({_records.End - 1}) can be taken back");
         WriteChunk(index, replacement);
-        _records.SetStatus(index, StatusNotWritten);
+        _records.SetNotWritten(index, StatusNotWritten);
         ImagesWritten--;
     }
 
@@ -407,8 +414,12 @@ public sealed class NexusImageFile : IDisposable
             SetExtent(_data, n, 3); // trims the growth ahead; no chunk lies there
         SetExtent(_ids, n, 1);
         SetExtent(_statuses, n, 1);
+        SetExtent(_frameIndices, n, 1);
+        SetExtent(_receiveTimes, n, 1);
         Hdf5Writing.WriteSlice(_ids, Hdf5.NATIVE_UINT64, _records.Start, _records.Ids, $"{_path}: image_id");
         Hdf5Writing.WriteSlice(_statuses, Hdf5.NATIVE_UINT16, _records.Start, _records.Statuses, $"{_path}: status");
+        Hdf5Writing.WriteSlice(_frameIndices, Hdf5.NATIVE_UINT64, _records.Start, _records.FrameIndices, $"{_path}: frame_index");
+        Hdf5Writing.WriteSlice(_receiveTimes, Hdf5.NATIVE_INT64, _records.Start, _records.ReceiveTimes, $"{_path}: receive_time");
         _nxmx.Grow(_records.Start, n); // after data: dxtbx counts the images by omega's length
     }
 
@@ -426,6 +437,8 @@ public sealed class NexusImageFile : IDisposable
         _data?.Dispose();
         _ids?.Dispose();
         _statuses?.Dispose();
+        _frameIndices?.Dispose();
+        _receiveTimes?.Dispose();
         _nxmx?.Dispose();
         _group?.Dispose();
         _entry?.Dispose();

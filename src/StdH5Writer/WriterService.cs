@@ -254,6 +254,8 @@ public sealed partial class WriterService : IDisposable
             var image = ring.SlotSpan(slot)[..(int)_imageBytes];
             ref readonly var header = ref ring.Slot(slot);
             ushort status = (ushort)header.Status;
+            ulong frameIndex = header.FrameIndex;
+            long receivedAt = header.ReceiveTimeNs;
             // Which modules the image lacks, read with the pixels (the sequence lock covers both).
             _lacking.Clear();
             if (status != (ushort)ImageStatus.Good && header.NMissingModules != 0)
@@ -270,14 +272,14 @@ public sealed partial class WriterService : IDisposable
                     Missing(r, index, id, "overwritten in the image buffer while it was written");
                     return;
                 }
-                file.WriteImage(index, _compressed.AsSpan(0, n), id, status);
+                file.WriteImage(index, _compressed.AsSpan(0, n), id, status, frameIndex, receivedAt);
                 Counters[WriterCounter.BytesWritten] += n;
             }
             else
             {
                 // Straight from the slot to the file; if the slot changed meanwhile, what went to
                 // the file is torn: replace it with zeros and record the image as missing.
-                file.WriteImage(index, image, id, status);
+                file.WriteImage(index, image, id, status, frameIndex, receivedAt);
                 if (!ring.Validate(slot, seq))
                 {
                     _zeros ??= new byte[_imageBytes];

@@ -42,7 +42,7 @@ public struct SlotHeader
     public ulong Detector1;
     /// <summary>@40: the SLS timestamp or GigaFRoST frame timestamp; image buffers: the first module's.</summary>
     public ulong Detector2;
-    /// <summary>@48: CLOCK_REALTIME in ns since the epoch when the frame was closed (image buffers: assembled).</summary>
+    /// <summary>@48: CLOCK_REALTIME in ns since the epoch when the frame was closed (image buffers: the earliest of its module frames'; the assembly time if none came).</summary>
     public long ReceiveTimeNs;
     /// <summary>@56: the module (frame buffers); 0 in image buffers.</summary>
     public ushort ModuleId;

@@ -80,6 +80,33 @@ public class NexusImageFileTests
     }
 
     [Fact]
+    public void WriteImage_FrameIndexAndReceiveTime_PerImageAndZeroForImagesNotWritten()
+    {
+        using var env = new TestEnv();
+        string path = Path.Combine(env.Dir, "times.h5");
+        const int h = 4, w = 8;
+        using (var file = NexusImageFile.Create(path, Options(6, h, w), overwrite: false))
+        {
+            file.WriteImage(0, TestImages.UInt16(0, h, w), 10, 0, frameIndex: 500, receiveTimeNs: 1_700_000_000_000_000_001);
+            file.WriteImage(1, TestImages.UInt16(1, h, w), 11, 0, frameIndex: 501, receiveTimeNs: 1_700_000_000_000_000_002);
+            file.Flush();
+            file.MarkMissing(2, 12);
+            // index 3 never handled
+            file.WriteImage(4, TestImages.UInt16(4, h, w), 14, 1, frameIndex: 504, receiveTimeNs: 1_700_000_000_000_000_004);
+            file.WriteImage(5, TestImages.UInt16(5, h, w), 15, 0, frameIndex: 505, receiveTimeNs: 1_700_000_000_000_000_005);
+            file.Unwrite(5, new byte[h * w * 2]);
+            file.Close(interrupted: false, null);
+        }
+
+        var v = ReadBack(env, path);
+        Assert.Equal([500UL, 501, 0, 0, 504, 0], H5py.ULongs(v.Info.GetProperty("frame_index")));
+        Assert.Equal([1_700_000_000_000_000_001L, 1_700_000_000_000_000_002, 0, 0, 1_700_000_000_000_000_004, 0],
+            H5py.Longs(v.Info.GetProperty("receive_time")));
+        Assert.Equal("ns", v.Info.GetProperty("receive_time_units").GetString());
+        Assert.Equal([0, 0, 0xFFFF, 0xFFFF, 1, 0xFFFF], v.Status);
+    }
+
+    [Fact]
     public void Unwrite_TheLastImage_ReadsAsZerosNotWrittenAndOnlyTheLastCanBeTakenBack()
     {
         using var env = new TestEnv();

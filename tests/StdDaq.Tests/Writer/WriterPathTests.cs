@@ -20,6 +20,7 @@ public sealed class WriterPathTests(BrokerFixture broker)
     public async Task Write_FullChainOverUdp_FileHoldsTheSimulatorImagesWithConsecutiveIds()
     {
         using var env = new TestEnv();
+        long startedNs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() * 1_000_000;
         await using var p = await WriterPipeline.StartAsync(env, broker.Url, udp: true, rate: 100);
         string file = Path.Combine(env.Dir, "run.h5");
         const int n = 40;
@@ -49,6 +50,15 @@ public sealed class WriterPathTests(BrokerFixture broker)
         for (int i = 1; i < n; i++)
             Assert.Equal(ids[0] + (ulong)i, ids[i]);
         Assert.True(H5py.Longs(h5.GetProperty("status")).All(s => s == 0), "statuses: " + h5.GetProperty("status") + " ids: " + h5.GetProperty("image_id") + "; assembler: " + p.Assembler.Counters.Read());
+        // Per image, from the pipeline: the detector's frame number (the simulator's is the id) and
+        // when the image's frames were received (after the pipeline started, before the request ended, in order).
+        Assert.Equal(ids, H5py.ULongs(h5.GetProperty("frame_index")));
+        var received = H5py.Longs(h5.GetProperty("receive_time"));
+        long endedNs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() * 1_000_000 + 1_000_000;
+        Assert.All(received, t => Assert.InRange(t, startedNs, endedNs));
+        for (int i = 1; i < n; i++)
+            Assert.True(received[i] >= received[i - 1], $"receive_time of image {i} is before image {i - 1}'s: {h5.GetProperty("receive_time")}");
+        Assert.Equal("ns", h5.GetProperty("receive_time_units").GetString());
         var attrs = h5.GetProperty("attrs");
         Assert.Equal(p.Config.DetectorName, attrs.GetProperty("detector_name").GetString());
         Assert.Equal(id, attrs.GetProperty("request_id").GetString());
