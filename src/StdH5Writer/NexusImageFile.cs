@@ -219,7 +219,7 @@ public sealed class NexusImageFile : IDisposable
         try
         {
             if (index >= _extent)
-                SetExtent(_data, Math.Min(_n, index + GrowStep), 3);
+                SetDataExtent(Math.Min(_n, index + GrowStep));
             ReadOnlySpan<ulong> offset = [(ulong)index, 0, 0];
             Hdf5.Check(Hdf5.H5Dwrite_chunk(_data.Id, Hdf5.P.DEFAULT, 0, offset, (nuint)chunk.Length, chunk),
                 $"{_path}: H5Dwrite_chunk(image {index}, {chunk.Length} bytes)");
@@ -329,15 +329,8 @@ public sealed class NexusImageFile : IDisposable
         return Hdf5Writing.CreateDataset(_group.Id, "data", TypeOf((ImageDtype)o.Dtype), dims, max, dcpl, _path);
     }
 
-    private H5DatasetHandle Create1d(string name, long type, byte[]? fill)
-    {
-        using var dcpl = new H5PropertyHandle(Hdf5.Check(Hdf5.H5Pcreate(Hdf5.P.DATASET_CREATE), $"{_path}: H5Pcreate(H5P_DATASET_CREATE)"));
-        ReadOnlySpan<ulong> chunk = [(ulong)Math.Min(_n, IdChunk)];
-        Hdf5.Check(Hdf5.H5Pset_chunk(dcpl.Id, 1, chunk), $"{_path}: H5Pset_chunk({name})");
-        if (fill != null)
-            Hdf5.Check(Hdf5.H5Pset_fill_value(dcpl.Id, type, fill), $"{_path}: H5Pset_fill_value({name})");
-        return Hdf5Writing.CreateDataset(_group.Id, name, type, [0], [(ulong)_n], dcpl, _path);
-    }
+    private H5DatasetHandle Create1d(string name, long type, byte[]? fill) =>
+        Hdf5Writing.CreateGrowable(_group.Id, name, type, _n, IdChunk, fill, _path);
 
     private static long TypeOf(ImageDtype dtype) => dtype switch
     {
@@ -411,24 +404,19 @@ public sealed class NexusImageFile : IDisposable
         if (n == _records.Start && _extent == n)
             return;
         if (_extent != n)
-            SetExtent(_data, n, 3); // trims the growth ahead; no chunk lies there
-        SetExtent(_ids, n, 1);
-        SetExtent(_statuses, n, 1);
-        SetExtent(_frameIndices, n, 1);
-        SetExtent(_receiveTimes, n, 1);
-        Hdf5Writing.WriteSlice(_ids, Hdf5.NATIVE_UINT64, _records.Start, _records.Ids, $"{_path}: image_id");
-        Hdf5Writing.WriteSlice(_statuses, Hdf5.NATIVE_UINT16, _records.Start, _records.Statuses, $"{_path}: status");
-        Hdf5Writing.WriteSlice(_frameIndices, Hdf5.NATIVE_UINT64, _records.Start, _records.FrameIndices, $"{_path}: frame_index");
-        Hdf5Writing.WriteSlice(_receiveTimes, Hdf5.NATIVE_INT64, _records.Start, _records.ReceiveTimes, $"{_path}: receive_time");
+            SetDataExtent(n); // trims the growth ahead; no chunk lies there
+        Hdf5Writing.Append(_ids, Hdf5.NATIVE_UINT64, _records.Start, _records.Ids, $"{_path}: image_id");
+        Hdf5Writing.Append(_statuses, Hdf5.NATIVE_UINT16, _records.Start, _records.Statuses, $"{_path}: status");
+        Hdf5Writing.Append(_frameIndices, Hdf5.NATIVE_UINT64, _records.Start, _records.FrameIndices, $"{_path}: frame_index");
+        Hdf5Writing.Append(_receiveTimes, Hdf5.NATIVE_INT64, _records.Start, _records.ReceiveTimes, $"{_path}: receive_time");
         _nxmx.Grow(_records.Start, n); // after data: dxtbx counts the images by omega's length
     }
 
-    private void SetExtent(H5DatasetHandle ds, long n, int rank)
+    private void SetDataExtent(long n)
     {
-        ReadOnlySpan<ulong> dims = rank == 3 ? [(ulong)n, (ulong)_height, (ulong)_width] : [(ulong)n];
-        Hdf5.Check(Hdf5.H5Dset_extent(ds.Id, dims), $"{_path}: H5Dset_extent({n})");
-        if (ds == _data)
-            _extent = n;
+        ReadOnlySpan<ulong> dims = [(ulong)n, (ulong)_height, (ulong)_width];
+        Hdf5.Check(Hdf5.H5Dset_extent(_data.Id, dims), $"{_path}: H5Dset_extent({n})");
+        _extent = n;
     }
 
     /// <summary>Closes every id, the file last; returns the H5Fclose error, if any.</summary>

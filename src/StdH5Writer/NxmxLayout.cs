@@ -140,21 +140,16 @@ internal sealed class NxmxLayout : IDisposable
     /// </summary>
     public void Grow(long start, long end)
     {
-        ReadOnlySpan<ulong> dims = [(ulong)end];
-        Hdf5.Check(Hdf5.H5Dset_extent(_omega.Id, dims), $"{_path}: H5Dset_extent(omega, {end})");
-        Hdf5.Check(Hdf5.H5Dset_extent(_omegaEnd.Id, dims), $"{_path}: H5Dset_extent(omega_end, {end})");
         int count = checked((int)(end - start));
-        if (count <= 0)
-            return;
         if (_values.Length < count)
             _values = new double[Math.Max(count, 2 * _values.Length)];
         var values = _values.AsSpan(0, count);
         for (int i = 0; i < count; i++)
             values[i] = _omegaStart + (start + i) * _omegaIncrement;
-        Hdf5Writing.WriteSlice<double>(_omega, Hdf5.NATIVE_DOUBLE, start, values, $"{_path}: omega");
+        Hdf5Writing.Append<double>(_omega, Hdf5.NATIVE_DOUBLE, start, values, $"{_path}: omega");
         for (int i = 0; i < count; i++)
             values[i] = _omegaStart + (start + i + 1) * _omegaIncrement;
-        Hdf5Writing.WriteSlice<double>(_omegaEnd, Hdf5.NATIVE_DOUBLE, start, values, $"{_path}: omega_end");
+        Hdf5Writing.Append<double>(_omegaEnd, Hdf5.NATIVE_DOUBLE, start, values, $"{_path}: omega_end");
     }
 
     /// <summary>Writes <c>/entry/end_time</c> (once, at close).</summary>
@@ -279,13 +274,8 @@ internal sealed class NxmxLayout : IDisposable
     }
 
     /// <summary>An empty float64 [0] dataset growable to <paramref name="max"/> entries, chunked like image_id.</summary>
-    private static H5DatasetHandle Growable(long loc, string name, long max, string path)
-    {
-        using var dcpl = new H5PropertyHandle(Hdf5.Check(Hdf5.H5Pcreate(Hdf5.P.DATASET_CREATE), $"{path}: H5Pcreate(H5P_DATASET_CREATE)"));
-        ReadOnlySpan<ulong> chunk = [(ulong)Math.Min(max, 4096)];
-        Hdf5.Check(Hdf5.H5Pset_chunk(dcpl.Id, 1, chunk), $"{path}: H5Pset_chunk({name})");
-        return Hdf5Writing.CreateDataset(loc, name, Hdf5.NATIVE_DOUBLE, [0], [(ulong)max], dcpl, path);
-    }
+    private static H5DatasetHandle Growable(long loc, string name, long max, string path) =>
+        Hdf5Writing.CreateGrowable(loc, name, Hdf5.NATIVE_DOUBLE, max, 4096, [], path);
 
     private static double[] Unit(IReadOnlyList<double> v)
     {

@@ -44,6 +44,30 @@ public static unsafe class Hdf5Writing
         return new(Hdf5.Check(Hdf5.H5Dcreate2(loc, name, type, space.Id, Hdf5.P.DEFAULT, dcpl.Id, Hdf5.P.DEFAULT), $"{what}: H5Dcreate2({name})"));
     }
 
+    /// <summary>
+    /// A 1-d chunked dataset of <paramref name="type"/>, empty, growable up to <paramref name="max"/>
+    /// elements (chunks of at most <paramref name="chunk"/>), with <paramref name="fill"/> as its
+    /// fill value unless empty. It grows with <see cref="Append{T}"/>.
+    /// </summary>
+    public static H5DatasetHandle CreateGrowable(long loc, string name, long type, long max, int chunk, ReadOnlySpan<byte> fill, string what)
+    {
+        using var dcpl = new H5PropertyHandle(Hdf5.Check(Hdf5.H5Pcreate(Hdf5.P.DATASET_CREATE), $"{what}: H5Pcreate(H5P_DATASET_CREATE)"));
+        ReadOnlySpan<ulong> chunkDims = [(ulong)Math.Min(max, chunk)];
+        Hdf5.Check(Hdf5.H5Pset_chunk(dcpl.Id, 1, chunkDims), $"{what}: H5Pset_chunk({name})");
+        if (!fill.IsEmpty)
+            Hdf5.Check(Hdf5.H5Pset_fill_value(dcpl.Id, type, fill), $"{what}: H5Pset_fill_value({name})");
+        return CreateDataset(loc, name, type, [0], [(ulong)max], dcpl, what);
+    }
+
+    /// <summary>Sets a 1-d dataset's extent to <paramref name="start"/> + the values and writes them at <paramref name="start"/>.</summary>
+    public static void Append<T>(H5DatasetHandle ds, long memType, long start, ReadOnlySpan<T> values, string what) where T : unmanaged
+    {
+        long end = start + values.Length;
+        ReadOnlySpan<ulong> dims = [(ulong)end];
+        Hdf5.Check(Hdf5.H5Dset_extent(ds.Id, dims), $"{what}: H5Dset_extent({end})");
+        WriteSlice(ds, memType, start, values, what);
+    }
+
     /// <summary>Writes <paramref name="values"/> into elements [start, start + count) of a 1-d dataset.</summary>
     public static void WriteSlice<T>(H5DatasetHandle ds, long memType, long start, ReadOnlySpan<T> values, string what) where T : unmanaged
     {
@@ -100,18 +124,7 @@ public static unsafe class Hdf5Writing
     {
         ReadOnlySpan<ulong> dims = [(ulong)values.Length];
         using var space = new H5SpaceHandle(Hdf5.Check(Hdf5.H5Screate_simple(1, dims, dims), $"{what}: H5Screate_simple({name})"));
-        var ds = new H5DatasetHandle(Hdf5.Check(Hdf5.H5Dcreate2(loc, name, Hdf5.NATIVE_INT32, space.Id, Hdf5.P.DEFAULT, Hdf5.P.DEFAULT, Hdf5.P.DEFAULT),
-            $"{what}: H5Dcreate2({name})"));
-        try
-        {
-            Hdf5.Check(Hdf5.H5Dwrite(ds.Id, Hdf5.NATIVE_INT32, Hdf5.S.ALL, Hdf5.S.ALL, Hdf5.P.DEFAULT, MemoryMarshal.AsBytes(values)), $"{what}: H5Dwrite({name})");
-            return ds;
-        }
-        catch
-        {
-            ds.Dispose();
-            throw;
-        }
+        return CreateWritten(loc, name, Hdf5.NATIVE_INT32, space, MemoryMarshal.AsBytes(values), what);
     }
 
     /// <summary>A soft link <paramref name="name"/> in <paramref name="loc"/> to the absolute path <paramref name="target"/>.</summary>
@@ -121,6 +134,12 @@ public static unsafe class Hdf5Writing
     private static H5DatasetHandle Scalar(long loc, string name, long type, ReadOnlySpan<byte> value, string what)
     {
         using var space = new H5SpaceHandle(Hdf5.Check(Hdf5.H5Screate(Hdf5.S.SCALAR), $"{what}: H5Screate"));
+        return CreateWritten(loc, name, type, space, value, what);
+    }
+
+    /// <summary>A contiguous dataset of <paramref name="space"/>'s shape holding <paramref name="value"/>; nothing is left open on error.</summary>
+    private static H5DatasetHandle CreateWritten(long loc, string name, long type, H5SpaceHandle space, ReadOnlySpan<byte> value, string what)
+    {
         var ds = new H5DatasetHandle(Hdf5.Check(Hdf5.H5Dcreate2(loc, name, type, space.Id, Hdf5.P.DEFAULT, Hdf5.P.DEFAULT, Hdf5.P.DEFAULT),
             $"{what}: H5Dcreate2({name})"));
         try
