@@ -32,26 +32,38 @@ public sealed record NexusFileOptions(
 /// detector, beam and sample (<see cref="NxmxLayout"/>), whose omega [n] grows with the images.
 /// Root attributes: the given strings, NeXus's <c>default</c> ("entry"), <c>file_name</c>,
 /// <c>file_time</c> and <c>creator</c>, <c>n_images_requested</c>, <c>n_images_written</c> (int64),
-/// <c>interrupted</c> (uint8 0/1) and <c>interrupted_reason</c> (string, only when interrupted).
+/// <c>interrupted</c> (uint8 0/1) and <c>interrupted_reason</c> (string of at most
+/// <see cref="ReasonCapacity"/> bytes, empty when the file was closed complete).
 /// <para>
 /// Images come in increasing index order (gaps allowed: they read as not written). n is the
 /// highest index handled + 1 (written or marked missing), not the number requested.
 /// </para>
 /// <para>
+/// Readers may open the file while it is written: it is in the HDF5 1.10 format and in SWMR
+/// writing from its creation (<c>H5Fstart_swmr_write</c>), so a SWMR reader (h5py
+/// <c>swmr=True</c>, silx) sees it as at the last <see cref="Flush"/>. Everything exists before
+/// SWMR writing starts (it cannot create or delete objects): what changes later is written in
+/// place (<c>interrupted</c>, <c>interrupted_reason</c>, <c>/entry/end_time</c>, empty until the
+/// close) or grows (<c>data</c>, one image at a time, never ahead of the images; the per-image
+/// datasets and omega at each flush). A live reader follows the count in the dataset
+/// <c>/entry/data/n_images_written</c> (attributes it does not see change). Readers without SWMR
+/// (h5py's default, h5dump, DIALS, XDS) are refused ("already open for write") until the file is
+/// closed.
+/// </para>
+/// <para>
 /// A file whose writer died (SIGKILL, power) reads as it was at the last <see cref="Flush"/>: n is
 /// the count handled then, image_id/status/pixels are those images', <c>n_images_written</c> is the
 /// count then, and <c>interrupted</c> = 1 with reason "not closed", which the file says from
-/// <see cref="Create"/> until <see cref="Close"/>. How: the file is in the HDF5 1.8 format (libver
-/// bounds v18, readable by HDF5 ≥ 1.8), whose superblock has no "open for writing" flag that would
-/// refuse a later open (1.10's has), and whose metadata carries checksums; metadata cache evictions
-/// are off, so changed metadata (chunk index, extents, attributes) reaches the disk only inside a
-/// flush, never half-way between two; images after the last flush go to space the flushed
-/// metadata does not reference; image_id/status are written from memory at each flush. A kill
-/// during a flush itself can leave the file unreadable. Between flushes <c>data</c>'s extent runs
-/// ahead of the images in steps (a direct chunk write must lie inside the extent) and is trimmed
-/// back at each flush. The file is opened with evict-on-close, and <c>data</c> is re-opened after
-/// each flush, which drops its chunk index from the cache: the cache holds what one flush interval
-/// adds (~60 bytes per image), not the whole run's.
+/// <see cref="Create"/> until <see cref="Close"/>. SWMR readers read it at once; the others once
+/// its "open for write" flag is cleared (<see cref="Recover"/>, which the next writer runs, or
+/// <c>h5clear -s</c>). How: metadata cache evictions are off, so changed metadata (chunk index,
+/// extents, attributes) reaches the disk only inside a flush, never half-way between two, and
+/// SWMR writing orders each flush so that a reader never sees an object before what it points to;
+/// images after the last flush go to space the flushed metadata does not reference; image_id/status
+/// are written from memory at each flush. A kill during a flush itself can leave the file
+/// unreadable. The file is opened with evict-on-close, and <c>data</c> is re-opened after each
+/// flush, which drops its chunk index from the cache: the cache holds what one flush interval adds
+/// (~60 bytes per image), not the whole run's.
 /// </para>
 /// <para>
 /// Errors throw <see cref="Hdf5Exception"/> naming the file and the call; after one, writes and
@@ -68,8 +80,9 @@ public sealed class NexusImageFile : IDisposable
     /// <summary>bitshuffle's cd_values: filter major/minor version (Debian's 0.3.5), element size, block size 0 (default), 2 = LZ4.</summary>
     private const uint BitshuffleMajor = 0, BitshuffleMinor = 3, BitshuffleLz4Code = 2;
     /// <summary>Images by which <c>data</c>'s extent grows ahead of the writes between flushes.</summary>
-    private const long GrowStep = 1024;
     private const int IdChunk = 4096;
+    /// <summary>Bytes kept for <c>interrupted_reason</c>, which changes in place (SWMR writing creates nothing); longer reasons are cut.</summary>
+    public const int ReasonCapacity = 1024;
 
     private readonly string _path;
     private readonly long _n;
@@ -77,12 +90,12 @@ public sealed class NexusImageFile : IDisposable
     private readonly bool _compressed;
     private readonly H5FileHandle _file;
     private readonly H5GroupHandle _entry, _group;
-    private readonly H5DatasetHandle _ids, _statuses, _frameIndices, _receiveTimes;
+    private readonly H5DatasetHandle _ids, _statuses, _frameIndices, _receiveTimes, _writtenCount;
     private readonly NxmxLayout _nxmx;
     private H5DatasetHandle _data;
 
     private readonly ImageRecords _records = new(); // since the last flush; End = n
-    private long _extent; // data's current dims[0]; ahead of n between flushes
+    private long _extent; // data's current dims[0]: the highest index written + 1 between flushes, n at a flush
     private string? _fault;
     private bool _closed;
 
@@ -113,13 +126,17 @@ public sealed class NexusImageFile : IDisposable
             _frameIndices = Create1d("frame_index", Hdf5.NATIVE_UINT64, fill: null);
             _receiveTimes = Create1d("receive_time", Hdf5.NATIVE_INT64, fill: null);
             Hdf5Writing.WriteAttribute(_receiveTimes.Id, "units", "ns", path);
+            _writtenCount = Hdf5Writing.WriteDataset(_group.Id, "n_images_written", 0L, null, path);
             _nxmx = NxmxLayout.Write(file, _entry, _data, o, path, DateTimeOffset.UtcNow);
             foreach (var (name, value) in o.Attributes)
                 Hdf5Writing.WriteAttribute(file.Id, name, value, path);
             Hdf5Writing.WriteAttribute(file.Id, "n_images_requested", o.NImages, path);
+            Hdf5Writing.WriteAttribute(file.Id, "n_images_written", 0L, path);
             Hdf5Writing.WriteAttribute(file.Id, "interrupted", (byte)1, path);
-            Hdf5Writing.WriteAttribute(file.Id, "interrupted_reason", NotClosedReason, path);
-            FlushCore();
+            Hdf5Writing.WriteAttribute(file.Id, "interrupted_reason", NotClosedReason, ReasonCapacity, path);
+            // Everything exists now: SWMR writing only grows datasets and writes in place. It flushes
+            // the file first, so even a writer killed at once leaves a readable empty file.
+            Hdf5.Check(Hdf5.H5Fstart_swmr_write(file.Id), $"{path}: H5Fstart_swmr_write");
         }
         catch
         {
@@ -147,7 +164,7 @@ public sealed class NexusImageFile : IDisposable
             using var fapl = new H5PropertyHandle(Hdf5.Check(Hdf5.H5Pcreate(Hdf5.P.FILE_ACCESS), $"{path}: H5Pcreate(H5P_FILE_ACCESS)"));
             Hdf5.Check(Hdf5.H5Pset_evict_on_close(fapl.Id, true), $"{path}: H5Pset_evict_on_close");
             Hdf5.Check(Hdf5.H5Pset_fclose_degree(fapl.Id, Hdf5.F.CLOSE_STRONG), $"{path}: H5Pset_fclose_degree");
-            Hdf5.Check(Hdf5.H5Pset_libver_bounds(fapl.Id, Hdf5.F.LIBVER_V18, Hdf5.F.LIBVER_V18), $"{path}: H5Pset_libver_bounds(v18)");
+            Hdf5.Check(Hdf5.H5Pset_libver_bounds(fapl.Id, Hdf5.F.LIBVER_V110, Hdf5.F.LIBVER_V110), $"{path}: H5Pset_libver_bounds(v110)");
             id = Hdf5.H5Fcreate(created.ProcPath, Hdf5.F.ACC_TRUNC, Hdf5.P.DEFAULT, fapl.Id);
             if (id < 0)
                 throw new Hdf5Exception($"{path}: H5Fcreate(H5F_ACC_TRUNC) failed: {Hdf5.TakeErrorStack()}");
@@ -175,6 +192,38 @@ public sealed class NexusImageFile : IDisposable
             created.Remove(); // half a layout is no file to keep
             throw;
         }
+    }
+
+    /// <summary>
+    /// Makes the file of a writer that died (SIGKILL, power) open in every HDF5 reader again, as
+    /// <c>h5clear -s</c> does: a file in SWMR writing is flagged "open for write" in its superblock
+    /// until it is closed, and readers without SWMR (DIALS, h5dump, XDS, h5py's default) refuse it.
+    /// It then reads as at its writer's last flush, <c>interrupted</c> = 1 and "not closed".
+    /// Only for a file no process writes any more (the writer's role says so: a writer that died
+    /// left it noted in the role lock). Returns false when the file needed nothing (closed
+    /// normally). Refuses a symbolic link, a file that is not HDF5 and one this writer did not
+    /// make (its <c>creator</c>).
+    /// </summary>
+    public static bool Recover(string path)
+    {
+        var info = new FileInfo(path);
+        if (info.LinkTarget != null)
+            throw new InvalidDataException($"{path}: is a symbolic link, not a file the writer made");
+        Hdf5.Quiet();
+        long id = Hdf5.H5Fopen(path, Hdf5.F.ACC_RDONLY, Hdf5.P.DEFAULT);
+        if (id >= 0)
+        {
+            Hdf5.H5Fclose(id);
+            return false;
+        }
+        string why = Hdf5.TakeErrorStack();
+        if (!why.Contains("already open for write", StringComparison.Ordinal))
+            throw new Hdf5Exception($"{path}: not a file left open for writing: {why}");
+        using (var f = Hdf5File.OpenRead(path, swmr: true))
+            if (f.StringAttribute("creator") is not { } creator || !creator.StartsWith(NxmxLayout.CreatorName, StringComparison.Ordinal))
+                throw new InvalidDataException($"{path}: not written by {NxmxLayout.CreatorName}");
+        Hdf5Writing.ClearStatusFlags(path);
+        return true;
     }
 
     /// <summary>
@@ -218,8 +267,9 @@ public sealed class NexusImageFile : IDisposable
         Hdf5.Quiet();
         try
         {
+            // Exactly to this image: SWMR datasets only grow, so the extent never runs ahead to be trimmed.
             if (index >= _extent)
-                SetDataExtent(Math.Min(_n, index + GrowStep));
+                SetDataExtent(index + 1);
             ReadOnlySpan<ulong> offset = [(ulong)index, 0, 0];
             Hdf5.Check(Hdf5.H5Dwrite_chunk(_data.Id, Hdf5.P.DEFAULT, 0, offset, (nuint)chunk.Length, chunk),
                 $"{_path}: H5Dwrite_chunk(image {index}, {chunk.Length} bytes)");
@@ -272,14 +322,11 @@ public sealed class NexusImageFile : IDisposable
         Hdf5Exception? error = null;
         try
         {
-            WritePending();
+            // In place only: the file is in SWMR writing, which cannot create or delete anything.
+            FlushCore(); // the images and their counts first, as at every flush
             _nxmx.WriteEndTime(DateTimeOffset.UtcNow);
-            Hdf5Writing.WriteAttribute(_file.Id, "n_images_written", ImagesWritten, _path);
             Hdf5Writing.WriteAttribute(_file.Id, "interrupted", interrupted ? (byte)1 : (byte)0, _path);
-            if (interrupted)
-                Hdf5Writing.WriteAttribute(_file.Id, "interrupted_reason", reason ?? "", _path);
-            else
-                Hdf5Writing.DeleteAttribute(_file.Id, "interrupted_reason", _path);
+            Hdf5Writing.OverwriteAttribute(_file.Id, "interrupted_reason", interrupted ? reason ?? "" : "", _path);
         }
         catch (Hdf5Exception e)
         {
@@ -395,6 +442,11 @@ public sealed class NexusImageFile : IDisposable
         WritePending();
         Hdf5Writing.WriteAttribute(_file.Id, "n_images_written", ImagesWritten, _path);
         Hdf5.Check(Hdf5.H5Fflush(_file.Id, Hdf5.F.SCOPE_LOCAL), $"{_path}: H5Fflush");
+        // The count's dataset only once the images it counts are in the file: its raw value can
+        // reach the disk at any moment, the metadata that shows the images only in a flush. A
+        // second flush writes it out (it is all that changed).
+        Hdf5Writing.Overwrite(_writtenCount, ImagesWritten, $"{_path}: n_images_written");
+        Hdf5.Check(Hdf5.H5Fflush(_file.Id, Hdf5.F.SCOPE_LOCAL), $"{_path}: H5Fflush");
         _records.Clear();
     }
 
@@ -403,8 +455,8 @@ public sealed class NexusImageFile : IDisposable
         long n = _records.End;
         if (n == _records.Start && _extent == n)
             return;
-        if (_extent != n)
-            SetDataExtent(n); // trims the growth ahead; no chunk lies there
+        if (_extent < n)
+            SetDataExtent(n); // images marked missing after the last one written
         Hdf5Writing.Append(_ids, Hdf5.NATIVE_UINT64, _records.Start, _records.Ids, $"{_path}: image_id");
         Hdf5Writing.Append(_statuses, Hdf5.NATIVE_UINT16, _records.Start, _records.Statuses, $"{_path}: status");
         Hdf5Writing.Append(_frameIndices, Hdf5.NATIVE_UINT64, _records.Start, _records.FrameIndices, $"{_path}: frame_index");
@@ -427,6 +479,7 @@ public sealed class NexusImageFile : IDisposable
         _statuses?.Dispose();
         _frameIndices?.Dispose();
         _receiveTimes?.Dispose();
+        _writtenCount?.Dispose();
         _nxmx?.Dispose();
         _group?.Dispose();
         _entry?.Dispose();

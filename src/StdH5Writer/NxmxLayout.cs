@@ -8,7 +8,7 @@ namespace StdDaq.Writer;
 /// The NeXus NXmx application definition around a file's <c>/entry/data</c>: what DIALS (dxtbx),
 /// XDS (durin), silx and fabio need to read the images as a detector in a beam. Written once at the
 /// file's creation, except omega, which grows with the images (<see cref="Grow"/>, at each flush),
-/// and end_time (<see cref="WriteEndTime"/>, at close). Under <c>/entry</c>:
+/// and end_time (<see cref="WriteEndTime"/>: empty until the file is closed, then written in place). Under <c>/entry</c>:
 /// <code>
 /// definition = "NXmx", start_time, end_time_estimated, end_time (ISO 8601, UTC)
 /// instrument (NXinstrument): name @short_name
@@ -43,14 +43,13 @@ internal sealed class NxmxLayout : IDisposable
 
     private readonly string _path;
     private readonly double _omegaStart, _omegaIncrement;
-    private readonly H5GroupHandle _entry;
-    private readonly H5DatasetHandle _omega, _omegaEnd;
+    private readonly H5DatasetHandle _omega, _omegaEnd, _endTime;
     private double[] _values = [];
 
-    private NxmxLayout(string path, H5GroupHandle entry, double omegaStart, double omegaIncrement, H5DatasetHandle omega, H5DatasetHandle omegaEnd)
+    private NxmxLayout(string path, H5DatasetHandle endTime, double omegaStart, double omegaIncrement, H5DatasetHandle omega, H5DatasetHandle omegaEnd)
     {
         _path = path;
-        _entry = entry;
+        _endTime = endTime;
         _omegaStart = omegaStart;
         _omegaIncrement = omegaIncrement;
         _omega = omega;
@@ -61,7 +60,10 @@ internal sealed class NxmxLayout : IDisposable
     public static string Iso(DateTimeOffset t) => t.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.ffffff'Z'", CultureInfo.InvariantCulture);
 
     /// <summary>The root attribute <c>creator</c>: this program and its version.</summary>
-    private static readonly string Creator = $"StdDaq StdH5Writer {typeof(NxmxLayout).Assembly.GetName().Version}";
+    private static readonly string Creator = $"{CreatorName} {typeof(NxmxLayout).Assembly.GetName().Version}";
+
+    /// <summary>What <c>creator</c> starts with in every file this writer makes.</summary>
+    public const string CreatorName = "StdDaq StdH5Writer";
 
     /// <summary>
     /// Writes the description into the file: the root's NeXus attributes, the attributes of the
@@ -112,7 +114,7 @@ internal sealed class NxmxLayout : IDisposable
         Hdf5Writing.WriteDataset(sample.Id, "depends_on", Omega, path).Dispose();
         using var transformations = Group(sample.Id, "transformations", "NXtransformations", path);
         var omega = Growable(transformations.Id, "omega", o.NImages, path);
-        H5DatasetHandle? omegaEnd = null;
+        H5DatasetHandle? omegaEnd = null, endTime = null;
         try
         {
             Hdf5Writing.WriteAttribute(omega.Id, "units", "deg", path);
@@ -123,12 +125,15 @@ internal sealed class NxmxLayout : IDisposable
             omegaEnd = Growable(transformations.Id, "omega_end", o.NImages, path);
             Hdf5Writing.WriteAttribute(omegaEnd.Id, "units", "deg", path);
             Hdf5Writing.WriteDataset(transformations.Id, "omega_increment_set", increment, "deg", path).Dispose();
-            return new NxmxLayout(path, entry, omegaStart, increment, omega, omegaEnd);
+            // Empty until the file is closed, then overwritten in place (SWMR writing creates nothing).
+            endTime = Hdf5Writing.WriteDataset(e, "end_time", "", Iso(start).Length, path);
+            return new NxmxLayout(path, endTime, omegaStart, increment, omega, omegaEnd);
         }
         catch
         {
             omega.Dispose();
             omegaEnd?.Dispose();
+            endTime?.Dispose();
             throw;
         }
     }
@@ -152,13 +157,14 @@ internal sealed class NxmxLayout : IDisposable
         Hdf5Writing.Append<double>(_omegaEnd, Hdf5.NATIVE_DOUBLE, start, values, $"{_path}: omega_end");
     }
 
-    /// <summary>Writes <c>/entry/end_time</c> (once, at close).</summary>
-    public void WriteEndTime(DateTimeOffset end) => Hdf5Writing.WriteDataset(_entry.Id, "end_time", Iso(end), _path).Dispose();
+    /// <summary>Writes <c>/entry/end_time</c> (once, at close), in place: empty until then.</summary>
+    public void WriteEndTime(DateTimeOffset end) => Hdf5Writing.Overwrite(_endTime, Iso(end), $"{_path}: end_time");
 
     public void Dispose()
     {
         _omega.Dispose();
         _omegaEnd.Dispose();
+        _endTime.Dispose();
     }
 
     private static void WriteDetector(long det, NxmxDetector d, NexusFileOptions o, string path)

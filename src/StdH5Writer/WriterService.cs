@@ -61,6 +61,28 @@ public sealed partial class WriterService : IDisposable
         // One writer per detector: two would both write every requested file.
         _role = ServiceRoles.Writer(config);
         Counters = WriterStats.Create(config.DetectorName);
+        RecoverLeftOpen();
+    }
+
+    /// <summary>
+    /// A writer that died (SIGKILL, OOM, power) left the file it wrote flagged as open for SWMR
+    /// writing, which only SWMR readers open; it noted the file in its role lock. Holding the role
+    /// now, this writer knows nobody writes it any more and clears the flag, so every reader opens
+    /// it again (as at its last flush, marked interrupted, "not closed").
+    /// </summary>
+    private void RecoverLeftOpen()
+    {
+        if (_role.PreviousNote is not { } path)
+            return;
+        try
+        {
+            if (NexusImageFile.Recover(path))
+                LogRecovered(_logger, path);
+        }
+        catch (Exception e) when (e is Hdf5Exception or IOException or InvalidDataException or UnauthorizedAccessException)
+        {
+            LogNotRecovered(_logger, path, e.Message);
+        }
     }
 
     /// <summary>The run being written: its file, where it is, what is missing so far.</summary>
@@ -227,6 +249,7 @@ public sealed partial class WriterService : IDisposable
             Fail(r, acks, $"cannot create '{r.OutputFile}': {e.Message}");
             return;
         }
+        _role.SetNote(Path.GetFullPath(r.OutputFile)); // for the next writer, should this one die with the file open
         r.LastFlush = _options.Time.GetTimestamp();
         Counters[WriterCounter.FilesOpened]++;
         LogOpened(_logger, r.OutputFile, r.RunId, r.NImages,
@@ -350,13 +373,11 @@ public sealed partial class WriterService : IDisposable
         }
         catch (Exception e) when (e is Hdf5Exception or IOException)
         {
-            r.File.Dispose();
-            r.File = null;
+            Release(r);
             Fail(r, acks, $"closing '{r.OutputFile}' failed: {e.Message}");
             return;
         }
-        r.File.Dispose();
-        r.File = null;
+        Release(r);
         Counters[WriterCounter.FilesClosed]++;
         if (interrupted != null)
             Counters[WriterCounter.FilesInterrupted]++;
@@ -378,11 +399,18 @@ public sealed partial class WriterService : IDisposable
             {
                 // The file is already broken (full disk); Dispose releases what is left.
             }
-            r.File.Dispose();
-            r.File = null;
+            Release(r);
         }
         LogFailed(_logger, message);
         Ack(acks, r, WriterAck.Error, message);
+    }
+
+    /// <summary>Releases the run's file (closed or not) and the note of it in the role lock.</summary>
+    private void Release(Run r)
+    {
+        r.File?.Dispose();
+        r.File = null;
+        _role.SetNote(null);
     }
 
     private void Ack(ZmqSocket acks, Run r, string ev, string? message, string? interrupted = null)
@@ -461,6 +489,12 @@ public sealed partial class WriterService : IDisposable
     [LoggerMessage(Level = LogLevel.Warning, Message = "config: nexus.pixel_size_um or nexus.sensor_thickness_um not set: "
         + "gigafrost files then say 11 µm pixels, the sensor's pitch rather than the pixel size behind the optics, and have no sensor_thickness, without which DIALS does not read them")]
     private static partial void LogGigafrostNexus(ILogger logger);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "recovered {File}: the writer before this one died writing it; every reader opens it now, as at that writer's last flush (interrupted, not closed)")]
+    private static partial void LogRecovered(ILogger logger, string file);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "cannot recover {File}, which the writer before this one had open when it died: {Error}; 'h5clear -s' on the file makes it readable")]
+    private static partial void LogNotRecovered(ILogger logger, string file, string error);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "{Message}")]
     private static partial void LogFailed(ILogger logger, string message);

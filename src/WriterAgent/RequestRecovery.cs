@@ -8,7 +8,7 @@ namespace StdDaq.Agent;
 /// then its output file exists and carries its request id. Such a request is not written a second
 /// time (the images it asked for are gone from the buffer by now): it ends with what the file says,
 /// read once the writer has closed it (the writer closes a run whose agent went away at once; while
-/// it holds the file, HDF5's lock keeps readers out).
+/// it writes the file, the file's SWMR flag keeps readers without SWMR out).
 /// </summary>
 public static class RequestRecovery
 {
@@ -30,9 +30,11 @@ public static class RequestRecovery
                     return null; // another request's file (overwrite), or not ours: this request never began
                 return Outcome(request, f);
             }
-            catch (Hdf5Exception e) when (e.Message.Contains("lock", StringComparison.OrdinalIgnoreCase))
+            catch (Hdf5Exception e) when (e.Message.Contains("lock", StringComparison.OrdinalIgnoreCase)
+                || e.Message.Contains("already open for write", StringComparison.Ordinal))
             {
-                // The writer still has it open (closing it): wait, at most waitClosed.
+                // The writer still has it open (closing it; SWMR writing flags the file as open for
+                // write, and refuses readers without SWMR until it closes): wait, at most waitClosed.
                 if (time.GetElapsedTime(start) >= waitClosed)
                     return new RunOutcome(false,
                         $"the writer agent restarted during this request, and '{path}' is still open in the writer after " +

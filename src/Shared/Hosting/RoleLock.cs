@@ -69,12 +69,44 @@ public sealed class RoleLock : IDisposable
                 handle.Dispose();
                 continue;
             }
-            byte[] text = Encoding.UTF8.GetBytes($"{Libc.getpid()}\n{role}\n");
-            Libc.ftruncate(fd, 0);
-            Libc.pwrite(fd, text, 0);
-            return new RoleLock(path, role, handle);
+            // What a holder that died left noted (it never removed the file): its unfinished business.
+            string? left = ReadNote(fd);
+            var taken = new RoleLock(path, role, handle) { PreviousNote = left };
+            taken.SetNote(null);
+            return taken;
         }
         throw new IOException($"cannot take {path}: it keeps being replaced");
+    }
+
+    /// <summary>
+    /// The note the previous holder left in the lock file (<see cref="SetNote"/>) when it died holding
+    /// the role, e.g. the file it had open; null when it stopped normally or noted nothing.
+    /// </summary>
+    public string? PreviousNote { get; private init; }
+
+    /// <summary>
+    /// Writes <paramref name="note"/> (one line; null: none) into the lock file after the pid and
+    /// role, for the next holder to find if this one dies (<see cref="PreviousNote"/>). A stop
+    /// through <see cref="Dispose"/> removes the file and the note with it.
+    /// </summary>
+    public void SetNote(string? note)
+    {
+        if (note != null && note.Contains('\n'))
+            throw new ArgumentException("a role note is one line", nameof(note));
+        byte[] text = Encoding.UTF8.GetBytes($"{Libc.getpid()}\n{Role}\n" + (note != null ? note + "\n" : ""));
+        int fd = (int)_fd.DangerousGetHandle();
+        Libc.pwrite(fd, text, 0);
+        Libc.ftruncate(fd, text.Length);
+    }
+
+    private static string? ReadNote(int fd)
+    {
+        var buf = new byte[8192];
+        nint n = Libc.pread(fd, buf, 0);
+        if (n <= 0)
+            return null;
+        var lines = Encoding.UTF8.GetString(buf, 0, (int)n).Split('\n');
+        return lines.Length >= 4 && lines[2].Length > 0 ? lines[2] : null;
     }
 
     /// <summary>The pid (0 if unknown) and role written in a lock file; reads without locking.</summary>

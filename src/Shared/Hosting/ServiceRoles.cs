@@ -18,7 +18,10 @@ public static class ServiceRoles
     public static RoleLock Assembler(DetectorConfig c) => RoleLock.Acquire(c.ImageBufferName, $"StdAssembler of detector '{c.DetectorName}'");
 
     /// <summary>The writer role of the detector (key <c>&lt;detector&gt;-writer</c>).</summary>
-    public static RoleLock Writer(DetectorConfig c) => RoleLock.Acquire($"{c.DetectorName}-writer", $"StdH5Writer of detector '{c.DetectorName}'");
+    public static RoleLock Writer(DetectorConfig c) => Writer(c.DetectorName);
+
+    /// <summary>The writer role of the detector named <paramref name="detector"/>.</summary>
+    public static RoleLock Writer(string detector) => RoleLock.Acquire($"{detector}-writer", $"StdH5Writer of detector '{detector}'");
 
     /// <summary>The writer agent role of the detector on this host (key <c>&lt;detector&gt;-writer_agent</c>).</summary>
     public static RoleLock WriterAgent(DetectorConfig c) =>

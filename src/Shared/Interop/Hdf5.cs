@@ -21,6 +21,9 @@ public static unsafe partial class Hdf5
     {
         public const uint ACC_RDONLY = 0x0000, ACC_RDWR = 0x0001, ACC_TRUNC = 0x0002, ACC_EXCL = 0x0004;
 
+        /// <summary>Open for SWMR reading: a file another process writes in SWMR mode.</summary>
+        public const uint ACC_SWMR_READ = 0x0040;
+
         /// <summary>H5F_scope_t.</summary>
         public const int SCOPE_LOCAL = 0, SCOPE_GLOBAL = 1;
 
@@ -29,6 +32,9 @@ public static unsafe partial class Hdf5
 
         /// <summary>H5F_libver_t: the 1.8 format (superblock 2, object headers 2 with checksums).</summary>
         public const int LIBVER_V18 = 1;
+
+        /// <summary>H5F_libver_t: the 1.10 format (superblock 3 with its status flags), which SWMR writing needs.</summary>
+        public const int LIBVER_V110 = 2;
     }
 
     public static class S
@@ -100,6 +106,10 @@ public static unsafe partial class Hdf5
     [LibraryImport(Lib, EntryPoint = "H5Fclose")]
     public static partial int H5Fclose(long fileId);
 
+    /// <summary>Switches a file opened read-write in the 1.10 format to SWMR writing: from now on it only grows datasets and writes in place.</summary>
+    [LibraryImport(Lib, EntryPoint = "H5Fstart_swmr_write")]
+    public static partial int H5Fstart_swmr_write(long fileId);
+
     [LibraryImport(Lib, EntryPoint = "H5Fflush")]
     public static partial int H5Fflush(long objectId, int scope);
 
@@ -136,6 +146,10 @@ public static unsafe partial class Hdf5
 
     [LibraryImport(Lib, EntryPoint = "H5Pset_evict_on_close")]
     public static partial int H5Pset_evict_on_close(long faplId, [MarshalAs(UnmanagedType.U1)] bool evictOnClose);
+
+    /// <summary>Sets a registered property of a list by name (e.g. a file access list's "clear_status_flags", as h5clear -s does).</summary>
+    [LibraryImport(Lib, EntryPoint = "H5Pset", StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int H5Pset(long plistId, string name, void* value);
 
     [LibraryImport(Lib, EntryPoint = "H5Pset_libver_bounds")]
     public static partial int H5Pset_libver_bounds(long faplId, int low, int high);

@@ -19,7 +19,13 @@ public sealed unsafe class Hdf5File : IDisposable
     /// a folder or empty file an <see cref="InvalidDataException"/>, anything libhdf5 cannot open an
     /// <see cref="Hdf5Exception"/> with its error stack.
     /// </summary>
-    public static Hdf5File OpenRead(string path)
+    public static Hdf5File OpenRead(string path) => OpenRead(path, swmr: false);
+
+    /// <summary>
+    /// As <see cref="OpenRead(string)"/>; with <paramref name="swmr"/> as a SWMR reader, which also
+    /// opens a file another process writes in SWMR mode (or left so when it died).
+    /// </summary>
+    public static Hdf5File OpenRead(string path, bool swmr)
     {
         if (Directory.Exists(path))
             throw new InvalidDataException($"'{path}': is a directory, not an HDF5 file");
@@ -28,7 +34,7 @@ public sealed unsafe class Hdf5File : IDisposable
         if (!File.Exists(path))
             throw new FileNotFoundException($"{path}: no such file", path);
         Hdf5.Quiet();
-        long id = Hdf5.H5Fopen(path, Hdf5.F.ACC_RDONLY, Hdf5.P.DEFAULT);
+        long id = Hdf5.H5Fopen(path, Hdf5.F.ACC_RDONLY | (swmr ? Hdf5.F.ACC_SWMR_READ : 0), Hdf5.P.DEFAULT);
         if (id < 0)
             throw new Hdf5Exception($"{path}: not a readable HDF5 file ({Hdf5.TakeErrorStack()})");
         return new Hdf5File(path, new H5FileHandle(id));

@@ -98,6 +98,31 @@ public static unsafe class Hdf5Writing
         return Scalar(loc, name, type.Id, bytes, what);
     }
 
+    /// <summary>
+    /// A scalar fixed-length UTF-8 string dataset of <paramref name="capacity"/> bytes (null-padded)
+    /// holding <paramref name="value"/>, for a value that changes later in place
+    /// (<see cref="Overwrite(H5DatasetHandle, string, string)"/>): a file written in SWMR mode can
+    /// no longer create objects.
+    /// </summary>
+    public static H5DatasetHandle WriteDataset(long loc, string name, string value, int capacity, string what)
+    {
+        using var type = StringType(capacity, what);
+        return Scalar(loc, name, type.Id, Padded(value, capacity), what);
+    }
+
+    /// <summary>Overwrites a scalar fixed-length string dataset in place, the value cut to its size (at a character boundary).</summary>
+    public static void Overwrite(H5DatasetHandle ds, string value, string what)
+    {
+        using var type = new H5TypeHandle(Hdf5.Check(Hdf5.H5Dget_type(ds.Id), $"{what}: H5Dget_type"));
+        byte[] bytes = Padded(value, checked((int)Hdf5.H5Tget_size(type.Id)));
+        Hdf5.Check(Hdf5.H5Dwrite(ds.Id, type.Id, Hdf5.S.ALL, Hdf5.S.ALL, Hdf5.P.DEFAULT, bytes), $"{what}: H5Dwrite");
+    }
+
+    /// <summary>Overwrites a scalar int64 dataset in place.</summary>
+    public static void Overwrite(H5DatasetHandle ds, long value, string what) =>
+        Hdf5.Check(Hdf5.H5Dwrite(ds.Id, Hdf5.NATIVE_INT64, Hdf5.S.ALL, Hdf5.S.ALL, Hdf5.P.DEFAULT,
+            MemoryMarshal.AsBytes(new ReadOnlySpan<long>(in value))), $"{what}: H5Dwrite");
+
     /// <summary>A scalar float64 dataset with a <c>units</c> attribute (none when <paramref name="units"/> is null).</summary>
     public static H5DatasetHandle WriteDataset(long loc, string name, double value, string? units, string what)
     {
@@ -178,6 +203,36 @@ public static unsafe class Hdf5Writing
         Write(loc, name, type.Id, bytes, create: true, what);
     }
 
+    /// <summary>
+    /// A scalar fixed-length UTF-8 string attribute of <paramref name="capacity"/> bytes
+    /// (null-padded) holding <paramref name="value"/>, replacing one of that name; for a value that
+    /// changes later in place (<see cref="OverwriteAttribute"/>).
+    /// </summary>
+    public static void WriteAttribute(long loc, string name, string value, int capacity, string what)
+    {
+        using var type = StringType(capacity, what);
+        DeleteAttribute(loc, name, what);
+        Write(loc, name, type.Id, Padded(value, capacity), create: true, what);
+    }
+
+    /// <summary>Overwrites a fixed-length string attribute in place (no object is created), the value cut to its size.</summary>
+    public static void OverwriteAttribute(long loc, string name, string value, string what)
+    {
+        using var attr = new H5AttributeHandle(Hdf5.Check(Hdf5.H5Aopen(loc, name, Hdf5.P.DEFAULT), $"{what}: H5Aopen({name})"));
+        using var type = new H5TypeHandle(Hdf5.Check(Hdf5.H5Aget_type(attr.Id), $"{what}: H5Aget_type({name})"));
+        byte[] bytes = Padded(value, checked((int)Hdf5.H5Tget_size(type.Id)));
+        Hdf5.Check(Hdf5.H5Awrite(attr.Id, type.Id, bytes), $"{what}: H5Awrite({name})");
+    }
+
+    /// <summary><paramref name="value"/> in UTF-8, cut to <paramref name="capacity"/> bytes at a character boundary, NUL-padded to it.</summary>
+    private static byte[] Padded(string value, int capacity)
+    {
+        var bytes = new byte[capacity];
+        var encoder = Encoding.UTF8.GetEncoder();
+        encoder.Convert(value.AsSpan(), bytes, flush: true, out _, out _, out _);
+        return bytes;
+    }
+
     /// <summary>A 1-d float64 attribute (a NeXus vector or offset), replacing one of that name.</summary>
     public static void WriteAttribute(long loc, string name, ReadOnlySpan<double> values, string what)
     {
@@ -247,6 +302,24 @@ public static unsafe class Hdf5Writing
         }
         using var attr = new H5AttributeHandle(id);
         Hdf5.Check(Hdf5.H5Awrite(attr.Id, type, value), $"{what}: H5Awrite({name})");
+    }
+
+    /// <summary>
+    /// Clears the superblock's status flags of a 1.10-format file, as <c>h5clear -s</c> does: opens it
+    /// read-write with the file access property "clear_status_flags" and closes it. For a file whose
+    /// writer died while it was open for (SWMR) writing; never for a file a live process writes.
+    /// </summary>
+    public static void ClearStatusFlags(string path)
+    {
+        Hdf5.Quiet();
+        using var fapl = new H5PropertyHandle(Hdf5.Check(Hdf5.H5Pcreate(Hdf5.P.FILE_ACCESS), $"{path}: H5Pcreate(H5P_FILE_ACCESS)"));
+        int clear = 1; // hbool_t; little-endian, so its first byte is 1 whatever its size
+        Hdf5.Check(Hdf5.H5Pset(fapl.Id, "clear_status_flags", &clear), $"{path}: H5Pset(clear_status_flags)");
+        long id = Hdf5.H5Fopen(path, Hdf5.F.ACC_RDWR, fapl.Id);
+        if (id < 0)
+            throw new Hdf5Exception($"{path}: H5Fopen(H5F_ACC_RDWR, clear_status_flags) failed: {Hdf5.TakeErrorStack()}");
+        if (Hdf5.H5Fclose(id) < 0)
+            throw new Hdf5Exception($"{path}: H5Fclose failed: {Hdf5.TakeErrorStack()}");
     }
 
     /// <summary>

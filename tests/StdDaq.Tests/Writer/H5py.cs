@@ -18,14 +18,14 @@ public static class H5py
         import json, os, sys
         os.environ["HDF5_PLUGIN_PATH"] = sys.argv[3]
         import h5py, numpy as np
-        path, dump = sys.argv[1], sys.argv[2]
+        path, dump, swmr = sys.argv[1], sys.argv[2], sys.argv[4] == "swmr"
         def val(v):
             if isinstance(v, bytes): return v.decode("utf-8")
             if isinstance(v, np.ndarray): return v.tolist()
             if isinstance(v, np.generic): return v.item()
             return v
         def attrs(o): return {k: val(v) for k, v in o.attrs.items()}
-        with h5py.File(path, "r") as f:
+        with h5py.File(path, "r", swmr=swmr) as f:
             d = f["/entry/data/data"]
             pl = d.id.get_create_plist()
             filters = [list(pl.get_filter(i)[:3]) for i in range(pl.get_nfilters())]
@@ -38,6 +38,8 @@ public static class H5py
                 "frame_index": f["/entry/data/frame_index"][:].tolist(),
                 "receive_time": f["/entry/data/receive_time"][:].tolist(),
                 "receive_time_units": val(f["/entry/data/receive_time"].attrs.get("units")),
+                "n_images_written": int(f["/entry/data/n_images_written"][()]),
+                "end_time": val(f["/entry/end_time"][()]),
                 "root": attrs(f), "attrs": attrs(f), "entry": attrs(f["/entry"]), "group": attrs(f["/entry/data"]),
                 "root_types": {k: f.attrs.get_id(k).dtype.str for k in f.attrs},
                 "entry_class": val(f["/entry"].attrs.get("NX_class")),
@@ -51,10 +53,14 @@ public static class H5py
         print(json.dumps(out))
         """;
 
-    /// <summary>The file's layout and per-image datasets; with <paramref name="dumpPixels"/> the pixels go to that raw file.</summary>
-    public static JsonElement Read(TestEnv env, string file, string? dumpPixels = null)
+    /// <summary>
+    /// The file's layout and per-image datasets; with <paramref name="dumpPixels"/> the pixels go to
+    /// that raw file. With <paramref name="swmr"/>, h5py opens the file as a SWMR reader (which
+    /// reads a file that is being written, or whose writer died), else with its defaults.
+    /// </summary>
+    public static JsonElement Read(TestEnv env, string file, string? dumpPixels = null, bool swmr = false)
     {
-        string output = Python.Run(env, Script, file, dumpPixels ?? "-", PluginPath);
+        string output = Python.Run(env, Script, file, dumpPixels ?? "-", PluginPath, swmr ? "swmr" : "plain");
         return JsonDocument.Parse(output).RootElement.Clone();
     }
 

@@ -23,10 +23,30 @@ public class NexusImageFileTests
         public long RootNumber(string name) => Root.GetProperty(name).GetInt64();
     }
 
-    private static View ReadBack(TestEnv env, string path)
+    private static View ReadBack(TestEnv env, string path, bool swmr = false)
     {
         string raw = Path.Combine(env.Dir, $"pixels{Guid.NewGuid():N}.bin");
-        return new View(H5py.Read(env, path, raw), File.ReadAllBytes(raw));
+        return new View(H5py.Read(env, path, raw, swmr), File.ReadAllBytes(raw));
+    }
+
+    /// <summary>
+    /// A file whose writer was killed: h5py's default open refuses it (SWMR writing flags it as open
+    /// for write), a SWMR reader reads it at once; after <see cref="NexusImageFile.Recover"/> every
+    /// reader does, and both see the same file. Returns the plain reader's view.
+    /// </summary>
+    private static View ReadKilled(TestEnv env, string path)
+    {
+        var plain = Programs.RunProcess("/usr/bin/python3", ["-c", "import h5py, sys; h5py.File(sys.argv[1], 'r')", path]);
+        Assert.True(plain.ExitCode != 0 && plain.Stderr.Contains("already open for write"),
+            $"a plain reader opened the killed writer's file before its recovery (exit {plain.ExitCode}): {plain.Stderr}");
+        var live = ReadBack(env, path, swmr: true);
+        Assert.True(NexusImageFile.Recover(path), "Recover found nothing to clear");
+        Assert.False(NexusImageFile.Recover(path), "Recover cleared the file twice");
+        var v = ReadBack(env, path);
+        Assert.Equal(live.Pixels, v.Pixels);
+        Assert.Equal(live.ImageIds, v.ImageIds);
+        Assert.Equal(live.Status, v.Status);
+        return v;
     }
 
     private static NexusFileOptions Options(long n, int h, int w, ushort dtype = UInt16Code, bool bitshuffle = false,
@@ -72,7 +92,9 @@ public class NexusImageFileTests
         Assert.Equal(10, v.RootNumber("n_images_requested"));
         Assert.Equal(4, v.RootNumber("n_images_written"));
         Assert.Equal(0, v.RootNumber("interrupted"));
-        Assert.False(v.Root.TryGetProperty("interrupted_reason", out _), "a file closed normally has no interrupted_reason");
+        Assert.Equal("", v.RootString("interrupted_reason")); // kept empty: SWMR writing cannot delete it
+        Assert.Equal(4, v.Info.GetProperty("n_images_written").GetInt64()); // the dataset a live reader follows
+        Assert.Matches(@"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$", v.Info.GetProperty("end_time").GetString());
         var types = v.Info.GetProperty("root_types");
         Assert.Equal("<i8", types.GetProperty("n_images_written").GetString());
         Assert.Equal("|u1", types.GetProperty("interrupted").GetString());
@@ -234,7 +256,7 @@ public class NexusImageFileTests
         Assert.True(r.ExitCode == 137, $"the writer was to die of SIGKILL, exit {r.ExitCode}: {r.Stderr}");
         Assert.Contains($"flushed {flushed}", r.Stdout);
 
-        var v = ReadBack(env, path);
+        var v = ReadKilled(env, path);
         Assert.Equal([flushed, h, w], v.Shape);
         Assert.Equal(flushed, v.Info.GetProperty("n_omega").GetInt64()); // DIALS counts the images by omega
         var zeros = new byte[h * w * 2];
@@ -245,6 +267,8 @@ public class NexusImageFileTests
         Assert.Equal(1, v.RootNumber("interrupted"));
         Assert.Equal(NexusImageFile.NotClosedReason, v.RootString("interrupted_reason"));
         Assert.Equal("child", v.RootString("detector_name"));
+        Assert.Equal(flushed - flushed / 7, v.Info.GetProperty("n_images_written").GetInt64());
+        Assert.Equal("", v.Info.GetProperty("end_time").GetString()); // never closed
     }
 
     [Fact]
@@ -255,7 +279,7 @@ public class NexusImageFileTests
         var r = Programs.Run("StdDaq.WriterChild", [path, "4", "8", "1000", "", "500", "--end", "kill"]);
         Assert.True(r.ExitCode == 137, $"the writer was to die of SIGKILL, exit {r.ExitCode}: {r.Stderr}");
 
-        var v = ReadBack(env, path);
+        var v = ReadKilled(env, path);
         Assert.Equal([0, 4, 8], v.Shape);
         Assert.Equal(0, v.Info.GetProperty("n_omega").GetInt64());
         Assert.Empty(v.ImageIds);
@@ -282,6 +306,19 @@ public class NexusImageFileTests
         Assert.Equal("stop requested by user", v.RootString("interrupted_reason"));
         Assert.Equal(5, v.RootNumber("n_images_written"));
         Assert.Equal(100, v.RootNumber("n_images_requested"));
+    }
+
+    [Fact]
+    public void Close_ReasonLongerThanItsRoom_CutAtACharacterBoundary()
+    {
+        using var env = new TestEnv();
+        string path = Path.Combine(env.Dir, "long.h5");
+        string reason = new('é', NexusImageFile.ReasonCapacity); // 2 bytes each: twice the room
+        using (var file = NexusImageFile.Create(path, Options(10, 2, 3), overwrite: false))
+            file.Close(interrupted: true, "x" + reason); // odd: the last 'é' that fits is cut whole
+
+        var v = ReadBack(env, path);
+        Assert.Equal("x" + new string('é', (NexusImageFile.ReasonCapacity - 1) / 2), v.RootString("interrupted_reason"));
     }
 
     [Fact]
