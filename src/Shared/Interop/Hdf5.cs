@@ -151,6 +151,10 @@ public static unsafe partial class Hdf5
     [LibraryImport(Lib, EntryPoint = "H5Pset", StringMarshalling = StringMarshalling.Utf8)]
     public static partial int H5Pset(long plistId, string name, void* value);
 
+    /// <summary>Whether opens through this file access list take libhdf5's flock on the file (hbool_t: one byte).</summary>
+    [LibraryImport(Lib, EntryPoint = "H5Pset_file_locking")]
+    public static partial int H5Pset_file_locking(long faplId, [MarshalAs(UnmanagedType.U1)] bool useFileLocking, [MarshalAs(UnmanagedType.U1)] bool ignoreWhenDisabled);
+
     [LibraryImport(Lib, EntryPoint = "H5Pset_libver_bounds")]
     public static partial int H5Pset_libver_bounds(long faplId, int low, int high);
 

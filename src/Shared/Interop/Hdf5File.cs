@@ -34,7 +34,20 @@ public sealed unsafe class Hdf5File : IDisposable
         if (!File.Exists(path))
             throw new FileNotFoundException($"{path}: no such file", path);
         Hdf5.Quiet();
-        long id = Hdf5.H5Fopen(path, Hdf5.F.ACC_RDONLY | (swmr ? Hdf5.F.ACC_SWMR_READ : 0), Hdf5.P.DEFAULT);
+        long id;
+        if (swmr)
+        {
+            // A SWMR reader needs no flock (the SWMR writer holds none either); without one, a child
+            // process that inherits the descriptor (libhdf5 opens without O_CLOEXEC) holds no lock
+            // that would keep the file from being opened for writing later.
+            using var fapl = new H5PropertyHandle(Hdf5.Check(Hdf5.H5Pcreate(Hdf5.P.FILE_ACCESS), $"{path}: H5Pcreate(H5P_FILE_ACCESS)"));
+            Hdf5.Check(Hdf5.H5Pset_file_locking(fapl.Id, false, true), $"{path}: H5Pset_file_locking");
+            id = Hdf5.H5Fopen(path, Hdf5.F.ACC_RDONLY | Hdf5.F.ACC_SWMR_READ, fapl.Id);
+        }
+        else
+        {
+            id = Hdf5.H5Fopen(path, Hdf5.F.ACC_RDONLY, Hdf5.P.DEFAULT);
+        }
         if (id < 0)
             throw new Hdf5Exception($"{path}: not a readable HDF5 file ({Hdf5.TakeErrorStack()})");
         return new Hdf5File(path, new H5FileHandle(id));

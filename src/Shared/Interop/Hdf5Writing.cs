@@ -315,9 +315,20 @@ public static unsafe class Hdf5Writing
         using var fapl = new H5PropertyHandle(Hdf5.Check(Hdf5.H5Pcreate(Hdf5.P.FILE_ACCESS), $"{path}: H5Pcreate(H5P_FILE_ACCESS)"));
         int clear = 1; // hbool_t; little-endian, so its first byte is 1 whatever its size
         Hdf5.Check(Hdf5.H5Pset(fapl.Id, "clear_status_flags", &clear), $"{path}: H5Pset(clear_status_flags)");
-        long id = Hdf5.H5Fopen(path, Hdf5.F.ACC_RDWR, fapl.Id);
+        long id = -1;
+        string error = "";
+        // A lock held by someone else (a reader, or a process that inherited a reader's descriptor)
+        // is usually let go within moments: try for up to 3 s.
+        for (int attempt = 0; attempt < 30 && id < 0; attempt++)
+        {
+            if (attempt > 0)
+                Thread.Sleep(100);
+            id = Hdf5.H5Fopen(path, Hdf5.F.ACC_RDWR, fapl.Id);
+            if (id < 0 && !(error = Hdf5.TakeErrorStack()).Contains("unable to lock file", StringComparison.Ordinal))
+                break;
+        }
         if (id < 0)
-            throw new Hdf5Exception($"{path}: H5Fopen(H5F_ACC_RDWR, clear_status_flags) failed: {Hdf5.TakeErrorStack()}");
+            throw new Hdf5Exception($"{path}: H5Fopen(H5F_ACC_RDWR, clear_status_flags) failed: {error}");
         if (Hdf5.H5Fclose(id) < 0)
             throw new Hdf5Exception($"{path}: H5Fclose failed: {Hdf5.TakeErrorStack()}");
     }

@@ -53,7 +53,9 @@ public sealed class SwmrTests
             good = int(np.count_nonzero(st != 0xFFFF))
             if w > good: raise Exception(f"n_images_written {w} > {good} images written in status[:{n}]")
             return n, len(end[()]) > 0
-        while time.monotonic() - t0 < 60 and not closed:
+        seen_closed = False  # one more poll after end_time was seen: the images were read before it
+        while time.monotonic() - t0 < 60 and not (closed and seen_closed):
+            seen_closed = closed
             polls += 1
             try:
                 if live is None:
@@ -165,7 +167,7 @@ public sealed class SwmrTests
         var log = new LinesLogger();
         using (var writer = new WriterService(config, new WriterOptions(), log))
         {
-            Assert.Contains(log.Lines, l => l.StartsWith($"recovered {path}", StringComparison.Ordinal));
+            Assert.True(log.Lines.Any(l => l.StartsWith($"recovered {path}", StringComparison.Ordinal)), string.Join("\n", log.Lines));
             Assert.DoesNotContain(path, File.ReadAllText(lockFile)); // the new holder's note is its own
         }
         var h5 = H5py.Read(env, path); // h5py's defaults: refused until the flags were cleared
