@@ -153,6 +153,59 @@ public sealed class SwmrTests
         }
     }
 
+    /// <summary>
+    /// In the middle of a run silx (which retries as a SWMR reader by itself) finds the image stack
+    /// through the NeXus default and reads the images flushed so far. DIALS does not: dxtbx 3.11
+    /// (Debian's) reads NXmx files as a SWMR reader, but its format detection opens them without
+    /// SWMR first, which HDF5 refuses for a file in SWMR writing; so dials.import takes the file
+    /// once it is closed.
+    /// </summary>
+    [Fact]
+    [Trait("Category", "Slow")]
+    public void DuringTheRun_SilxReadsTheImagesFlushed_DialsImportOnlyAfterTheClose()
+    {
+        using var env = new TestEnv();
+        string path = Path.Combine(env.Dir, "midrun.h5");
+        const int h = 64, w = 96;
+        using var file = NexusImageFile.Create(path, new NexusFileOptions(50, h, w, 2, false, [])
+        {
+            Run = new StdDaq.Shared.Streams.NxmxRun { OmegaIncrement = 0.5, WavelengthAngstrom = 1.2, DetectorDistanceMm = 150 },
+        }, overwrite: false);
+        var image = new ushort[h * w];
+        for (int i = 0; i < 21; i++)
+        {
+            Array.Fill(image, (ushort)(10 + i));
+            file.WriteImage(i, System.Runtime.InteropServices.MemoryMarshal.AsBytes(image.AsSpan()), (ulong)i, 0);
+            if (i == 19)
+                file.Flush(); // image 20 is written but not flushed
+        }
+
+        string output = Python.Run(env, """
+            import sys, json
+            import silx.io
+            from silx.io.nxdata import get_default
+            with silx.io.open(sys.argv[1]) as f:
+                d = get_default(f)
+                print(json.dumps({"signal": d.signal.name, "shape": list(d.signal.shape),
+                    "sums": [float(d.signal[i].sum()) for i in range(d.signal.shape[0])]}))
+            """, path);
+        var r = JsonDocument.Parse(output).RootElement;
+        Assert.Equal("/entry/data/data", r.GetProperty("signal").GetString());
+        Assert.Equal([20, h, w], H5py.Longs(r.GetProperty("shape")));
+        Assert.Equal(Enumerable.Range(0, 20).Select(i => (double)(10 + i) * h * w),
+            r.GetProperty("sums").EnumerateArray().Select(x => x.GetDouble()));
+
+        string expt = Path.Combine(env.Dir, "midrun.expt");
+        var refused = Programs.RunProcess("/usr/bin/dials.import", [path, $"output.experiments={expt}",
+            $"output.log={Path.Combine(env.Dir, "midrun.log")}"], TimeSpan.FromMinutes(3));
+        Assert.False(File.Exists(expt), $"dials.import took a file in SWMR writing (the README says it refuses): {refused.Stdout}");
+
+        file.Close(interrupted: false, null);
+        var import = Dials.Run(env, path);
+        Assert.Equal(1, import.Sweeps);
+        Assert.Equal(21, import.Images);
+    }
+
     [Fact]
     public void WriterDied_NextWriterRecoversItsFile_EveryReaderOpensIt()
     {
