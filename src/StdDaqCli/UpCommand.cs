@@ -35,6 +35,8 @@ internal static class UpCommand
         var overwrite = CliOptions.Flag("--overwrite", "replace FILE if it exists");
         var timeout = CliOptions.Number("--timeout", "S", "seconds to wait for the write to end", 600.0, 1);
         var receiversOnly = CliOptions.Flag("--receivers-only", "run the receivers only (no assembler, writer or agent)");
+        var writerOnly = CliOptions.Flag("--writer-only",
+            "run the writer (and, with a broker, the agent) only: the images come from an assembler or a replica (StdStreamRecv) running as a service");
         var cleanup = CliOptions.Flag("--cleanup", "remove the shared-memory rings this run created when it ends");
         var command = new Command("up",
             "Runs the whole pipeline in one process (receivers, assembler, StdH5Writer and, with a broker, the WriterAgent), " +
@@ -43,7 +45,7 @@ internal static class UpCommand
             configPath, simulate,
         };
         sim.AddTo(command);
-        foreach (var o in (Option[])[brokerUrl, privateBroker, write, images, compression, overwrite, timeout, receiversOnly, cleanup])
+        foreach (var o in (Option[])[brokerUrl, privateBroker, write, images, compression, overwrite, timeout, receiversOnly, writerOnly, cleanup])
             command.Add(o);
         command.SetBody((a, logger, ct) =>
         {
@@ -55,11 +57,13 @@ internal static class UpCommand
                 : null;
             if (demo is { NImages: 0 })
                 throw new UsageException("--write needs --images N");
-            var run = new UpRun(a.GetValue(brokerUrl), a.GetValue(privateBroker), a.GetValue(receiversOnly), a.GetValue(cleanup), demo);
+            var run = new UpRun(a.GetValue(brokerUrl), a.GetValue(privateBroker), a.GetValue(receiversOnly), a.GetValue(writerOnly), a.GetValue(cleanup), demo);
             if (demo != null && run.BrokerUrl == null && !run.PrivateBroker)
                 throw new UsageException("--write needs a broker: --broker-url URL or --private-broker");
             if (run.ReceiversOnly && (demo != null || run.PrivateBroker || run.BrokerUrl != null))
                 throw new UsageException("--receivers-only runs no writer; drop --write and the broker options");
+            if (run.WriterOnly && (run.ReceiversOnly || a.GetValue(simulate)))
+                throw new UsageException("--writer-only runs no receivers: drop --receivers-only and --simulate");
             // Every option is checked here, before a ring or a port is taken.
             var simOptions = a.GetValue(simulate) ? sim.Read(a, config) : null;
             // Writing with no amount to send: the simulator sends until the write is done.
@@ -73,7 +77,7 @@ internal static class UpCommand
     private sealed record DemoWrite(string File, long NImages, string Compression, bool Overwrite, double TimeoutS);
 
     /// <summary>What the command line asks of one `up`.</summary>
-    private sealed record UpRun(string? BrokerUrl, bool PrivateBroker, bool ReceiversOnly, bool Cleanup, DemoWrite? Write);
+    private sealed record UpRun(string? BrokerUrl, bool PrivateBroker, bool ReceiversOnly, bool WriterOnly, bool Cleanup, DemoWrite? Write);
 
     private static async Task<int> RunAsync(UpRun run, DetectorConfig config, string configText, SimOptions? simOptions,
         ILogger logger, CancellationToken ct)
@@ -95,14 +99,17 @@ internal static class UpCommand
             }
             pipeline = new DaqPipeline(config, new PipelineOptions
             {
-                Assembler = !run.ReceiversOnly,
+                ReceiverModules = run.WriterOnly ? [] : null,
+                Assembler = !run.ReceiversOnly && !run.WriterOnly,
                 Writer = !run.ReceiversOnly,
                 WriterOptions = new WriterOptions { ConfigText = configText },
                 Agent = brokerUrl != null ? new WriterAgentOptions { BrokerUrl = brokerUrl } : null,
                 RemoveCreatedRings = run.Cleanup,
             }, quiet, ct);
-            string stages = $"receiving on udp {config.StartUdpPort}..{config.UdpPort(config.NModules - 1)}";
-            if (!run.ReceiversOnly)
+            string stages = run.WriterOnly
+                ? $"images from /dev/shm/{config.ImageBufferName} (made by a service), writer on {config.WriterAgentEndpoint}"
+                : $"receiving on udp {config.StartUdpPort}..{config.UdpPort(config.NModules - 1)}";
+            if (!run.ReceiversOnly && !run.WriterOnly)
                 stages += $", assembling into /dev/shm/{config.ImageBufferName}, writer on {config.WriterAgentEndpoint}";
             if (brokerUrl != null)
                 stages += $", WriterAgent on broker {brokerUrl}";
