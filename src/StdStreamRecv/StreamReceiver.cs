@@ -75,8 +75,8 @@ public sealed partial class StreamReceiver : IDisposable
         {
             _ring = ShmRing.CreateOrAttach(config.ImageBufferName, RingKind.ImageBuffer, config.ImageBytes, config.ImageBufferSlotCount,
                 config.WaitForPeers, LogWaiting);
-            _pull = ZmqSocket.ConnectedPuller(address, HighWaterMark(config), ReceiveTimeoutMs);
-            _monitor = new ZmqMonitor(_pull, Zmq.EVENT_HANDSHAKE_SUCCEEDED | Zmq.EVENT_DISCONNECTED);
+            (_pull, _monitor) = ZmqSocket.ConnectedPuller(address, HighWaterMark(config), ReceiveTimeoutMs,
+                Zmq.EVENT_HANDSHAKE_SUCCEEDED | Zmq.EVENT_DISCONNECTED);
             _publisher = ZmqSocket.Publisher(config.AssemblerEndpoint);
         }
         catch

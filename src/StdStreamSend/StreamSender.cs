@@ -83,11 +83,12 @@ public sealed partial class StreamSender : IDisposable
         try
         {
             _metadata = ZmqSocket.Subscriber(config.AssemblerEndpoint, receiveHwm: 100_000, receiveTimeoutMs: ReceiveTimeoutMs);
-            _push = ZmqSocket.BoundPusher(address, HighWaterMark(config), options.SendTimeoutMs);
-            _monitor = new ZmqMonitor(_push, Zmq.EVENT_HANDSHAKE_SUCCEEDED | Zmq.EVENT_DISCONNECTED);
+            (_push, _monitor) = ZmqSocket.BoundPusher(address, HighWaterMark(config), options.SendTimeoutMs,
+                Zmq.EVENT_HANDSHAKE_SUCCEEDED | Zmq.EVENT_DISCONNECTED);
         }
         catch
         {
+            _monitor?.Dispose();
             _push?.Dispose();
             _metadata?.Dispose();
             _image.Dispose();
