@@ -394,4 +394,40 @@ public class StreamReplicationTests
             Assert.Equal((12, 0), (s[StreamSendCounter.ImagesSent], s[StreamSendCounter.ImagesDroppedHwm]));
         }
     }
+
+    [Fact]
+    public void Processes_SenderAndReplicaOnOneHost_ReplicateRefuseASecondSenderAndStopOnSigterm()
+    {
+        using var env = new TestEnv();
+        using var source = new StreamSource(env);
+        var replica = source.Replica(env);
+        string address = $"tcp://127.0.0.1:{StreamSource.FreeTcpPort()}";
+        using var sender = new ServiceProcess("StdStreamSend", source.ConfigPath, address, "--send-timeout-ms", "5000");
+        source.WaitForSubscriber(Timeout);
+        var (sub, receiver) = Subscribed(replica, () =>
+            new ServiceProcess("StdStreamRecv", source.ConfigPath, address, "--detector-name", replica.DetectorName));
+        using (sub)
+        using (receiver)
+        {
+            Assert.True(receiver.WaitForLine($"connected to the sender at {address}", Timeout), receiver.Output);
+            Assert.True(sender.WaitForLine($"a receiver connected to {address}", Timeout), sender.Output);
+
+            var second = Programs.Run("StdStreamSend", [source.ConfigPath, address]);
+            Assert.Equal(1, second.ExitCode);
+            Assert.Contains($"StdStreamSend of detector '{source.Config.DetectorName}' for images 0/1 to {address} is already running as pid {sender.Pid}",
+                second.Stderr);
+
+            source.Images(1, 8);
+            Assert.Equal(Enumerable.Range(1, 8).Select(i => (ulong)i), Take(sub, 8).Select(IdOf));
+            using (var ring = ShmRing.Attach(replica.ImageBufferName, RingKind.ImageBuffer, replica.ImageBytes, StreamSource.Slots))
+                for (ulong id = 1; id <= 8; id++)
+                    AssertReplicated(source, ring, id);
+
+            Assert.True(sender.Terminate(Timeout));
+            Assert.True(receiver.Terminate(Timeout));
+            Assert.Equal((0, 0), (sender.ExitCode, receiver.ExitCode));
+            Assert.Contains("images_sent=8 bytes_sent=8388608 images_overrun=0", sender.Output);
+            Assert.Contains("images_published=8 bytes_received=8388608 images_corrupt=0 images_malformed=0 messages_lost=0", receiver.Output);
+        }
+    }
 }

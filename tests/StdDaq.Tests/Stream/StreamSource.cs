@@ -26,10 +26,17 @@ public sealed class StreamSource : IDisposable
     /// <summary>Every ImageMetadata published, by id (the bytes as sent).</summary>
     public Dictionary<ulong, byte[]> Published { get; } = [];
 
+    /// <summary>The config as a file, for the services run as processes.</summary>
+    public string ConfigPath { get; }
+
     public StreamSource(TestEnv env)
     {
         env.Ring("image");
-        Config = env.Config("jungfrau-raw", 1, 16, 1024, 512, TestEnv.JungfrauColumn(1)) with { ImageBufferSlots = Slots };
+        string json = env.ConfigJson("jungfrau-raw", 1, 16, 1024, 512, TestEnv.JungfrauColumn(1), TestEnv.FreeUdpPorts(1));
+        json = json[..^1] + $",\"image_buffer_slots\":{Slots}}}";
+        ConfigPath = Path.Combine(env.Dir, "source.json");
+        File.WriteAllText(ConfigPath, json);
+        Config = DetectorConfigLoader.Parse(json);
         Ring = ShmRing.CreateOrAttach(Config.ImageBufferName, RingKind.ImageBuffer, Config.ImageBytes, Config.ImageBufferSlotCount);
         _publisher = ZmqSocket.Publisher(Config.AssemblerEndpoint, seeSubscriptions: true);
         // Every subscription, not only the first to a topic: a second or restarted sender is seen too.
