@@ -120,8 +120,8 @@ public sealed partial class Assembler : IDisposable
             for (int m = 0; m < _nModules; m++)
                 _frames[m] = ShmRing.WaitAttach(config.FrameBufferName(m), RingKind.FrameBuffer, g.FrameBytes, config.FrameBufferSlots,
                     writable: true, peers.Left, ServiceRoles.ReceiverName(config, m), LogWaiting, startup);
-            _images = ShmRing.CreateOrAttach(config.ImageBufferName, RingKind.ImageBuffer, _layout.ImageBytes,
-                config.ImageBufferSlotsFor(_layout.ImageBytes), peers.Left, LogWaiting);
+            _images = ShmRing.CreateOrAttach(config.ImageBufferName, RingKind.ImageBuffer, config.ImageBytes,
+                config.ImageBufferSlotCount, peers.Left, LogWaiting);
             WaitForReceivers(peers);
             for (int m = 0; m < _nModules; m++)
                 _subscribers[m] = ZmqSocket.Subscriber(config.ModuleFrameEndpoint(m), receiveTimeoutMs: 0);

@@ -54,7 +54,7 @@ public sealed partial class WriterService : IDisposable
         _height = config.ImagePixelHeight;
         _width = config.ImagePixelWidth;
         _elemSize = ImageMetadata.BytesPerPixel(config.ImageDtype);
-        _imageBytes = (long)_height * _width * _elemSize;
+        _imageBytes = config.ImageBytes;
         _detector = NxmxDetector.From(config); // reads the calibration's pixel mask once, at start
         if (config.Kind == DetectorKind.Gigafrost && (config.Nexus.PixelSizeUm == null || config.Nexus.SensorThicknessUm == null))
             LogGigafrostNexus(_logger);

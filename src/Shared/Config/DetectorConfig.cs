@@ -143,6 +143,12 @@ public sealed record DetectorConfig
     /// <summary>ZMQ endpoint where the writer pushes its acknowledgements to the WriterAgent.</summary>
     public string WriterStatusEndpoint => $"ipc:///tmp/std-daq-{DetectorName}-writer_status";
 
+    /// <summary>Bytes of one assembled image, the ImageBuffer's slot size: height x width x bytes per pixel of <see cref="ImageDtype"/>.</summary>
+    public long ImageBytes => (long)ImagePixelHeight * ImagePixelWidth * ImageMetadata.BytesPerPixel(ImageDtype);
+
+    /// <summary>Slots of the ImageBuffer of this config: <see cref="ImageBufferSlotsFor"/> of <see cref="ImageBytes"/>.</summary>
+    public int ImageBufferSlotCount => ImageBufferSlotsFor(ImageBytes);
+
     /// <summary>
     /// Slots of the ImageBuffer: ram_buffer_gb worth of images if given, else image_buffer_slots.
     /// </summary>

@@ -32,6 +32,9 @@ public static partial class DetectorConfigLoader
     [GeneratedRegex("^[A-Za-z0-9_.-]{1,64}$")]
     private static partial Regex NameRegex();
 
+    /// <summary>Whether <paramref name="name"/> may be a detector_name: 1-64 of A-Z a-z 0-9 _ . - (it names shared memory and sockets).</summary>
+    public static bool IsValidDetectorName(string name) => NameRegex().IsMatch(name);
+
     /// <summary>
     /// Reads and validates the config file at <paramref name="path"/>; a <see cref="ConfigException"/>
     /// names the file. <paramref name="warn"/> gets one line per unknown key or doubtful setting.
@@ -99,8 +102,8 @@ public static partial class DetectorConfigLoader
             warn?.Invoke($"config: number_of_writers {writers} is not used: one StdH5Writer per detector writes every run");
         if (cfg.RamBufferGb is { } gb)
         {
-            long imageBytes = (long)cfg.ImagePixelHeight * cfg.ImagePixelWidth * Streams.ImageMetadata.BytesPerPixel(cfg.ImageDtype);
-            int slots = cfg.ImageBufferSlotsFor(imageBytes);
+            long imageBytes = cfg.ImageBytes;
+            int slots = cfg.ImageBufferSlotCount;
             if (slots < MinImageBufferSlots)
                 warn?.Invoke($"config: ram_buffer_gb {gb} holds only {slots} images of {imageBytes} bytes; "
                     + $"a writer more than {slots - 1} images behind the detector loses images (at least {MinImageBufferSlots} recommended)");

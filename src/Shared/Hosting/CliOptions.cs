@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using System.Numerics;
+using StdDaq.Shared.Streams;
 
 namespace StdDaq.Shared.Hosting;
 
@@ -52,6 +53,45 @@ public static class CliOptions
                     return ip;
                 r.AddError($"{name} '{s}' is not an IPv4 address");
                 return defaultValue;
+            },
+        };
+
+    /// <summary>An image share <c>i/N</c> (0 &lt;= i &lt; N &lt;= 1024); <see cref="ImageShare.All"/> when not given.</summary>
+    public static Option<ImageShare> Share(string name, string description) =>
+        new(name)
+        {
+            HelpName = "i/N",
+            Description = description + " (default 0/1: every image)",
+            DefaultValueFactory = _ => ImageShare.All,
+            CustomParser = r =>
+            {
+                if (r.Tokens.Count == 0)
+                    return ImageShare.All;
+                string s = r.Tokens[0].Value;
+                if (ImageShare.TryParse(s, out var share))
+                    return share;
+                r.AddError($"{name} '{s}' is not i/N with 0 <= i < N <= {ImageShare.MaxCount}");
+                return ImageShare.All;
+            },
+        };
+
+    /// <summary>
+    /// A ZMQ tcp:// endpoint argument (<c>tcp://host:port</c>); anything else is a usage error
+    /// naming the argument.
+    /// </summary>
+    public static Argument<string> TcpEndpoint(string name, string description) =>
+        new(name)
+        {
+            Description = description,
+            CustomParser = r =>
+            {
+                string s = r.Tokens.Count > 0 ? r.Tokens[0].Value : "";
+                int colon = s.LastIndexOf(':');
+                if (s.StartsWith("tcp://", StringComparison.Ordinal) && colon > "tcp://".Length
+                    && int.TryParse(s.AsSpan(colon + 1), NumberStyles.None, CultureInfo.InvariantCulture, out int port) && port is > 0 and < 65536)
+                    return s;
+                r.AddError($"{name} '{s}' is not tcp://host:port");
+                return s;
             },
         };
 

@@ -19,10 +19,10 @@ public static unsafe partial class Zmq
 
     public const int PAIR = 0, PUB = 1, SUB = 2, PULL = 7, PUSH = 8, XPUB = 9;
 
-    public const int SUBSCRIBE = 6, RCVMORE = 13, FD = 14, LINGER = 17, SNDHWM = 23, RCVHWM = 24, RCVTIMEO = 27, SNDTIMEO = 28;
+    public const int SUBSCRIBE = 6, RCVMORE = 13, FD = 14, LINGER = 17, SNDHWM = 23, RCVHWM = 24, RCVTIMEO = 27, SNDTIMEO = 28, XPUB_VERBOSE = 40;
     public const int DONTWAIT = 1, SNDMORE = 2;
     /// <summary>zmq_socket_monitor events.</summary>
-    public const int EVENT_CONNECTED = 0x0001, EVENT_DISCONNECTED = 0x0200, EVENT_HANDSHAKE_SUCCEEDED = 0x1000;
+    public const int EVENT_CONNECTED = 0x0001, EVENT_ACCEPTED = 0x0020, EVENT_DISCONNECTED = 0x0200, EVENT_HANDSHAKE_SUCCEEDED = 0x1000;
     public const short POLLIN = 1;
 
     public const int EAGAIN = 11, EINTR = 4;
@@ -64,6 +64,21 @@ public static unsafe partial class Zmq
 
     [LibraryImport(Lib, EntryPoint = "zmq_recv")]
     private static partial int zmq_recv(SafeZmqSocketHandle socket, void* buf, nuint len, int flags);
+
+    /// <summary>Bytes of a zmq_msg_t (libzmq 4: 64, 8-byte aligned).</summary>
+    public const int MSG_T_SIZE = 64;
+
+    [LibraryImport(Lib, EntryPoint = "zmq_msg_init_size")]
+    public static partial int zmq_msg_init_size(void* msg, nuint size);
+
+    [LibraryImport(Lib, EntryPoint = "zmq_msg_data")]
+    public static partial void* zmq_msg_data(void* msg);
+
+    [LibraryImport(Lib, EntryPoint = "zmq_msg_send")]
+    public static partial int zmq_msg_send(void* msg, SafeZmqSocketHandle socket, int flags);
+
+    [LibraryImport(Lib, EntryPoint = "zmq_msg_close")]
+    public static partial int zmq_msg_close(void* msg);
 
     /// <summary>zmq_pollitem_t (Linux: the fd is an int); 16 bytes.</summary>
     [StructLayout(LayoutKind.Sequential)]

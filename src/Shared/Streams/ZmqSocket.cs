@@ -156,6 +156,58 @@ public sealed class ZmqSocket : IDisposable
         }
     }
 
+    /// <summary>
+    /// A PUSH socket bound to <paramref name="endpoint"/> (a tcp:// stream that its pullers connect to,
+    /// so either end can restart: libzmq reconnects), with a monitor of its connections'
+    /// <paramref name="monitorEvents"/> (Zmq.EVENT_*) made before the bind, so no connection is
+    /// missed. <see cref="Send"/> waits at most <paramref name="sendTimeoutMs"/> at the high-water
+    /// mark (counted in messages, a multipart message being one) or while no puller is connected.
+    /// </summary>
+    public static (ZmqSocket Socket, ZmqMonitor Monitor) BoundPusher(string endpoint, int sendHwm, int sendTimeoutMs, int monitorEvents)
+    {
+        var s = new ZmqSocket(Zmq.PUSH);
+        ZmqMonitor? monitor = null;
+        try
+        {
+            s.SetInt(Zmq.SNDHWM, sendHwm);
+            s.SetInt(Zmq.SNDTIMEO, sendTimeoutMs);
+            monitor = new ZmqMonitor(s, monitorEvents);
+            s.Bind(endpoint);
+            return (s, monitor);
+        }
+        catch
+        {
+            monitor?.Dispose();
+            s.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// A PULL socket connected to <paramref name="endpoint"/> (the moving end of a bound PUSH's
+    /// stream; libzmq reconnects), with a monitor of <paramref name="monitorEvents"/> made before the
+    /// connect, so the first connection is not missed.
+    /// </summary>
+    public static (ZmqSocket Socket, ZmqMonitor Monitor) ConnectedPuller(string endpoint, int receiveHwm, int receiveTimeoutMs, int monitorEvents)
+    {
+        var s = new ZmqSocket(Zmq.PULL);
+        ZmqMonitor? monitor = null;
+        try
+        {
+            s.SetInt(Zmq.RCVHWM, receiveHwm);
+            s.SetInt(Zmq.RCVTIMEO, receiveTimeoutMs);
+            monitor = new ZmqMonitor(s, monitorEvents);
+            s.Connect(endpoint);
+            return (s, monitor);
+        }
+        catch
+        {
+            monitor?.Dispose();
+            s.Dispose();
+            throw;
+        }
+    }
+
     /// <summary>A PAIR socket connected to <paramref name="endpoint"/> (inproc; for <see cref="ZmqMonitor"/>).</summary>
     public static ZmqSocket Pair(string endpoint)
     {
@@ -251,6 +303,25 @@ public sealed class ZmqSocket : IDisposable
             return true;
         int errno = Zmq.zmq_errno();
         return errno == Zmq.EAGAIN ? false : throw new IOException($"zmq_send({Endpoint}) failed: {Zmq.zmq_strerror(errno)}");
+    }
+
+    /// <summary>
+    /// Sends one message part, waiting up to the socket's send timeout (ZMQ_SNDTIMEO) for room.
+    /// False if it could not be queued in that time; other failures throw <see cref="IOException"/>.
+    /// </summary>
+    public bool Send(ReadOnlySpan<byte> message, bool more = false)
+    {
+        int flags = more ? Zmq.SNDMORE : 0;
+        while (true)
+        {
+            if (Zmq.zmq_send(_socket, message, flags) >= 0)
+                return true;
+            int errno = Zmq.zmq_errno();
+            if (errno == Zmq.EAGAIN)
+                return false;
+            if (errno != Zmq.EINTR)
+                throw new IOException($"zmq_send({Endpoint}) failed: {Zmq.zmq_strerror(errno)}");
+        }
     }
 
     /// <summary>

@@ -82,6 +82,7 @@ public class BadInputTests(BadInputCorpus corpus) : IClassFixture<BadInputCorpus
         [
             ("StdUdpRecv", "", " 0"), ("StdAssembler", "", ""), ("StdH5Writer", "", ""), ("WriterAgent", "", ""),
             ("std-daq", "sim ", ""), ("std-daq", "up ", ""),
+            ("StdStreamSend", "", " tcp://127.0.0.1:5700"), ("StdStreamRecv", "", " tcp://127.0.0.1:5700"),
         ];
         (string File, string Problem)[] configs =
         [
@@ -141,6 +142,16 @@ public class BadInputTests(BadInputCorpus corpus) : IClassFixture<BadInputCorpus
             ("WriterAgent", "{dir}/good.json extra", "expected <config.json>"),
             ("WriterAgent", "{dir}/good.json --broker-url", "--broker-url needs a value"),
             ("WriterAgent", "{dir}/good.json --frobnicate", "unknown option --frobnicate"),
+            ("StdStreamSend", "{dir}/good.json", "expected <config.json> <stream_address>"),
+            ("StdStreamSend", "{dir}/good.json 127.0.0.1:5700", "stream_address '127.0.0.1:5700' is not tcp://host:port"),
+            ("StdStreamSend", "{dir}/good.json tcp://127.0.0.1:x", "stream_address 'tcp://127.0.0.1:x' is not tcp://host:port"),
+            ("StdStreamSend", "{dir}/good.json tcp://127.0.0.1:5700 --images 2/2", "--images '2/2' is not i/N with 0 <= i < N <= 1024"),
+            ("StdStreamSend", "{dir}/good.json tcp://127.0.0.1:5700 --send-timeout-ms 0", "--send-timeout-ms '0' is not an integer in 1..60000"),
+            ("StdStreamSend", "{dir}/good.json tcp://127.0.0.1:5700 --no-checksum=yes", "--no-checksum takes no value"),
+            ("StdStreamRecv", "{dir}/good.json tcp://127.0.0.1:5700 extra", "expected <config.json> <stream_address>"),
+            ("StdStreamRecv", "{dir}/good.json tcp://127.0.0.1:5700 --images x", "--images 'x' is not i/N"),
+            ("StdStreamRecv", "{dir}/good.json tcp://127.0.0.1:5700 --detector-name a/b", "--detector-name 'a/b' is not 1-64 of A-Z a-z 0-9 _ . -"),
+            ("StdStreamRecv", "{dir}/good.json tcp://127.0.0.1:5700 --frobnicate", "unknown option --frobnicate"),
             ("std-daq", "", "expected a command"),
             ("std-daq", "frobnicate", "unknown command 'frobnicate'"),
             ("std-daq", "sim", "expected <config.json>"),

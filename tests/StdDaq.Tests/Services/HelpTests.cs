@@ -17,7 +17,7 @@ public partial class HelpTests
 
     private static readonly ConcurrentDictionary<string, Help> Helps = new();
 
-    private static readonly string[] ExecutableNames = ["StdUdpRecv", "StdAssembler", "StdH5Writer", "WriterAgent", "std-daq"];
+    private static readonly string[] ExecutableNames = ["StdUdpRecv", "StdAssembler", "StdH5Writer", "WriterAgent", "StdStreamSend", "StdStreamRecv", "std-daq"];
 
     public static TheoryData<string> Executables() => new(ExecutableNames);
 

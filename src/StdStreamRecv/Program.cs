@@ -1,0 +1,30 @@
+using System.CommandLine;
+using StdDaq.Shared.Config;
+using StdDaq.Shared.Hosting;
+using StdDaq.StreamRecv;
+
+var configPath = CliOptions.ConfigArgument();
+var address = CliOptions.TcpEndpoint("stream_address", "the StdStreamSend to connect to: tcp://<host>:<port>");
+var images = CliOptions.Share("--images", "take only the images with id % N == i (the share its sender sends)");
+var detectorName = CliOptions.Text("--detector-name", "name",
+    "the detector_name to use instead of the config's, which names the ImageBuffer, the metadata endpoint and the role lock; "
+    + "for a replica on the same host as its source");
+var command = new RootCommand(
+    "Receives the images a StdStreamSend sends into this server's ImageBuffer and publishes their ImageMetadata in the " +
+    "assembler's place, so the writer and every other consumer run here as on the source server.")
+{
+    configPath, address, images, detectorName,
+};
+command.SetBody((a, logger, ct) =>
+{
+    if (a.GetValue(detectorName) is { } name && !DetectorConfigLoader.IsValidDetectorName(name))
+        throw new UsageException($"--detector-name '{name}' is not 1-64 of A-Z a-z 0-9 _ . -");
+    var config = ServiceHost.LoadConfig(a.GetValue(configPath)!, logger);
+    if (a.GetValue(detectorName) is { } replica)
+        config = config with { DetectorName = replica };
+    var options = new StreamRecvOptions { Images = a.GetValue(images) };
+    using var receiver = new StreamReceiver(config, a.GetValue(address)!, options, logger);
+    receiver.Run(ct);
+    return 0;
+});
+return ServiceHost.Run(args, command);

@@ -1,0 +1,336 @@
+using Microsoft.Extensions.Logging;
+using StdDaq.Shared.Config;
+using StdDaq.Shared.Hosting;
+using StdDaq.Shared.Interop;
+using StdDaq.Shared.Memory;
+using StdDaq.Shared.Metrics;
+using StdDaq.Shared.Streams;
+
+namespace StdDaq.StreamRecv;
+
+public sealed record StreamRecvOptions
+{
+    /// <summary>The share of the ids this receiver takes (--images i/N); others are dropped as wrong_share.</summary>
+    public ImageShare Images { get; init; } = ImageShare.All;
+    /// <summary>The clock of the stats period.</summary>
+    public TimeProvider Time { get; init; } = TimeProvider.System;
+}
+
+/// <summary>
+/// StdStreamRecv: takes the assembler's place on this server. Connects a PULL socket to a
+/// StdStreamSend, writes each image it receives into the local ImageBuffer (the config's name and
+/// geometry, as the assembler makes it) under the slot's sequence lock, with the source slot's
+/// header, and publishes the ImageMetadata it came with on the assembler's endpoint, in increasing
+/// id order, so the writer and every other consumer here run as on the source server.
+/// </summary>
+/// <remarks>
+/// The image bytes are received straight into their slot. A message that is not whole and right is
+/// never published: a checksum mismatch (images_corrupt), a size that does not match its metadata,
+/// header or this detector (images_malformed), an id not above the last published one
+/// (images_out_of_order) or of another share (images_wrong_share); a slot already written for it is
+/// zeroed and marked empty (status 3, id 0), so no reader takes it for an image. Gaps in the
+/// sender's numbering are messages_lost; a new sender session is a restarted sender
+/// (sender_restarts), whose numbering starts again without a gap counted across it.
+/// </remarks>
+public sealed partial class StreamReceiver : IDisposable
+{
+    /// <summary>Longest wait for a message, so cancellation, connection events and the stats line are not held up.</summary>
+    private const int ReceiveTimeoutMs = 50;
+
+    private readonly DetectorConfig _config;
+    private readonly string _address;
+    private readonly StreamRecvOptions _options;
+    private readonly ILogger _logger;
+    private readonly ImageShare _share;
+    private readonly RoleLock _role;
+    private readonly ShmRing _ring;
+    private readonly ZmqSocket _pull;
+    private readonly ZmqMonitor _monitor;
+    private readonly ZmqSocket _publisher;
+    private readonly byte[] _metaBuffer = new byte[ImageMetadata.Size + 1];
+    private readonly byte[] _headerBuffer = new byte[StreamHeader.Size + 1];
+    private bool _hasSession;
+    private ulong _session;
+    private ulong _nextSequence;
+    private bool _hasPublished;
+    private ulong _lastPublished;
+
+    public CounterSet<StreamRecvCounter> Counters { get; }
+    public ShmRing Ring => _ring;
+
+    /// <summary>
+    /// Takes the assembler's role on this server, creates (or reuses, same geometry) the
+    /// ImageBuffer, connects to the sender at <paramref name="address"/> and binds the metadata endpoint.
+    /// </summary>
+    public StreamReceiver(DetectorConfig config, string address, StreamRecvOptions options, ILogger logger)
+    {
+        _config = config;
+        _address = address;
+        _options = options;
+        _logger = logger;
+        _share = options.Images;
+        _role = ServiceRoles.StreamReceiver(config);
+        Counters = StreamRecvStats.Create(config.DetectorName, _share);
+        try
+        {
+            _ring = ShmRing.CreateOrAttach(config.ImageBufferName, RingKind.ImageBuffer, config.ImageBytes, config.ImageBufferSlotCount,
+                config.WaitForPeers, LogWaiting);
+            (_pull, _monitor) = ZmqSocket.ConnectedPuller(address, HighWaterMark(config), ReceiveTimeoutMs,
+                Zmq.EVENT_HANDSHAKE_SUCCEEDED | Zmq.EVENT_DISCONNECTED);
+            _publisher = ZmqSocket.Publisher(config.AssemblerEndpoint);
+        }
+        catch
+        {
+            _monitor?.Dispose();
+            _pull?.Dispose();
+            _ring?.Dispose();
+            Counters.Dispose();
+            _role.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The receive high-water mark in images: 256 MiB worth, at least 4 and at most 1000.</summary>
+    public static int HighWaterMark(DetectorConfig config) => (int)Math.Clamp((256L << 20) / config.ImageBytes, 4, 1000);
+
+    public Task RunAsync(CancellationToken ct) =>
+        Task.Factory.StartNew(() => Run(ct), ct, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+
+    public void Run(CancellationToken ct)
+    {
+        using var lease = _ring.Lease();
+        LogStarted(_config.DetectorName, _share.ToString(), _address, _ring.Name, _ring.SlotCount, _ring.Created ? "created" : "reused",
+            _config.AssemblerEndpoint);
+        var time = _options.Time;
+        var stats = new StatsPeriod<StreamRecvCounter>(Counters, time, _config.StatsCollectionPeriod);
+        while (!ct.IsCancellationRequested)
+        {
+            int n = _pull.Receive(_metaBuffer);
+            if (n >= 0)
+                OnMessage(n);
+            while (_monitor.TryRead(out int ev))
+                OnConnectionEvent(ev);
+            if (stats.TryTake(time.GetTimestamp(), out var change, out double seconds))
+                LogStats(_config.DetectorName, _share.ToString(), change.Format(seconds));
+        }
+        LogStopped(_config.DetectorName, _share.ToString(), Counters.Read().Format(0));
+    }
+
+    private void OnConnectionEvent(int ev)
+    {
+        if (ev == Zmq.EVENT_HANDSHAKE_SUCCEEDED)
+        {
+            Counters[StreamRecvCounter.SenderConnections]++;
+            LogConnected(_address);
+        }
+        else if (ev == Zmq.EVENT_DISCONNECTED)
+            LogDisconnected(_address);
+    }
+
+    /// <summary>Why a message is not published.</summary>
+    private enum Problem { None, Malformed, Corrupt, OutOfOrder, WrongShare }
+
+    /// <summary>Takes the rest of the message whose first frame (<paramref name="n"/> bytes) is in the metadata buffer, and publishes or counts it.</summary>
+    private void OnMessage(int n)
+    {
+        if (!_pull.HasMore)
+        {
+            Counters[StreamRecvCounter.ImagesMalformed]++;
+            return;
+        }
+        var meta = n == ImageMetadata.Size ? ImageMetadata.Read(_metaBuffer) : default;
+        long expected = n == ImageMetadata.Size ? ExpectedPayload(meta) : -1;
+        var problem = expected < 0 ? Problem.Malformed
+            : !_share.Includes(meta.Id) ? Problem.WrongShare
+            : !IsNext(meta.Id) ? Problem.OutOfOrder
+            : Problem.None;
+
+        // Frame 2 straight into the image's slot (opened for writing), or dropped.
+        int slot = -1;
+        Span<byte> target = default;
+        if (problem == Problem.None)
+        {
+            slot = _ring.SlotOf(meta.Id);
+            _ring.BeginWrite(slot);
+            target = _ring.SlotSpan(slot);
+        }
+        int payload = _pull.TryReceive(target);
+        int headerBytes = payload >= 0 && _pull.HasMore ? _pull.TryReceive(_headerBuffer) : -1;
+        bool extra = headerBytes >= 0 && _pull.HasMore;
+        while (extra && _pull.TryReceive(default) >= 0 && _pull.HasMore)
+        {
+        }
+
+        bool headerOk = headerBytes == StreamHeader.Size && !extra;
+        var header = headerOk ? StreamHeader.Read(_headerBuffer) : default;
+        headerOk &= header.IsValid;
+        if (headerOk)
+            Account(header);
+        if (problem == Problem.None)
+        {
+            if (!headerOk || payload != expected || (ulong)payload != header.PayloadBytes || header.Slot.ImageId != meta.Id)
+                problem = Problem.Malformed;
+            else if (header.HasChecksum && StreamHeader.ChecksumOf(target[..payload]) != header.Checksum)
+                problem = Problem.Corrupt;
+        }
+
+        if (slot >= 0)
+        {
+            if (problem == Problem.None)
+                Fill(slot, header.Slot);
+            else
+                MarkEmpty(slot);
+            _ring.EndWrite(slot);
+        }
+        switch (problem)
+        {
+            case Problem.None:
+                Publish(meta, payload);
+                break;
+            case Problem.Malformed:
+                Counters[StreamRecvCounter.ImagesMalformed]++;
+                break;
+            case Problem.Corrupt:
+                Counters[StreamRecvCounter.ImagesCorrupt]++;
+                break;
+            case Problem.OutOfOrder:
+                Counters[StreamRecvCounter.ImagesOutOfOrder]++;
+                break;
+            case Problem.WrongShare:
+                Counters[StreamRecvCounter.ImagesWrongShare]++;
+                break;
+        }
+    }
+
+    /// <summary>
+    /// Bytes the image must have: this detector's image for raw data, user_2 for bitshuffle-LZ4 (at
+    /// most a slot); -1 for metadata of another geometry or an unknown encoding.
+    /// </summary>
+    private long ExpectedPayload(in ImageMetadata meta)
+    {
+        if (meta.Height != (ulong)_config.ImagePixelHeight || meta.Width != (ulong)_config.ImagePixelWidth
+            || meta.Dtype != (ushort)_config.ImageDtype)
+            return -1;
+        return meta.Encoding switch
+        {
+            (ushort)ImageEncoding.Raw => _config.ImageBytes,
+            (ushort)ImageEncoding.BitshuffleLz4 when meta.User2 <= (ulong)_ring.SlotBytes => (long)meta.User2,
+            _ => -1,
+        };
+    }
+
+    /// <summary>
+    /// Whether <paramref name="id"/> may be published next: above the last published id, or so far
+    /// below it (more than the ring's slots) that the detector's numbering restarted.
+    /// </summary>
+    private bool IsNext(ulong id)
+    {
+        if (!_hasPublished || id > _lastPublished)
+            return true;
+        if (_lastPublished - id < (ulong)_ring.SlotCount)
+            return false;
+        Counters[StreamRecvCounter.ImageIdResets]++;
+        LogIdReset(_lastPublished, id);
+        _hasPublished = false;
+        return true;
+    }
+
+    /// <summary>Follows the sender's session and numbering: gaps are messages lost.</summary>
+    private void Account(in StreamHeader h)
+    {
+        if (!_hasSession || h.SessionId != _session)
+        {
+            if (_hasSession)
+            {
+                // A restarted sender numbers from 0: what it numbered before this one never came.
+                Counters[StreamRecvCounter.SenderRestarts]++;
+                Counters[StreamRecvCounter.MessagesLost] += (long)h.Sequence;
+                LogSenderRestarted(_session.ToString("x16"), h.SessionId.ToString("x16"), h.Sequence);
+            }
+            else
+                LogFirstMessage(h.SessionId.ToString("x16"), h.Sequence, $"{h.ShareIndex}/{h.ShareCount}");
+            _session = h.SessionId;
+            _hasSession = true;
+        }
+        else if (h.Sequence > _nextSequence)
+            Counters[StreamRecvCounter.MessagesLost] += (long)(h.Sequence - _nextSequence);
+        _nextSequence = h.Sequence + 1;
+    }
+
+    /// <summary>The slot's header as the source's was (the sequence lock aside).</summary>
+    private void Fill(int slot, in SlotHeader source)
+    {
+        ref SlotHeader h = ref _ring.Slot(slot);
+        h.ImageId = source.ImageId;
+        h.FrameIndex = source.FrameIndex;
+        h.NReceivedPackets = source.NReceivedPackets;
+        h.NMissingPackets = source.NMissingPackets;
+        h.Detector1 = source.Detector1;
+        h.Detector2 = source.Detector2;
+        h.ReceiveTimeNs = source.ReceiveTimeNs;
+        h.ModuleId = source.ModuleId;
+        h.BitDepth = source.BitDepth;
+        h.Status = source.Status;
+        h.NMissingModules = source.NMissingModules;
+        h.Reserved = default;
+        h.ReceivedBitmap = source.ReceivedBitmap;
+    }
+
+    /// <summary>A slot whose bytes were overwritten by a message that is not published: zeroed, no image in it.</summary>
+    private void MarkEmpty(int slot)
+    {
+        _ring.SlotSpan(slot).Clear();
+        ref SlotHeader h = ref _ring.Slot(slot);
+        Fill(slot, default);
+        h.Status = SlotStatus.Empty;
+    }
+
+    private void Publish(in ImageMetadata meta, int payload)
+    {
+        if (_hasPublished && meta.Id > _lastPublished)
+            Counters[StreamRecvCounter.ImagesSkipped] += (long)_share.CountBetween(_lastPublished, meta.Id);
+        _hasPublished = true;
+        _lastPublished = meta.Id;
+        Counters[StreamRecvCounter.ImagesPublished]++;
+        Counters[StreamRecvCounter.BytesReceived] += payload;
+        if (!_publisher.TrySend(_metaBuffer.AsSpan(0, ImageMetadata.Size)))
+            Counters[StreamRecvCounter.MetadataDropped]++;
+    }
+
+    public void Dispose()
+    {
+        _publisher.Dispose();
+        _monitor.Dispose();
+        _pull.Dispose();
+        _ring.Dispose();
+        Counters.Dispose();
+        _role.Dispose();
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "StdStreamRecv {Detector} images {Share}: from {Address} into /dev/shm/{Ring} ({Slots} slots, {How}), metadata on {Endpoint}")]
+    private partial void LogStarted(string detector, string share, string address, string ring, int slots, string how, string endpoint);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "connected to the sender at {Address}")]
+    private partial void LogConnected(string address);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "the sender at {Address} went away; reconnecting")]
+    private partial void LogDisconnected(string address);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "first message from sender session {Session}: sequence {Sequence}, images {Share}")]
+    private partial void LogFirstMessage(string session, ulong sequence, string share);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "the sender restarted (session {Old} -> {New}); it resumes at sequence {Sequence}")]
+    private partial void LogSenderRestarted(string old, string @new, ulong sequence);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "image id {Id} far below the last published {Last}: the detector's numbering restarted")]
+    private partial void LogIdReset(ulong last, ulong id);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{Message}")]
+    private partial void LogWaiting(string message);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "stats {Detector} stream_recv {Share}: {Line}")]
+    private partial void LogStats(string detector, string share, string line);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "StdStreamRecv {Detector} images {Share} stopped; totals: {Line}")]
+    private partial void LogStopped(string detector, string share, string line);
+}

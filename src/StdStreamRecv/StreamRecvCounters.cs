@@ -1,0 +1,54 @@
+using StdDaq.Shared.Metrics;
+using StdDaq.Shared.Streams;
+
+namespace StdDaq.StreamRecv;
+
+/// <summary>
+/// The stream receiver's counters (<see cref="CounterSet{TName}"/>), written by its loop thread.
+/// Every message received is published (images_published) or counted under one cause: corrupt,
+/// malformed, out_of_order or wrong_share. Messages that never came are messages_lost (by the
+/// sender's sequence numbers) and, by image id, images_skipped.
+/// </summary>
+public enum StreamRecvCounter
+{
+    /// <summary>Images written into the ImageBuffer and announced with their ImageMetadata.</summary>
+    ImagesPublished,
+    /// <summary>Image bytes of the published images.</summary>
+    BytesReceived,
+    /// <summary>Images whose bytes do not match the sender's checksum: not published.</summary>
+    ImagesCorrupt,
+    /// <summary>Messages that are not [56-byte ImageMetadata, image bytes, stream header], or whose image size does not match its metadata, the header or this detector's geometry: not published.</summary>
+    ImagesMalformed,
+    /// <summary>Messages the sender numbered but that never came (sequence gaps), e.g. dropped at its high-water mark.</summary>
+    MessagesLost,
+    /// <summary>Images whose id is not above the last published one: dropped (ids are published in increasing order).</summary>
+    ImagesOutOfOrder,
+    /// <summary>Images whose id is not of this receiver's share (--images i/N): dropped.</summary>
+    ImagesWrongShare,
+    /// <summary>Ids of this receiver's share between two published images that were not published.</summary>
+    ImagesSkipped,
+    /// <summary>A new sender session (the sender restarted): its numbering starts again, no gap is counted across it.</summary>
+    SenderRestarts,
+    /// <summary>Connections made to the sender (handshakes); more than one: the link or the sender came back.</summary>
+    SenderConnections,
+    /// <summary>An image id far below the last published one (more than a ring of slots): the detector's numbering restarted.</summary>
+    ImageIdResets,
+    /// <summary>ImageMetadata that could not be published.</summary>
+    MetadataDropped,
+}
+
+/// <summary>The stream receiver's counter set (meter StdDaq.StreamRecv, tags detector and share).</summary>
+public static class StreamRecvStats
+{
+    public static CounterSet<StreamRecvCounter> Create(string detector, ImageShare share) =>
+        new("StdDaq.StreamRecv", "stream_recv", [new("detector", detector), new("share", share.ToString())]);
+
+    extension(CounterSnapshot<StreamRecvCounter> s)
+    {
+        /// <summary>The stats line: key=value pairs, then the receive rates over <paramref name="seconds"/>.</summary>
+        public string Format(double seconds) =>
+            s.Format() + (seconds > 0
+                ? $" image_rate_hz={s[StreamRecvCounter.ImagesPublished] / seconds:F1} gbit_s={s[StreamRecvCounter.BytesReceived] * 8 / seconds / 1e9:F3}"
+                : "");
+    }
+}

@@ -1,0 +1,315 @@
+using System.Security.Cryptography;
+using Microsoft.Extensions.Logging;
+using StdDaq.Shared.Config;
+using StdDaq.Shared.Hosting;
+using StdDaq.Shared.Interop;
+using StdDaq.Shared.Memory;
+using StdDaq.Shared.Metrics;
+using StdDaq.Shared.Streams;
+
+namespace StdDaq.StreamSend;
+
+public sealed record StreamSendOptions
+{
+    /// <summary>Send only the images of this share (--images i/N).</summary>
+    public ImageShare Images { get; init; } = ImageShare.All;
+    /// <summary>Compute the xxHash3-64 of every image (--no-checksum: false, the header then carries 0).</summary>
+    public bool Checksum { get; init; } = true;
+    /// <summary>How long one image may wait for room at the high-water mark before it is dropped (--send-timeout-ms).</summary>
+    public int SendTimeoutMs { get; init; } = 200;
+    /// <summary>The clock of the stats period.</summary>
+    public TimeProvider Time { get; init; } = TimeProvider.System;
+    /// <summary>Called after an image's bytes were copied out of its slot, before the sequence lock is checked (tests overwrite the slot there).</summary>
+    internal Action<ulong>? AfterCopy { get; init; }
+}
+
+/// <summary>
+/// StdStreamSend: for each ImageMetadata the assembler publishes (of its share of the ids), reads
+/// the image from the ImageBuffer under the slot's sequence lock and sends one three-frame message
+/// on a bound PUSH socket: the metadata as received, the image bytes, and a
+/// <see cref="StreamHeader"/> (session, sequence number, share, size, xxHash3-64, the slot header).
+/// </summary>
+/// <remarks>
+/// The bytes go from the slot straight into the libzmq message that is sent (one copy); the
+/// sequence lock is checked after that copy, and an image overwritten before or during it is
+/// counted (images_overrun) and never sent. The ring does not wait for this sender: a send waits at
+/// most the send timeout for room at the high-water mark, and after one timed-out send the next
+/// ones do not wait at all until one goes through, so a stalled or absent receiver costs one
+/// timeout, not one per image, and the sender keeps up with the metadata stream.
+/// </remarks>
+public sealed partial class StreamSender : IDisposable
+{
+    /// <summary>Longest wait for metadata, so cancellation, connection events and the stats line are not held up.</summary>
+    private const int ReceiveTimeoutMs = 50;
+    /// <summary>Bytes of queued images the high-water mark allows, on each side: it is counted in messages.</summary>
+    public const long QueuedBytes = 256L << 20;
+
+    private readonly DetectorConfig _config;
+    private readonly string _address;
+    private readonly StreamSendOptions _options;
+    private readonly ILogger _logger;
+    private readonly ImageShare _share;
+    private readonly RoleLock _role;
+    private readonly ZmqSocket _metadata;
+    private readonly ZmqSocket _push;
+    private readonly ZmqMonitor _monitor;
+    private readonly ZmqOutMessage _image = new();
+    private readonly byte[] _metaBuffer = new byte[ImageMetadata.Size + 1];
+    private readonly byte[] _headerBuffer = new byte[StreamHeader.Size];
+    private readonly ulong _session;
+    private ShmRing? _ring;
+    private bool _ringWarned;
+    private ulong _sequence;
+    private bool _hasLast;
+    private ulong _lastId;
+    private bool _stalled;
+
+    public CounterSet<StreamSendCounter> Counters { get; }
+
+    /// <summary>The random id of this sender's session (<see cref="StreamHeader.SessionId"/>).</summary>
+    public ulong SessionId => _session;
+
+    /// <summary>Takes the sender's role, subscribes to the assembler's metadata and binds <paramref name="address"/>.</summary>
+    public StreamSender(DetectorConfig config, string address, StreamSendOptions options, ILogger logger)
+    {
+        _config = config;
+        _address = address;
+        _options = options;
+        _logger = logger;
+        _share = options.Images;
+        _session = BitConverter.ToUInt64(RandomNumberGenerator.GetBytes(sizeof(ulong)));
+        _role = ServiceRoles.StreamSender(config, address, _share);
+        Counters = StreamSendStats.Create(config.DetectorName, _share);
+        try
+        {
+            _metadata = ZmqSocket.Subscriber(config.AssemblerEndpoint, receiveHwm: 100_000, receiveTimeoutMs: ReceiveTimeoutMs);
+            (_push, _monitor) = ZmqSocket.BoundPusher(address, HighWaterMark(config), options.SendTimeoutMs,
+                Zmq.EVENT_HANDSHAKE_SUCCEEDED | Zmq.EVENT_DISCONNECTED);
+        }
+        catch
+        {
+            _monitor?.Dispose();
+            _push?.Dispose();
+            _metadata?.Dispose();
+            _image.Dispose();
+            Counters.Dispose();
+            _role.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The high-water mark in images: <see cref="QueuedBytes"/> worth, at least 4 and at most 1000.</summary>
+    public static int HighWaterMark(DetectorConfig config) => (int)Math.Clamp(QueuedBytes / config.ImageBytes, 4, 1000);
+
+    public Task RunAsync(CancellationToken ct) =>
+        Task.Factory.StartNew(() => Run(ct), ct, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+
+    public void Run(CancellationToken ct)
+    {
+        WaitForRing(ct);
+        LogStarted(_config.DetectorName, _share.ToString(), _config.AssemblerEndpoint, _config.ImageBufferName, _address,
+            _options.Checksum ? "xxh3-64" : "off", _session.ToString("x16"));
+        var time = _options.Time;
+        var stats = new StatsPeriod<StreamSendCounter>(Counters, time, _config.StatsCollectionPeriod);
+        while (!ct.IsCancellationRequested)
+        {
+            int n = _metadata.Receive(_metaBuffer);
+            if (n >= 0)
+                OnMetadata(n);
+            while (_monitor.TryRead(out int ev))
+                OnConnectionEvent(ev);
+            if (stats.TryTake(time.GetTimestamp(), out var change, out double seconds))
+                LogStats(_config.DetectorName, _share.ToString(), change.Format(seconds));
+        }
+        LogStopped(_config.DetectorName, _share.ToString(), Counters.Read().Format(0));
+    }
+
+    private void OnConnectionEvent(int ev)
+    {
+        if (ev == Zmq.EVENT_HANDSHAKE_SUCCEEDED)
+        {
+            Counters[StreamSendCounter.ReceiverConnections]++;
+            LogReceiverConnected(_address);
+        }
+        else if (ev == Zmq.EVENT_DISCONNECTED)
+            LogReceiverGone(_address);
+    }
+
+    private void OnMetadata(int n)
+    {
+        Counters[StreamSendCounter.ImagesReceived]++;
+        if (n != ImageMetadata.Size)
+        {
+            Counters[StreamSendCounter.MetadataMalformed]++;
+            return;
+        }
+        var meta = ImageMetadata.Read(_metaBuffer);
+        ulong id = meta.Id;
+        if (_hasLast && id > _lastId)
+            Counters[StreamSendCounter.MetadataGaps] += (long)_share.CountBetween(_lastId, id);
+        _hasLast = true;
+        _lastId = id;
+        if (!_share.Includes(id))
+        {
+            Counters[StreamSendCounter.ImagesOtherShare]++;
+            return;
+        }
+        var ring = Ring();
+        if (ring == null)
+        {
+            Counters[StreamSendCounter.ImagesNoBuffer]++;
+            return;
+        }
+        long payload = PayloadBytes(meta);
+        if (payload < 0 || payload > ring.SlotBytes)
+        {
+            Counters[StreamSendCounter.MetadataMalformed]++;
+            return;
+        }
+        if (!ring.TryBeginRead(id, out int slot, out ulong seq))
+        {
+            Counters[StreamSendCounter.ImagesOverrun]++;
+            return;
+        }
+        // The slot header and the bytes are read under the same lock; checked after both are copied.
+        SlotHeader slotHeader = ring.Slot(slot);
+        _image.Init((int)payload);
+        ring.SlotSpan(slot)[..(int)payload].CopyTo(_image.Data);
+        _options.AfterCopy?.Invoke(id);
+        if (!ring.Validate(slot, seq))
+        {
+            _image.Close();
+            Counters[StreamSendCounter.ImagesOverrun]++;
+            return;
+        }
+        ulong? checksum = _options.Checksum ? StreamHeader.ChecksumOf(_image.Data) : null;
+        new StreamHeader(_session, _sequence++, _share, (ulong)payload, checksum, slotHeader).Write(_headerBuffer);
+        if (Send(payload))
+        {
+            Counters[StreamSendCounter.ImagesSent]++;
+            Counters[StreamSendCounter.BytesSent] += payload;
+        }
+        else
+            Counters[StreamSendCounter.ImagesDroppedHwm]++;
+        _image.Close();
+    }
+
+    /// <summary>
+    /// Sends [metadata, image, header] as one message. The first frame decides: it waits for room
+    /// (once it found none: send_blocked) at most the send timeout, not at all while the stream is
+    /// stalled. Once it is queued the others follow into the same pipe (libzmq counts whole messages
+    /// against the high-water mark).
+    /// </summary>
+    private bool Send(long payload)
+    {
+        var meta = _metaBuffer.AsSpan(0, ImageMetadata.Size);
+        bool queued = _push.TrySend(meta, more: true);
+        if (!queued && !_stalled)
+        {
+            Counters[StreamSendCounter.SendBlocked]++;
+            queued = _push.Send(meta, more: true);
+            if (!queued)
+                LogStalled(_address, _options.SendTimeoutMs);
+        }
+        if (!queued)
+        {
+            _stalled = true;
+            return false;
+        }
+        if (_stalled)
+            LogFlowing(_address);
+        _stalled = false;
+        bool whole = _image.Send(_push.Handle, Zmq.SNDMORE);
+        // The last frame ends the message even if the image did not go (libzmq then drops the rest of it).
+        whole &= _push.Send(_headerBuffer);
+        return whole;
+    }
+
+    /// <summary>Bytes of the image in its slot: user_2 for bitshuffle-LZ4, else height x width x bytes per pixel; -1 if the metadata says nothing sensible.</summary>
+    private static long PayloadBytes(in ImageMetadata meta)
+    {
+        if (meta.Encoding == (ushort)ImageEncoding.BitshuffleLz4)
+            return meta.User2 <= int.MaxValue ? (long)meta.User2 : -1;
+        if (meta.Encoding != (ushort)ImageEncoding.Raw || !Enum.IsDefined((ImageDtype)meta.Dtype)
+            || meta.Height > int.MaxValue || meta.Width > int.MaxValue)
+            return -1;
+        ulong bytes = meta.Height * meta.Width * (ulong)ImageMetadata.BytesPerPixel((ImageDtype)meta.Dtype);
+        return bytes <= int.MaxValue ? (long)bytes : -1;
+    }
+
+    /// <summary>
+    /// Waits at start (at most wait_for_peers_s) for the assembler's ImageBuffer, saying once that it
+    /// waits. If it does not come, the sender goes on and attaches when an image needs it.
+    /// </summary>
+    private void WaitForRing(CancellationToken ct)
+    {
+        try
+        {
+            _ring ??= ShmRing.WaitAttach(_config.ImageBufferName, RingKind.ImageBuffer, _config.ImageBytes, null, writable: false,
+                _config.WaitForPeers, $"StdAssembler of detector '{_config.DetectorName}'", LogWaiting, ct);
+        }
+        catch (RingBufferException e)
+        {
+            LogNoRing(e.Message);
+            _ringWarned = true;
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    private ShmRing? Ring()
+    {
+        if (_ring != null)
+            return _ring;
+        try
+        {
+            _ring = ShmRing.Attach(_config.ImageBufferName, RingKind.ImageBuffer, slotBytes: _config.ImageBytes);
+        }
+        catch (RingBufferException e)
+        {
+            if (!_ringWarned)
+                LogNoRing(e.Message);
+            _ringWarned = true;
+        }
+        return _ring;
+    }
+
+    public void Dispose()
+    {
+        _monitor.Dispose();
+        _push.Dispose();
+        _metadata.Dispose();
+        _image.Dispose();
+        _ring?.Dispose();
+        Counters.Dispose();
+        _role.Dispose();
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "StdStreamSend {Detector} images {Share}: metadata from {Metadata}, images from /dev/shm/{Ring}, sending on {Address} (checksum {Checksum}, session {Session})")]
+    private partial void LogStarted(string detector, string share, string metadata, string ring, string address, string checksum, string session);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "a receiver connected to {Address}")]
+    private partial void LogReceiverConnected(string address);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "a receiver of {Address} went away")]
+    private partial void LogReceiverGone(string address);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Address}: no room for an image within {TimeoutMs} ms (receiver slow or absent); dropping images until it takes one")]
+    private partial void LogStalled(string address, int timeoutMs);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{Address}: images flow again")]
+    private partial void LogFlowing(string address);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{Message}")]
+    private partial void LogWaiting(string message);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "image buffer not available: {Error}")]
+    private partial void LogNoRing(string error);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "stats {Detector} stream_send {Share}: {Line}")]
+    private partial void LogStats(string detector, string share, string line);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "StdStreamSend {Detector} images {Share} stopped; totals: {Line}")]
+    private partial void LogStopped(string detector, string share, string line);
+}
