@@ -92,6 +92,10 @@ public sealed class ServerPair : IDisposable
         return Programs.RunProcess(cmd[0], cmd[1..], timeout);
     }
 
+    /// <summary>Starts one of our programs (a dll built next to the tests) on a server, its output collected; the caller disposes it.</summary>
+    public ServiceProcess StartOurs(string server, string program, params string[] args) =>
+        new($"{program}@{server}", (IReadOnlyList<string>)Command(server, "dotnet", [Programs.Dll(program), .. args]));
+
     /// <summary>Starts a program on a server; the caller ends it (its pid is the program's).</summary>
     public Process Start(string server, string program, params string[] args)
     {

@@ -18,11 +18,18 @@ public sealed class ServiceProcess : IDisposable
     public int Pid => _process.Id;
 
     public ServiceProcess(string program, params string[] args)
+        : this(program, DotnetCommand(program, args))
+    {
+    }
+
+    private static IReadOnlyList<string> DotnetCommand(string program, string[] args) => ["dotnet", Programs.Dll(program), .. args];
+
+    /// <summary>Any command line (e.g. one of ours run on a test server through nsenter), named <paramref name="program"/> in messages.</summary>
+    public ServiceProcess(string program, IReadOnlyList<string> commandLine)
     {
         Program = program;
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        psi.ArgumentList.Add(Programs.Dll(program));
-        foreach (var a in args)
+        var psi = new ProcessStartInfo(commandLine[0]) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in commandLine.Skip(1))
             psi.ArgumentList.Add(a);
         _process = new Process { StartInfo = psi };
         _process.OutputDataReceived += (_, e) => Add(e.Data);

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Replication throughput between two "servers" (network namespaces joined by a veth pair, each with
+# a private /dev/shm and /tmp) next to iperf3 over the same veth, in one run, rounds interleaved:
+# iperf3 (one stream), StdStreamSend -> StdStreamRecv with checksums, the same without, iperf3 -P 4.
+# Images: 2-module JUNGFRAU raw, 2 MiB each, noise. Prints each measurement and the medians.
+# Usage: benchmarks/Stream/run.sh   (root; installs iperf3 if missing)
+# Environment: ROUNDS=3, IMAGES=3000, SECONDS_IPERF=5
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+[ "$(id -u)" = 0 ] || { echo "benchmarks/Stream/run.sh: needs root (network and mount namespaces)" >&2; exit 1; }
+command -v iperf3 >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends iperf3 >/dev/null
+rounds=${ROUNDS:-3} images=${IMAGES:-3000} tsec=${SECONDS_IPERF:-5}
+dotnet build benchmarks/Stream -c Release --nologo -v q >/dev/null
+bench=$PWD/benchmarks/Stream/bin/Release/net10.0/StdDaq.Benchmarks.Stream.dll
+A=sbA$$ B=sbB$$ IPA=10.231.251.1 IPB=10.231.251.2 STATE=/run/stddaq-bench-ns
+dir=/var/tmp/stddaq-stream-bench-$$ log=$(mktemp)
+down() {
+  for n in "$A" "$B"; do
+    for p in $(ip netns pids "$n" 2>/dev/null); do kill -9 "$p" 2>/dev/null || true; done
+    umount "$STATE/$n.mnt" 2>/dev/null || true; rm -f "$STATE/$n.mnt"; ip netns del "$n" 2>/dev/null || true
+  done
+  mountpoint -q "$STATE" && umount "$STATE" && rmdir "$STATE" || true
+  ip route del unreachable 10.231.251.0/30 2>/dev/null || true
+  rm -rf "$dir" "$log"
+}
+trap down EXIT
+ip route add unreachable 10.231.251.0/30
+ip netns add "$A"; ip netns add "$B"
+ip link add "v$A" type veth peer name "v$B"
+ip link set "v$A" netns "$A"; ip link set "v$B" netns "$B"
+ip -n "$A" addr add "$IPA/30" dev "v$A"; ip -n "$B" addr add "$IPB/30" dev "v$B"
+for n in "$A" "$B"; do ip -n "$n" link set lo up; ip -n "$n" link set "v$n" up; done
+mkdir -p "$STATE"; mount --bind "$STATE" "$STATE"; mount --make-private "$STATE"
+for n in "$A" "$B"; do
+  touch "$STATE/$n.mnt"
+  nsenter --net=/run/netns/"$n" unshare --mount="$STATE/$n.mnt" --propagation private \
+    sh -c 'mount -t tmpfs -o size=4g,mode=1777 tmpfs /dev/shm && mount -t tmpfs -o mode=1777 tmpfs /tmp'
+done
+on() { local n=$1; shift; nsenter --net=/run/netns/"$n" --mount="$STATE/$n.mnt" -- "$@"; }
+mkdir -p "$dir"
+python3 -c 'import json, sys; c = json.load(open(sys.argv[1])); c.update(detector_name="bench", image_buffer_slots=256); json.dump(c, open(sys.argv[2], "w"))' \
+  examples/jungfrau-2module.json "$dir/detector.json"
+echo "$(date -u +%FT%TZ); $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); $(nproc) CPUs; $images images of 2 MiB per replication run"
+iperf() { # $1 = parallel streams
+  on "$B" iperf3 -s -B "$IPB" -p 5201 -1 >/dev/null 2>&1 &
+  local server=$!; sleep 0.3
+  local json; json=$(on "$A" iperf3 -c "$IPB" -p 5201 -t "$tsec" -P "$1" -J)
+  wait "$server" || true
+  python3 -c 'import json,sys; e=json.loads(sys.argv[1])["end"]; print(round(e["sum_received"]["bits_per_second"]/8e9, 3), round(e["cpu_utilization_percent"]["host_total"], 1), round(e["cpu_utilization_percent"]["remote_total"], 1))' "$json"
+}
+replicate() { # $1 = extra source option
+  on "$B" dotnet "$bench" replica "$dir/detector.json" "tcp://$IPA:5700" --images "$images" >"$dir/replica.json" 2>"$dir/replica.err" &
+  local replica=$!
+  local src; src=$(on "$A" dotnet "$bench" source "$dir/detector.json" "tcp://$IPA:5700" --images "$images" $1)
+  wait "$replica"
+  echo "$src $(cat "$dir/replica.json")"
+}
+for ((r = 1; r <= rounds; r++)); do
+  read -r gbs hcpu rcpu <<<"$(iperf 1)"; echo "round $r iperf3 -P 1: $gbs GB/s (CPU sender $hcpu %, receiver $rcpu %)"; echo "iperf1 $gbs" >>"$log"
+  line=$(replicate ""); echo "round $r replication, checksums: $line"; echo "sum $line" >>"$log"
+  line=$(replicate "--no-checksum"); echo "round $r replication, no checksums: $line"; echo "nosum $line" >>"$log"
+  read -r gbs hcpu rcpu <<<"$(iperf 4)"; echo "round $r iperf3 -P 4: $gbs GB/s (CPU sender $hcpu %, receiver $rcpu %)"; echo "iperf4 $gbs" >>"$log"
+done
+python3 - "$log" <<'PY'
+import json, re, statistics, sys
+rows = {"iperf1": [], "iperf4": [], "sum": [], "nosum": []}
+for line in open(sys.argv[1]):
+    kind, rest = line.split(" ", 1)
+    if kind.startswith("iperf"):
+        rows[kind].append(float(rest))
+    else:
+        src, rep = [json.loads(x) for x in re.findall(r"\{[^}]*\}", rest)]
+        rows[kind].append((rep["gb_per_s"], rep["images"], rep["lost"], src["cpu_s_per_gb"], rep["cpu_s_per_gb"], src["dropped_hwm"] + src["overrun"]))
+med = statistics.median
+i1, i4 = med(rows["iperf1"]), med(rows["iperf4"])
+print(f"iperf3 one stream {i1:.2f} GB/s, 4 streams {i4:.2f} GB/s (medians of {len(rows['iperf1'])})")
+for kind, name in (("sum", "with checksums"), ("nosum", "without checksums")):
+    rs = rows[kind]
+    g = med([x[0] for x in rs])
+    print(f"replication {name}: {g:.2f} GB/s = {g / i1:.1%} of iperf3 one stream; CPU s/GB source {med([x[3] for x in rs]):.3f}, "
+          f"replica {med([x[4] for x in rs]):.3f}; images published {[x[1] for x in rs]}, lost at the replica {[x[2] for x in rs]}, "
+          f"not sent at the source {[x[5] for x in rs]}")
+PY
