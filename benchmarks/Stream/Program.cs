@@ -14,8 +14,7 @@ using StdDaq.StreamSend;
 //   source:  an ImageBuffer of the config's geometry filled once with noise, ImageMetadata for ids
 //            1..N published as fast as StdStreamSend (in this process) takes them (never more than
 //            half a ring ahead, so no image is overwritten before it is sent), the sender binding ADDRESS;
-//   replica: StdStreamRecv (in this process) connected to ADDRESS, timed by the ImageMetadata it
-//            publishes.
+//   replica: StdStreamRecv (in this process) connected to ADDRESS, timed by the images it publishes.
 // Each prints one JSON line: images, seconds, GB/s of image bytes, CPU seconds of the process and
 // per GB, and the losses the services counted.
 var side = new Argument<string>("side") { Description = "source|replica" };
@@ -24,20 +23,21 @@ var configPath = CliOptions.ConfigArgument();
 var address = new Argument<string>("address") { Description = "the stream's tcp:// address (the source binds it)" };
 var images = CliOptions.Number("--images", "N", "images to replicate", 2000L, 1);
 var noChecksum = CliOptions.Flag("--no-checksum", "source: send without the xxHash3-64 of each image");
-var command = new RootCommand("Replication throughput, one side.") { side, configPath, address, images, noChecksum };
+var done = CliOptions.Text("--done", "FILE", "source: after the last image, keep the sender (and what it has queued) alive until FILE exists (at most 120 s)");
+var command = new RootCommand("Replication throughput, one side.") { side, configPath, address, images, noChecksum, done };
 command.SetAction(a =>
 {
     var config = DetectorConfigLoader.Load(a.GetValue(configPath)!);
     long n = a.GetValue(images);
     var result = a.GetValue(side) == "source"
-        ? Source(config, a.GetValue(address)!, n, !a.GetValue(noChecksum))
+        ? Source(config, a.GetValue(address)!, n, !a.GetValue(noChecksum), a.GetValue(done))
         : Replica(config, a.GetValue(address)!, n);
     Console.WriteLine(JsonSerializer.Serialize(result));
     return 0;
 });
 return command.Parse(args).Invoke();
 
-static Dictionary<string, object> Source(DetectorConfig config, string address, long n, bool checksum)
+static Dictionary<string, object> Source(DetectorConfig config, string address, long n, bool checksum, string? done)
 {
     using var ring = ShmRing.CreateOrAttach(config.ImageBufferName, RingKind.ImageBuffer, config.ImageBytes, config.ImageBufferSlotCount);
     var noise = new Random(1);
@@ -81,6 +81,10 @@ static Dictionary<string, object> Source(DetectorConfig config, string address, 
         Thread.Sleep(1);
     double seconds = clock.Elapsed.TotalSeconds;
     double cpuSeconds = (Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalSeconds;
+    // "Sent" is queued in libzmq: the last images are still on their way; closing now would drop them.
+    var hold = Stopwatch.StartNew();
+    while (done != null && !File.Exists(done) && hold.Elapsed < TimeSpan.FromSeconds(120))
+        Thread.Sleep(10);
     stop.Cancel();
     run.Wait(TimeSpan.FromSeconds(10));
     double gb = sender.Counters[StreamSendCounter.BytesSent] / 1e9;
@@ -96,35 +100,39 @@ static Dictionary<string, object> Source(DetectorConfig config, string address, 
 static Dictionary<string, object> Replica(DetectorConfig config, string address, long n)
 {
     using var receiver = new StreamReceiver(config, address, new StreamRecvOptions(), NullLogger.Instance);
-    using var published = ZmqSocket.Subscriber(config.AssemblerEndpoint, receiveHwm: 1_000_000, receiveTimeoutMs: 100);
     using var stop = new CancellationTokenSource();
     var run = receiver.RunAsync(stop.Token);
     Console.Error.WriteLine("replica: ready");
-    var buffer = new byte[ImageMetadata.Size + 1];
-    long count = 0;
+    // Timed by the receiver's own count of published images (a subscriber of its metadata could
+    // join after the first ones): from the first to the last, polled every 0.2 ms.
+    var c = receiver.Counters;
     TimeSpan first = default, last = default, cpuFirst = default, cpuLast = default;
+    long count = 0, seen = 0;
     var clock = Stopwatch.StartNew();
     var idle = Stopwatch.StartNew();
-    while (count < n && idle.Elapsed < TimeSpan.FromSeconds(count == 0 ? 300 : 30))
+    while (seen < n && idle.Elapsed < TimeSpan.FromSeconds(seen == 0 ? 300 : 30))
     {
-        if (published.Receive(buffer) != ImageMetadata.Size)
+        long now = c[StreamRecvCounter.ImagesPublished];
+        if (now == seen)
+        {
+            Thread.Sleep(TimeSpan.FromMicroseconds(200));
             continue;
+        }
         idle.Restart();
-        var now = clock.Elapsed;
+        var t = clock.Elapsed;
         var cpu = Process.GetCurrentProcess().TotalProcessorTime;
-        if (count++ == 0)
-            (first, cpuFirst) = (now, cpu);
-        (last, cpuLast) = (now, cpu);
+        if (seen == 0)
+            (first, cpuFirst, count) = (t, cpu, now);
+        (last, cpuLast, seen) = (t, cpu, now);
     }
     stop.Cancel();
     run.Wait(TimeSpan.FromSeconds(10));
     double seconds = (last - first).TotalSeconds;
-    double gb = Math.Max(0, count - 1) * config.ImageBytes / 1e9; // the images after the first one, over the time since it
+    double gb = (seen - count) * config.ImageBytes / 1e9; // the images after the first poll that saw any, over the time since
     double cpuSeconds = (cpuLast - cpuFirst).TotalSeconds;
-    var c = receiver.Counters;
     return new()
     {
-        ["side"] = "replica", ["images"] = count,
+        ["side"] = "replica", ["images"] = seen,
         ["lost"] = c[StreamRecvCounter.MessagesLost] + c[StreamRecvCounter.ImagesSkipped] + c[StreamRecvCounter.ImagesCorrupt]
             + c[StreamRecvCounter.ImagesMalformed] + c[StreamRecvCounter.ImagesOutOfOrder] + c[StreamRecvCounter.MetadataDropped],
         ["seconds"] = Math.Round(seconds, 3), ["gb_per_s"] = Math.Round(seconds > 0 ? gb / seconds : 0, 3),

@@ -49,11 +49,15 @@ iperf() { # $1 = parallel streams
   python3 -c 'import json,sys; e=json.loads(sys.argv[1])["end"]; print(round(e["sum_received"]["bits_per_second"]/8e9, 3), round(e["cpu_utilization_percent"]["host_total"], 1), round(e["cpu_utilization_percent"]["remote_total"], 1))' "$json"
 }
 replicate() { # $1 = extra source option
+  rm -f "$dir/done"
   on "$B" dotnet "$bench" replica "$dir/detector.json" "tcp://$IPA:5700" --images "$images" >"$dir/replica.json" 2>"$dir/replica.err" &
   local replica=$!
-  local src; src=$(on "$A" dotnet "$bench" source "$dir/detector.json" "tcp://$IPA:5700" --images "$images" $1)
+  on "$A" dotnet "$bench" source "$dir/detector.json" "tcp://$IPA:5700" --images "$images" --done "$dir/done" $1 >"$dir/source.json" &
+  local source=$!
   wait "$replica"
-  echo "$src $(cat "$dir/replica.json")"
+  touch "$dir/done"
+  wait "$source"
+  echo "$(cat "$dir/source.json") $(cat "$dir/replica.json")"
 }
 for ((r = 1; r <= rounds; r++)); do
   read -r gbs hcpu rcpu <<<"$(iperf 1)"; echo "round $r iperf3 -P 1: $gbs GB/s (CPU sender $hcpu %, receiver $rcpu %)"; echo "iperf1 $gbs" >>"$log"

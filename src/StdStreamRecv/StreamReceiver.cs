@@ -45,6 +45,8 @@ public sealed partial class StreamReceiver : IDisposable
     private readonly RoleLock _role;
     private readonly ShmRing _ring;
     private readonly ZmqSocket _pull;
+    private readonly ZmqInMessage _frame = new();
+    private readonly System.IO.Hashing.XxHash3 _hash = new();
     private readonly ZmqMonitor _monitor;
     private readonly ZmqSocket _publisher;
     private readonly byte[] _metaBuffer = new byte[ImageMetadata.Size + 1];
@@ -154,7 +156,9 @@ public sealed partial class StreamReceiver : IDisposable
             _ring.BeginWrite(slot);
             target = _ring.SlotSpan(slot);
         }
-        int payload = _pull.TryReceive(target);
+        // Frame 2 stays in libzmq's buffer until the header (frame 3) says how to check it; then it
+        // is copied into the slot and hashed in the same pass.
+        int payload = _frame.TryReceive(_pull.Handle);
         int headerBytes = payload >= 0 && _pull.HasMore ? _pull.TryReceive(_headerBuffer) : -1;
         bool extra = headerBytes >= 0 && _pull.HasMore;
         while (extra && _pull.TryReceive(default) >= 0 && _pull.HasMore)
@@ -170,9 +174,12 @@ public sealed partial class StreamReceiver : IDisposable
         {
             if (!headerOk || payload != expected || (ulong)payload != header.PayloadBytes || header.Slot.ImageId != meta.Id)
                 problem = Problem.Malformed;
-            else if (header.HasChecksum && StreamHeader.ChecksumOf(target[..payload]) != header.Checksum)
+            else if (!header.HasChecksum)
+                _frame.Data.CopyTo(target);
+            else if (StreamHeader.CopyWithChecksum(_frame.Data, target[..payload], _hash) != header.Checksum)
                 problem = Problem.Corrupt;
         }
+        _frame.Close();
 
         if (slot >= 0)
         {
@@ -301,6 +308,7 @@ public sealed partial class StreamReceiver : IDisposable
     {
         _publisher.Dispose();
         _monitor.Dispose();
+        _frame.Dispose();
         _pull.Dispose();
         _ring.Dispose();
         Counters.Dispose();

@@ -56,6 +56,7 @@ public sealed partial class StreamSender : IDisposable
     private readonly ZmqOutMessage _image = new();
     private readonly byte[] _metaBuffer = new byte[ImageMetadata.Size + 1];
     private readonly byte[] _headerBuffer = new byte[StreamHeader.Size];
+    private readonly System.IO.Hashing.XxHash3 _hash = new();
     private readonly ulong _session;
     private ShmRing? _ring;
     private bool _ringWarned;
@@ -174,7 +175,12 @@ public sealed partial class StreamSender : IDisposable
         // The slot header and the bytes are read under the same lock; checked after both are copied.
         SlotHeader slotHeader = ring.Slot(slot);
         _image.Init((int)payload);
-        ring.SlotSpan(slot)[..(int)payload].CopyTo(_image.Data);
+        var bytes = ring.SlotSpan(slot)[..(int)payload];
+        ulong? checksum = null;
+        if (_options.Checksum)
+            checksum = StreamHeader.CopyWithChecksum(bytes, _image.Data, _hash);
+        else
+            bytes.CopyTo(_image.Data);
         _options.AfterCopy?.Invoke(id);
         if (!ring.Validate(slot, seq))
         {
@@ -182,7 +188,6 @@ public sealed partial class StreamSender : IDisposable
             Counters[StreamSendCounter.ImagesOverrun]++;
             return;
         }
-        ulong? checksum = _options.Checksum ? StreamHeader.ChecksumOf(_image.Data) : null;
         new StreamHeader(_session, _sequence++, _share, (ulong)payload, checksum, slotHeader).Write(_headerBuffer);
         if (Send(payload))
         {

@@ -71,6 +71,15 @@ public static unsafe partial class Zmq
     [LibraryImport(Lib, EntryPoint = "zmq_msg_init_size")]
     public static partial int zmq_msg_init_size(void* msg, nuint size);
 
+    [LibraryImport(Lib, EntryPoint = "zmq_msg_init")]
+    public static partial int zmq_msg_init(void* msg);
+
+    [LibraryImport(Lib, EntryPoint = "zmq_msg_recv")]
+    public static partial int zmq_msg_recv(void* msg, SafeZmqSocketHandle socket, int flags);
+
+    [LibraryImport(Lib, EntryPoint = "zmq_msg_size")]
+    public static partial nuint zmq_msg_size(void* msg);
+
     [LibraryImport(Lib, EntryPoint = "zmq_msg_data")]
     public static partial void* zmq_msg_data(void* msg);
 
