@@ -8,7 +8,7 @@ namespace StdDaq.Tests.Stream;
 /// source runs the pipeline and StdStreamSend, the replica StdStreamRecv and a writer under the
 /// very same names; a write request on the replica gets the source's images.
 /// </summary>
-[Collection("servers")]
+[Collection("serial")] // a whole pipeline, a broker and a writer on two servers: alone, so it starves no timing-bound test
 public sealed class ReplicationServersTests
 {
     [Fact]

@@ -396,6 +396,38 @@ public class StreamReplicationTests
     }
 
     [Fact]
+    public void Sender_NoReceiver_DropsAtTheSendTimeoutWithoutWaitingForEach_ThenSendsToOneThatComes()
+    {
+        using var env = new TestEnv();
+        using var source = new StreamSource(env);
+        var replica = source.Replica(env);
+        string address = $"tcp://127.0.0.1:{StreamSource.FreeTcpPort()}";
+        using var sender = StartSender(source, address, new StreamSendOptions { SendTimeoutMs = 300 });
+
+        // Nobody to send to: the first image waits the send timeout, the next ones not at all.
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        source.Images(1, 5);
+        StreamSource.WaitUntil(() => sender.Service.Counters[StreamSendCounter.ImagesDroppedHwm] == 5, "5 images dropped");
+        var dropped = sender.Service.Counters.Read();
+        Assert.Equal(0, dropped[StreamSendCounter.ImagesSent]);
+        Assert.Equal(1, dropped[StreamSendCounter.SendBlocked]);
+        Assert.True(clock.Elapsed < TimeSpan.FromMilliseconds(5 * 300), $"5 drops took {clock.Elapsed.TotalMilliseconds:F0} ms: each waited the timeout");
+
+        var (sub, receiver) = Subscribed(replica, () => StartReceiver(replica, address));
+        using (sub)
+        using (receiver)
+        {
+            WaitConnected(receiver);
+            source.Images(6, 8);
+            Assert.Equal(new ulong[] { 6, 7, 8 }, Take(sub, 3).Select(IdOf));
+            for (ulong id = 6; id <= 8; id++)
+                AssertReplicated(source, receiver.Service.Ring, id);
+            Assert.Equal(3, sender.Service.Counters[StreamSendCounter.ImagesSent]);
+            Assert.Equal(5, sender.Service.Counters[StreamSendCounter.ImagesDroppedHwm]);
+        }
+    }
+
+    [Fact]
     public void Processes_SenderAndReplicaOnOneHost_ReplicateRefuseASecondSenderAndStopOnSigterm()
     {
         using var env = new TestEnv();
