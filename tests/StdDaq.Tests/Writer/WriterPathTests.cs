@@ -101,8 +101,10 @@ public sealed class WriterPathTests(BrokerFixture broker)
             var want = SimulatedImage.Expected(p.Config, ids[i], _ => true);
             var got = pixels.AsSpan(i * imageBytes, imageBytes).ToArray();
             int at = want.AsSpan().CommonPrefixLength(got);
-            Assert.True(at == imageBytes, $"image {i} (id {ids[i]}) differs after decompression from byte {at} " +
-                $"({want.AsSpan().Length - at} bytes left; differing bytes: {Enumerable.Range(0, imageBytes).Count(k => want[k] != got[k])})");
+            Assert.True(at == imageBytes, $"image {i} (id {ids[i]}, status {H5py.Longs(h5.GetProperty("status"))[i]}) differs after " +
+                $"decompression from byte {at} ({want.AsSpan().Length - at} bytes left; differing bytes: {Enumerable.Range(0, imageBytes).Count(k => want[k] != got[k])}; " +
+                $"the image of which id it holds, if any: {WhichId(p.Config, got, ids[i])}; first bytes {Convert.ToHexString(got.AsSpan(0, 16))}, " +
+                $"expected {Convert.ToHexString(want.AsSpan(0, 16))})");
         }
         // Compressed for real: the file is well below the raw size.
         Assert.True(new FileInfo(file).Length < (long)n * imageBytes / 2, $"file is {new FileInfo(file).Length} bytes for {n} images");
@@ -367,5 +369,14 @@ public sealed class WriterPathTests(BrokerFixture broker)
         {
             Programs.RunProcess("umount", ["-l", small]);
         }
+    }
+
+    /// <summary>For a failure message: the id near <paramref name="near"/> whose simulated image equals <paramref name="image"/>, or "none".</summary>
+    private static string WhichId(StdDaq.Shared.Config.DetectorConfig config, byte[] image, ulong near)
+    {
+        for (ulong id = near > 256 ? near - 256 : 1; id < near + 256; id++)
+            if (SimulatedImage.Expected(config, id, _ => true).AsSpan().SequenceEqual(image))
+                return id.ToString();
+        return "none";
     }
 }
