@@ -35,9 +35,8 @@ public sealed partial class WriterService : IDisposable
     private readonly int _height, _width, _elemSize;
     private readonly long _imageBytes;
     private readonly byte[] _message = new byte[StoreStreamMessage.MaxBytes];
-    private ShmRing? _ring;
     private readonly RoleLock _role;
-    private bool _ringWarned;
+    private readonly ImageBufferAttachment _images;
     private Run? _run;
     private byte[]? _compressed;
     private byte[]? _zeros;
@@ -61,6 +60,7 @@ public sealed partial class WriterService : IDisposable
         // One writer per detector: two would both write every requested file.
         _role = ServiceRoles.Writer(config);
         Counters = WriterStats.Create(config.DetectorName);
+        _images = new ImageBufferAttachment(config, m => LogWaiting(_logger, m), e => LogNoRing(_logger, e));
         RecoverLeftOpen();
     }
 
@@ -114,7 +114,7 @@ public sealed partial class WriterService : IDisposable
 
     private void Loop(CancellationToken ct)
     {
-        WaitForRing(ct);
+        _images.Wait(ct);
         using var store = ZmqSocket.Subscriber(_config.WriterAgentEndpoint, receiveHwm: 100_000, receiveTimeoutMs: 50);
         // The agent's process going away (killed, crashed) closes its connection: a run it left open
         // is closed as interrupted once its last messages are handled, not kept open until the next run.
@@ -261,7 +261,7 @@ public sealed partial class WriterService : IDisposable
     {
         _options.BeforeImage?.Invoke(index);
         var file = r.File!;
-        var ring = Ring();
+        var ring = _images.Ring;
         try
         {
             if (ring == null)
@@ -432,47 +432,9 @@ public sealed partial class WriterService : IDisposable
             Counters[WriterCounter.AcksDropped]++;
     }
 
-    /// <summary>
-    /// Waits at start (at most wait_for_peers_s) for the assembler's ImageBuffer, saying once that it
-    /// waits. If it does not come, the writer goes on and attaches when the first image needs it.
-    /// </summary>
-    private void WaitForRing(CancellationToken ct)
-    {
-        try
-        {
-            _ring ??= ShmRing.WaitAttach(_config.ImageBufferName, RingKind.ImageBuffer, _imageBytes, null, writable: false,
-                _config.WaitForPeers, $"StdAssembler of detector '{_config.DetectorName}'", m => LogWaiting(_logger, m), ct);
-        }
-        catch (RingBufferException e)
-        {
-            LogNoRing(_logger, e.Message);
-            _ringWarned = true;
-        }
-        catch (OperationCanceledException)
-        {
-        }
-    }
-
-    private ShmRing? Ring()
-    {
-        if (_ring != null)
-            return _ring;
-        try
-        {
-            _ring = ShmRing.Attach(_config.ImageBufferName, RingKind.ImageBuffer, slotBytes: _imageBytes);
-        }
-        catch (RingBufferException e)
-        {
-            if (!_ringWarned)
-                LogNoRing(_logger, e.Message);
-            _ringWarned = true;
-        }
-        return _ring;
-    }
-
     public void Dispose()
     {
-        _ring?.Dispose();
+        _images.Dispose();
         _role.Dispose();
         Counters.Dispose();
     }

@@ -58,8 +58,7 @@ public sealed partial class StreamSender : IDisposable
     private readonly byte[] _headerBuffer = new byte[StreamHeader.Size];
     private readonly System.IO.Hashing.XxHash3 _hash = new();
     private readonly ulong _session;
-    private ShmRing? _ring;
-    private bool _ringWarned;
+    private readonly ImageBufferAttachment _images;
     private ulong _sequence;
     private bool _hasLast;
     private ulong _lastId;
@@ -81,6 +80,7 @@ public sealed partial class StreamSender : IDisposable
         _session = BitConverter.ToUInt64(RandomNumberGenerator.GetBytes(sizeof(ulong)));
         _role = ServiceRoles.StreamSender(config, address, _share);
         Counters = StreamSendStats.Create(config.DetectorName, _share);
+        _images = new ImageBufferAttachment(config, LogWaiting, LogNoRing);
         try
         {
             _metadata = ZmqSocket.Subscriber(config.AssemblerEndpoint, receiveHwm: 100_000, receiveTimeoutMs: ReceiveTimeoutMs);
@@ -107,7 +107,7 @@ public sealed partial class StreamSender : IDisposable
 
     public void Run(CancellationToken ct)
     {
-        WaitForRing(ct);
+        _images.Wait(ct);
         LogStarted(_config.DetectorName, _share.ToString(), _config.AssemblerEndpoint, _config.ImageBufferName, _address,
             _options.Checksum ? "xxh3-64" : "off", _session.ToString("x16"));
         var time = _options.Time;
@@ -155,7 +155,7 @@ public sealed partial class StreamSender : IDisposable
             Counters[StreamSendCounter.ImagesOtherShare]++;
             return;
         }
-        var ring = Ring();
+        var ring = _images.Ring;
         if (ring == null)
         {
             Counters[StreamSendCounter.ImagesNoBuffer]++;
@@ -242,51 +242,13 @@ public sealed partial class StreamSender : IDisposable
         return bytes <= int.MaxValue ? (long)bytes : -1;
     }
 
-    /// <summary>
-    /// Waits at start (at most wait_for_peers_s) for the assembler's ImageBuffer, saying once that it
-    /// waits. If it does not come, the sender goes on and attaches when an image needs it.
-    /// </summary>
-    private void WaitForRing(CancellationToken ct)
-    {
-        try
-        {
-            _ring ??= ShmRing.WaitAttach(_config.ImageBufferName, RingKind.ImageBuffer, _config.ImageBytes, null, writable: false,
-                _config.WaitForPeers, $"StdAssembler of detector '{_config.DetectorName}'", LogWaiting, ct);
-        }
-        catch (RingBufferException e)
-        {
-            LogNoRing(e.Message);
-            _ringWarned = true;
-        }
-        catch (OperationCanceledException)
-        {
-        }
-    }
-
-    private ShmRing? Ring()
-    {
-        if (_ring != null)
-            return _ring;
-        try
-        {
-            _ring = ShmRing.Attach(_config.ImageBufferName, RingKind.ImageBuffer, slotBytes: _config.ImageBytes);
-        }
-        catch (RingBufferException e)
-        {
-            if (!_ringWarned)
-                LogNoRing(e.Message);
-            _ringWarned = true;
-        }
-        return _ring;
-    }
-
     public void Dispose()
     {
         _monitor.Dispose();
         _push.Dispose();
         _metadata.Dispose();
         _image.Dispose();
-        _ring?.Dispose();
+        _images.Dispose();
         Counters.Dispose();
         _role.Dispose();
     }
