@@ -28,6 +28,9 @@ command -v h5dump >/dev/null 2>&1 || need+=(hdf5-tools)
 # (dials.import, dials.show) imports the files; python3-dials is a 2.3 GB install (~4 min).
 { [ -x /usr/bin/python3 ] && /usr/bin/python3 -c "import silx" >/dev/null 2>&1; } || need+=(python3-silx)
 [ -x /usr/bin/dials.import ] && [ -x /usr/bin/dials.show ] || need+=(python3-dials)
+# The replication tests make two "servers" of network and mount namespaces (ip netns, nsenter, unshare).
+command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || [ -x /sbin/ip ] || need+=(iproute2)
+{ command -v nsenter >/dev/null 2>&1 && command -v unshare >/dev/null 2>&1; } || need+=(util-linux)
 # The writer tests and the demo start a private RabbitMQ broker on loopback (no system service).
 command -v rabbitmq-server >/dev/null 2>&1 || [ -x /usr/sbin/rabbitmq-server ] || need+=(rabbitmq-server)
 if [ "${#need[@]}" -gt 0 ]; then
