@@ -428,7 +428,7 @@ done
 
 # ---- report ----------------------------------------------------------------------------------
 
-us_per_frame() { awk -v t="${CPU_TICKS[$1]}" -v h="$CLK_TCK" -v f="${CPU_FRAMES[$1]}" 'BEGIN { if (f > 0) printf "%.1f", t / h * 1e6 / f; else printf "n/a" }'; }
+us_per_frame() { awk -v t="${CPU_TICKS[$1]:-0}" -v h="$CLK_TCK" -v f="${CPU_FRAMES[$1]:-0}" 'BEGIN { if (f > 0) printf "%.1f", t / h * 1e6 / f; else printf "n/a" }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else printf "n/a" }'; }
 
 log ""
