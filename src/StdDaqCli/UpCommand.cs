@@ -7,6 +7,7 @@ using StdDaq.Cli.Sim;
 using StdDaq.Pipeline;
 using StdDaq.Shared.Config;
 using StdDaq.Shared.Hosting;
+using StdDaq.Shared.Streams;
 using StdDaq.Shared.Memory;
 using StdDaq.UdpRecv;
 using StdDaq.Writer;
@@ -38,6 +39,8 @@ internal static class UpCommand
         var writerOnly = CliOptions.Flag("--writer-only",
             "run the writer (and, with a broker, the agent) only: the images come from an assembler or a replica (StdStreamRecv) running as a service");
         var cleanup = CliOptions.Flag("--cleanup", "remove the shared-memory rings this run created when it ends");
+        var writerShare = CliOptions.Share("--writer-share",
+            "scale-out writing: the agent writes share i/N of every request (ids with id % N == i) with N - 1 agents elsewhere; 0/N leads");
         var command = new Command("up",
             "Runs the whole pipeline in one process (receivers, assembler, StdH5Writer and, with a broker, the WriterAgent), " +
             "with the same classes, shared memory and endpoints as the services; with --simulate and --write, the demo.")
@@ -45,7 +48,7 @@ internal static class UpCommand
             configPath, simulate,
         };
         sim.AddTo(command);
-        foreach (var o in (Option[])[brokerUrl, privateBroker, write, images, compression, overwrite, timeout, receiversOnly, writerOnly, cleanup])
+        foreach (var o in (Option[])[brokerUrl, privateBroker, write, images, compression, overwrite, timeout, receiversOnly, writerOnly, cleanup, writerShare])
             command.Add(o);
         command.SetBody((a, logger, ct) =>
         {
@@ -57,11 +60,15 @@ internal static class UpCommand
                 : null;
             if (demo is { NImages: 0 })
                 throw new UsageException("--write needs --images N");
-            var run = new UpRun(a.GetValue(brokerUrl), a.GetValue(privateBroker), a.GetValue(receiversOnly), a.GetValue(writerOnly), a.GetValue(cleanup), demo);
+            var run = new UpRun(a.GetValue(brokerUrl), a.GetValue(privateBroker), a.GetValue(receiversOnly), a.GetValue(writerOnly), a.GetValue(cleanup), demo, a.GetValue(writerShare));
             if (demo != null && run.BrokerUrl == null && !run.PrivateBroker)
                 throw new UsageException("--write needs a broker: --broker-url URL or --private-broker");
             if (run.ReceiversOnly && (demo != null || run.PrivateBroker || run.BrokerUrl != null))
                 throw new UsageException("--receivers-only runs no writer; drop --write and the broker options");
+            if (run.WriterShare.Count > 1 && run.BrokerUrl == null && !run.PrivateBroker)
+                throw new UsageException("--writer-share needs a broker: --broker-url URL or --private-broker");
+            if (demo != null && run.WriterShare.Count > 1 && run.WriterShare.Index != 0)
+                throw new UsageException("--write with --writer-share: only the lead share (0/N) takes part in the request's statuses");
             if (run.WriterOnly && (run.ReceiversOnly || a.GetValue(simulate)))
                 throw new UsageException("--writer-only runs no receivers: drop --receivers-only and --simulate");
             // Every option is checked here, before a ring or a port is taken.
@@ -77,7 +84,8 @@ internal static class UpCommand
     private sealed record DemoWrite(string File, long NImages, string Compression, bool Overwrite, double TimeoutS);
 
     /// <summary>What the command line asks of one `up`.</summary>
-    private sealed record UpRun(string? BrokerUrl, bool PrivateBroker, bool ReceiversOnly, bool WriterOnly, bool Cleanup, DemoWrite? Write);
+    private sealed record UpRun(string? BrokerUrl, bool PrivateBroker, bool ReceiversOnly, bool WriterOnly, bool Cleanup, DemoWrite? Write,
+        ImageShare WriterShare);
 
     private static async Task<int> RunAsync(UpRun run, DetectorConfig config, string configText, SimOptions? simOptions,
         ILogger logger, CancellationToken ct)
@@ -103,7 +111,7 @@ internal static class UpCommand
                 Assembler = !run.ReceiversOnly && !run.WriterOnly,
                 Writer = !run.ReceiversOnly,
                 WriterOptions = new WriterOptions { ConfigText = configText },
-                Agent = brokerUrl != null ? new WriterAgentOptions { BrokerUrl = brokerUrl } : null,
+                Agent = brokerUrl != null ? new WriterAgentOptions { BrokerUrl = brokerUrl, Share = run.WriterShare } : null,
                 RemoveCreatedRings = run.Cleanup,
             }, quiet, ct);
             string stages = run.WriterOnly

@@ -373,22 +373,11 @@ public sealed class NexusImageFile : IDisposable
         }
         ReadOnlySpan<ulong> dims = [0, (ulong)_height, (ulong)_width];
         ReadOnlySpan<ulong> max = [(ulong)_n, (ulong)_height, (ulong)_width];
-        return Hdf5Writing.CreateDataset(_group.Id, "data", TypeOf((ImageDtype)o.Dtype), dims, max, dcpl, _path);
+        return Hdf5Writing.CreateDataset(_group.Id, "data", Hdf5Writing.TypeOf((ImageDtype)o.Dtype), dims, max, dcpl, _path);
     }
 
     private H5DatasetHandle Create1d(string name, long type, byte[]? fill) =>
         Hdf5Writing.CreateGrowable(_group.Id, name, type, _n, IdChunk, fill, _path);
-
-    private static long TypeOf(ImageDtype dtype) => dtype switch
-    {
-        ImageDtype.UInt8 => Hdf5.NATIVE_UINT8,
-        ImageDtype.UInt16 => Hdf5.NATIVE_UINT16,
-        ImageDtype.UInt32 => Hdf5.NATIVE_UINT32,
-        ImageDtype.UInt64 => Hdf5.NATIVE_UINT64,
-        ImageDtype.Float32 => Hdf5.NATIVE_FLOAT,
-        ImageDtype.Float64 => Hdf5.NATIVE_DOUBLE,
-        _ => throw new ArgumentOutOfRangeException(nameof(dtype), dtype, "no HDF5 type for this dtype"),
-    };
 
     private static void Validate(NexusFileOptions o)
     {

@@ -6,11 +6,13 @@ var configPath = CliOptions.ConfigArgument();
 var brokerUrl = CliOptions.Text("--broker-url", "host[:port] or amqp:// URI", "the RabbitMQ broker (default: env BROKER_HOST, else 127.0.0.1)");
 var serviceName = CliOptions.Text("--service-name", "NAME", "the agent's name in statuses and its request queue (default: env SERVICE_NAME, else <detector_name>.writer_agent)");
 var tag = CliOptions.Text("--tag", "TAG", "the routing key of the requests to take (default: #, every request)");
+var share = CliOptions.Share("--images",
+    "scale-out writing: write share i/N of every request (ids with id % N == i) with N - 1 agents on other servers; 0/N leads (default: every image)");
 var command = new RootCommand(
     "Takes write requests from the broker, checks them, streams each run's images to StdH5Writer and publishes " +
     "their statuses (one process per detector).")
 {
-    configPath, brokerUrl, serviceName, tag,
+    configPath, brokerUrl, serviceName, tag, share,
 };
 command.SetBody((a, logger, ct) =>
 {
@@ -20,6 +22,7 @@ command.SetBody((a, logger, ct) =>
         BrokerUrl = a.GetValue(brokerUrl),
         ServiceName = a.GetValue(serviceName) ?? Environment.GetEnvironmentVariable("SERVICE_NAME"),
         Tag = a.GetValue(tag) ?? "#",
+        Share = a.GetValue(share),
     };
     var agent = new WriterAgentService(config, options, logger);
     agent.RunAsync(ct).GetAwaiter().GetResult();

@@ -5,8 +5,44 @@ using StdDaq.Shared.Streams;
 
 namespace StdDaq.Agent;
 
-/// <summary>How a write request ended: the status action and the message the user sees.</summary>
-public sealed record RunOutcome(bool Success, string Message, long ImagesWritten);
+/// <summary>How a write request ended: the status action and the message the user sees, and the numbers as JSON (null: none, e.g. it failed before writing).</summary>
+public sealed record RunOutcome(bool Success, string Message, long ImagesWritten)
+{
+    public JsonObject? Summary { get; init; }
+}
+
+/// <summary>
+/// A run that writes one share of a request (scale-out writing, <c>--images i/N</c>): the request's
+/// images are the ids First .. First + n_images - 1, and this share writes those with id % N == i,
+/// in id order, into its own file (<see cref="FileOf"/>), one row per id whether it came or not.
+/// </summary>
+/// <param name="Share">This agent's share i/N.</param>
+/// <param name="First">
+/// Fixes the request's first image id and run id: called with each id the stream shows (null when
+/// none came) until it returns them; the lead (share 0) takes them from its stream, the others from
+/// the lead's announcement.
+/// </param>
+public sealed record ShareMode(ImageShare Share, Func<ulong?, (ulong First, long RunId)?> First)
+{
+    /// <summary>The file of share i/N of a request for <paramref name="outputFile"/>: "run.h5" → "run_share0of2.h5".</summary>
+    public static string FileOf(string outputFile, ImageShare share)
+    {
+        string dir = Path.GetDirectoryName(outputFile) ?? "";
+        string ext = Path.GetExtension(outputFile);
+        return Path.Combine(dir, $"{Path.GetFileNameWithoutExtension(outputFile)}_share{share.Index}of{share.Count}{ext}");
+    }
+
+    /// <summary>The first id of share <paramref name="share"/> at or after <paramref name="first"/>.</summary>
+    public static ulong FirstOf(ulong first, ImageShare share) =>
+        first + ((ulong)share.Index + (ulong)share.Count - first % (ulong)share.Count) % (ulong)share.Count;
+
+    /// <summary>How many of the ids first .. first + n - 1 are in <paramref name="share"/>.</summary>
+    public static long CountOf(ulong first, long n, ImageShare share)
+    {
+        long offset = (long)(FirstOf(first, share) - first);
+        return offset >= n ? 0 : (n - offset + share.Count - 1) / share.Count;
+    }
+}
 
 /// <summary>
 /// One write request on the data side: subscribes to the assembler's ImageMetadata, forwards the
@@ -19,7 +55,10 @@ public sealed class WriteRun
     private readonly DetectorConfig _config;
     private readonly WriteRequest _request;
     private readonly string _requestId;
-    private readonly long _runId;
+    private long _runId;
+    private readonly ShareMode? _mode;
+    private long _nImages;
+    private string _outputFile;
     private readonly StorePublisher _store;
     private readonly ZmqSocket _acks;
     private readonly WriteRunTimeouts _timeouts;
@@ -27,8 +66,11 @@ public sealed class WriteRun
     private readonly TimeProvider _time;
 
     public WriteRun(DetectorConfig config, WriteRequest request, string requestId, long runId,
-        StorePublisher store, ZmqSocket acks, WriteRunTimeouts timeouts, TimeProvider? time = null)
+        StorePublisher store, ZmqSocket acks, WriteRunTimeouts timeouts, TimeProvider? time = null, ShareMode? mode = null)
     {
+        _mode = mode;
+        _nImages = mode == null ? request.NImages : -1; // a share's count is known once its first id is
+        _outputFile = mode == null ? request.OutputFile : ShareMode.FileOf(request.OutputFile, mode.Share);
         _time = time ?? TimeProvider.System;
         _config = config;
         _request = request;
@@ -50,6 +92,24 @@ public sealed class WriteRun
     /// <summary>Image ids the stream skipped between two forwarded images (assembler drops, HWM).</summary>
     public long StreamGaps { get; private set; }
 
+    /// <summary>Images this run writes: the request's n_images, or a share's part of them (-1 until its first id is fixed).</summary>
+    public long ImagesToWrite => Volatile.Read(ref _nImages);
+
+    /// <summary>The file this run writes (a share's own file in scale-out writing).</summary>
+    public string OutputFile => _outputFile;
+
+    /// <summary>A share's run: the request's first image id, once fixed.</summary>
+    public ulong? FirstImageId { get; private set; }
+
+    /// <summary>The run id (a share takes the lead's).</summary>
+    public long RunId => _runId;
+
+    // A share's run: the next id to forward, the highest id the stream showed, the first it showed,
+    // and the ids it showed before the first id was fixed (so they do not count as gaps).
+    private ulong _next;
+    private ulong? _highest, _firstSeen;
+    private readonly HashSet<ulong> _seenEarly = [];
+
     /// <summary>Runs the request; <paramref name="kill"/> ends it early (file closed as interrupted).</summary>
     public RunOutcome Execute(Func<string?> killReason, CancellationToken stopping)
     {
@@ -65,7 +125,7 @@ public sealed class WriteRun
         long? firstSent = null; // when the first image went to the writer (timestamp)
         bool opened = false;
 
-        while (_forwarded < _request.NImages)
+        while (_nImages < 0 || _forwarded < _nImages)
         {
             if (killReason() is { } reason)
             {
@@ -90,10 +150,17 @@ public sealed class WriteRun
             {
                 SendClose("the writer did not answer");
                 return new RunOutcome(false,
-                    $"StdH5Writer did not acknowledge opening '{_request.OutputFile}' within {_timeouts.Open.TotalSeconds:F0} s " +
+                    $"StdH5Writer did not acknowledge opening '{_outputFile}' within {_timeouts.Open.TotalSeconds:F0} s " +
                     $"(is StdH5Writer running for detector '{_config.DetectorName}'?)", 0);
             }
             int n = images.Receive(meta);
+            if (_mode != null)
+            {
+                ForwardShare(n == ImageMetadata.Size ? ImageMetadata.Read(meta).Id : null);
+                if (_forwarded > 0)
+                    firstSent ??= _time.GetTimestamp();
+                continue;
+            }
             if (n < 0)
                 continue;
             if (n != ImageMetadata.Size)
@@ -110,6 +177,12 @@ public sealed class WriteRun
             Interlocked.Increment(ref _forwarded);
         }
 
+        if (_nImages == 0 && interrupted == null)
+        {
+            // A share with none of the request's ids (n_images < N): nothing to write, no file.
+            var none = new JsonObject { ["output_file"] = null, ["run_id"] = _runId, ["n_images_requested"] = 0, ["n_images_written"] = 0 };
+            return new RunOutcome(true, none.ToJsonString(), 0) { Summary = none };
+        }
         if (terminal == null)
         {
             SendClose(interrupted);
@@ -129,13 +202,13 @@ public sealed class WriteRun
     {
         Volatile.Write(ref _written, ack.NImagesWritten);
         if (ack.Event == WriterAck.Error)
-            return new RunOutcome(false, $"writing '{_request.OutputFile}' failed: {ack.Message}", ack.NImagesWritten);
+            return new RunOutcome(false, $"writing '{_outputFile}' failed: {ack.Message}", ack.NImagesWritten);
         var missing = ack.Missing ?? [];
         var summary = new JsonObject
         {
-            ["output_file"] = _request.OutputFile,
+            ["output_file"] = _outputFile,
             ["run_id"] = _runId,
-            ["n_images_requested"] = _request.NImages,
+            ["n_images_requested"] = _nImages,
             ["n_images_written"] = ack.NImagesWritten,
             ["n_images_missing"] = missing.Count,
             ["missing_image_ids"] = new JsonArray(missing.Select(x => (JsonNode)x.ImageId).ToArray()),
@@ -149,14 +222,14 @@ public sealed class WriteRun
         {
             summary["interrupted"] = why;
             return new RunOutcome(false,
-                $"interrupted ({why}): '{_request.OutputFile}' closed with {ack.NImagesWritten} of {_request.NImages} images and marked interrupted; " +
-                summary.ToJsonString(), ack.NImagesWritten);
+                $"interrupted ({why}): '{_outputFile}' closed with {ack.NImagesWritten} of {_nImages} images and marked interrupted; " +
+                summary.ToJsonString(), ack.NImagesWritten) { Summary = summary };
         }
         if (ack.NImagesIncomplete > 0 && _config.WriterIncompletePolicy == WriterIncompletePolicy.Fail)
             return new RunOutcome(false,
-                $"incomplete: {ack.NImagesIncomplete} of {ack.NImagesWritten} images written to '{_request.OutputFile}' are incomplete "
-                + $"(writer_incomplete_policy is fail); " + summary.ToJsonString(), ack.NImagesWritten);
-        return new RunOutcome(true, summary.ToJsonString(), ack.NImagesWritten);
+                $"incomplete: {ack.NImagesIncomplete} of {ack.NImagesWritten} images written to '{_outputFile}' are incomplete "
+                + $"(writer_incomplete_policy is fail); " + summary.ToJsonString(), ack.NImagesWritten) { Summary = summary };
+        return new RunOutcome(true, summary.ToJsonString(), ack.NImagesWritten) { Summary = summary };
     }
 
     /// <summary>{"module id": images without it}, in module order.</summary>
@@ -193,7 +266,7 @@ public sealed class WriteRun
                 return ack;
             }
         }
-        error = $"StdH5Writer did not confirm closing '{_request.OutputFile}' within {_timeouts.Close.TotalSeconds:F0} s " +
+        error = $"StdH5Writer did not confirm closing '{_outputFile}' within {_timeouts.Close.TotalSeconds:F0} s " +
                 $"of silence ({Forwarded} images forwarded, {Written} confirmed written); the file may be incomplete";
         return null;
     }
@@ -229,9 +302,9 @@ public sealed class WriteRun
 
     private byte[] Message(long iImage, ulong? imageId, string? interrupted = null) => new StoreStreamMessage
     {
-        OutputFile = _request.OutputFile,
+        OutputFile = _outputFile,
         RunId = _runId,
-        NImages = _request.NImages,
+        NImages = _nImages,
         UserId = _request.UserId,
         ImageId = imageId,
         IImage = iImage,
@@ -242,6 +315,9 @@ public sealed class WriteRun
         Nxmx = iImage == 0 ? _request.Nxmx : null,
         Interrupted = interrupted,
     }.ToJson();
+
+    /// <summary>The file attributes the run's file gets from the request (detector, run and request ids, user metadata).</summary>
+    public Dictionary<string, string> FileAttributes() => Attributes();
 
     private Dictionary<string, string> Attributes()
     {
@@ -257,7 +333,45 @@ public sealed class WriteRun
         return a;
     }
 
-    private void SendClose(string? interrupted) => Send(Message(_request.NImages, null, interrupted));
+    private void SendClose(string? interrupted) => Send(Message(Math.Max(_nImages, 0), null, interrupted));
+
+    /// <summary>
+    /// A share's run, for each id the stream shows (<paramref name="seen"/>; null: none came):
+    /// fixes the first id when it can, then forwards every id of the share the stream has reached,
+    /// in order, one row each. An id the stream passed is forwarded too: the writer takes it from
+    /// the ImageBuffer if it is there (it came before this run subscribed) and records it as
+    /// missing if not; one passed after this run subscribed is a stream gap.
+    /// </summary>
+    private void ForwardShare(ulong? seen)
+    {
+        if (seen is { } s)
+        {
+            _firstSeen ??= s;
+            if (_highest is not { } h || s > h)
+                _highest = s;
+            if (FirstImageId == null && _seenEarly.Count < 1_000_000)
+                _seenEarly.Add(s);
+        }
+        var share = _mode!.Share;
+        if (FirstImageId == null)
+        {
+            if (_mode.First(seen) is not { } fixedAt)
+                return;
+            FirstImageId = fixedAt.First;
+            _runId = fixedAt.RunId;
+            _next = ShareMode.FirstOf(fixedAt.First, share);
+            Volatile.Write(ref _nImages, ShareMode.CountOf(fixedAt.First, _request.NImages, share));
+        }
+        while (_forwarded < _nImages && _highest is { } highest && highest >= _next)
+        {
+            bool came = seen == _next || _seenEarly.Contains(_next);
+            if (!came && _firstSeen is { } first && first <= _next)
+                StreamGaps++;
+            Send(Message(_forwarded, _next));
+            Interlocked.Increment(ref _forwarded);
+            _next += (ulong)share.Count;
+        }
+    }
 
     private void Send(byte[] message)
     {

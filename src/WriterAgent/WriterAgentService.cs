@@ -25,6 +25,12 @@ public sealed record WriterAgentOptions
     public TimeSpan ProgressInterval { get; init; } = TimeSpan.FromSeconds(0.5);
     /// <summary>The clock of every timeout, interval and expiry of the agent (tests give a fake one).</summary>
     public TimeProvider Time { get; init; } = TimeProvider.System;
+    /// <summary>
+    /// Scale-out writing (--images i/N): this agent writes share i of every request, the images
+    /// whose id % N == i, with N - 1 other agents on other servers; share 0 leads (statuses, master
+    /// file). <see cref="ImageShare.All"/>: the whole request here.
+    /// </summary>
+    public ImageShare Share { get; init; } = ImageShare.All;
 }
 
 /// <summary>
@@ -83,6 +89,8 @@ public sealed partial class WriterAgentService
         public volatile WriteRun? Run;
         public long NImages;
         public volatile string? Kill;
+        /// <summary>Scale-out lead: the end of its own share was announced to the other shares.</summary>
+        public bool DoneAnnounced;
     }
 
     public WriterAgentService(DetectorConfig config, WriterAgentOptions options, ILogger logger)
@@ -91,7 +99,9 @@ public sealed partial class WriterAgentService
         _options = options;
         _logger = logger;
         _reject = config.WriterBusyPolicy == WriterBusyPolicy.Reject;
-        _serviceName = options.ServiceName ?? $"{config.DetectorName}.writer_agent";
+        _serviceName = options.ServiceName ?? (options.Share.Count > 1
+            ? $"{config.DetectorName}.writer_agent.{options.Share.Index}of{options.Share.Count}"
+            : $"{config.DetectorName}.writer_agent");
         _link = new BrokerLink(BrokerProtocol.Factory(options.BrokerUrl, _serviceName), logger, SetUpAsync);
         _outbox = new StatusOutbox(_link, _serviceName, logger) { ReconnectGrace = options.ReconnectGrace };
         Counters = AgentStats.Create(_serviceName);
@@ -121,6 +131,7 @@ public sealed partial class WriterAgentService
         var linkTask = _link.RunAsync(linkCts.Token);
         var outboxTask = _outbox.RunAsync(linkCts.Token);
         var statsTask = StatsAsync(linkCts.Token);
+        var leadTask = IsLead ? LeadHeartbeatAsync(linkCts.Token) : Task.CompletedTask;
         try
         {
             await foreach (var d in _requests.Reader.ReadAllAsync(ct))
@@ -145,7 +156,7 @@ public sealed partial class WriterAgentService
         {
         }
         linkCts.Cancel();
-        await Task.WhenAll(linkTask, outboxTask, statsTask);
+        await Task.WhenAll(linkTask, outboxTask, statsTask, leadTask);
         await _link.DisposeAsync();
         Counters.Dispose();
     }
@@ -186,6 +197,8 @@ public sealed partial class WriterAgentService
         var kills = new AsyncEventingBasicConsumer(channel);
         kills.ReceivedAsync += (_, e) => OnKill(e);
         await channel.BasicConsumeAsync(killQueue, autoAck: true, kills, ct);
+        if (_options.Share.Count > 1)
+            await DeclareSharesAsync(channel, ct);
     }
 
     private static bool Taken(Exception? e)
@@ -222,8 +235,8 @@ public sealed partial class WriterAgentService
         if (Check(d) is { } problem)
         {
             LogEnd(_logger, d.RequestId, "fail", problem);
-            _ = _outbox.Enqueue(d.RequestId, BrokerProtocol.ActionStart, null, d.Body, d.RoutingKey);
-            End(d, receipt, false, _outbox.Enqueue(d.RequestId, BrokerProtocol.ActionFail, problem, d.Body, d.RoutingKey));
+            _ = Status(d, BrokerProtocol.ActionStart, null);
+            End(d, receipt, false, Status(d, BrokerProtocol.ActionFail, problem));
             Interlocked.Increment(ref Counters[AgentCounter.RequestsFailed]);
             return Task.CompletedTask;
         }
@@ -231,10 +244,9 @@ public sealed partial class WriterAgentService
         {
             LogRejectedBusy(_logger, d.RequestId, r.RequestId);
             // Queued, not awaited: a consumer callback must not wait for a publisher confirm.
-            _ = _outbox.Enqueue(d.RequestId, BrokerProtocol.ActionStart, null, d.Body, d.RoutingKey);
-            End(d, receipt, false, _outbox.Enqueue(d.RequestId, BrokerProtocol.ActionFail,
-                $"busy: request {r.RequestId} is writing ({r.Run?.Forwarded ?? 0}/{r.NImages} images); writer_busy_policy is reject",
-                d.Body, d.RoutingKey));
+            _ = Status(d, BrokerProtocol.ActionStart, null);
+            End(d, receipt, false, Status(d, BrokerProtocol.ActionFail,
+                $"busy: request {r.RequestId} is writing ({r.Run?.Forwarded ?? 0}/{r.NImages} images); writer_busy_policy is reject"));
             Interlocked.Increment(ref Counters[AgentCounter.RequestsFailed]);
             return Task.CompletedTask;
         }
@@ -335,7 +347,7 @@ public sealed partial class WriterAgentService
         void Start()
         {
             if (!started)
-                _ = _outbox.Enqueue(d.RequestId, BrokerProtocol.ActionStart, null, d.Body, d.RoutingKey);
+                _ = Status(d, BrokerProtocol.ActionStart, null);
             started = true;
         }
         RunOutcome outcome;
@@ -387,21 +399,29 @@ public sealed partial class WriterAgentService
         else
             Interlocked.Increment(ref Counters[AgentCounter.RequestsFailed]);
         LogEnd(_logger, d.RequestId, outcome.Success ? "success" : "fail", outcome.Message);
-        End(d, CurrentReceipt(d), outcome.Success, _outbox.Enqueue(d.RequestId,
-            outcome.Success ? BrokerProtocol.ActionSuccess : BrokerProtocol.ActionFail, outcome.Message, d.Body, d.RoutingKey));
+        if (IsLead)
+            AnnounceDone(d, running);
+        End(d, CurrentReceipt(d), outcome.Success,
+            Status(d, outcome.Success ? BrokerProtocol.ActionSuccess : BrokerProtocol.ActionFail, outcome.Message, outcome.Summary));
     }
 
     private async Task<RunOutcome> WriteAsync(Delivery d, WriteRequest request, Running running, StorePublisher store, ZmqSocket acks,
         CancellationToken ct)
     {
         long runId = request.RunId ?? NextRunId();
-        var run = new WriteRun(_config, request, d.RequestId, runId, store, acks, _options.Timeouts, _options.Time);
+        var mode = _options.Share.Count > 1 ? ShareModeOf(d, request, runId, running) : null;
+        var run = new WriteRun(_config, request, d.RequestId, runId, store, acks, _options.Timeouts, _options.Time, mode);
         running.NImages = request.NImages;
         running.Run = run;
-        LogStartRun(_logger, d.RequestId, request.NImages, request.OutputFile, runId);
+        LogStartRun(_logger, d.RequestId, request.NImages, mode == null ? request.OutputFile : $"{run.OutputFile} (share {_options.Share})", runId);
         var progress = ReportProgressAsync(running, d, ct);
         var outcome = await Task.Factory.StartNew(() => run.Execute(() => running.Kill, ct),
             CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        if (IsLead)
+        {
+            AnnounceDone(d, running);
+            outcome = await CombineAsync(d, request, run, outcome, ct);
+        }
         _running = null;
         await progress;
         return outcome;
@@ -423,19 +443,22 @@ public sealed partial class WriterAgentService
                 await Task.Delay(_options.ProgressInterval, _options.Time, ct);
                 if (running.Run is not { } run || _running != running)
                     break;
-                long written = run.Written;
-                if (written == last)
+                long written = run.Written + SharesWritten(d.RequestId);
+                // A share reports every interval: the lead takes its silence for its death.
+                if (written == last && !IsFollower)
                     continue;
                 last = written;
-                var message = new JsonObject
+                var progress = new JsonObject
                 {
                     ["n_images_requested"] = running.NImages,
                     ["n_images_forwarded"] = run.Forwarded,
                     ["n_images_written"] = written,
-                }.ToJsonString();
+                };
+                if (_options.Share.Count > 1)
+                    progress["share"] = _options.Share.ToString();
                 // Progress is best effort: when the broker is away it is dropped, not queued.
                 if (_link.IsConnected && _outbox.Pending == 0)
-                    _ = _outbox.Enqueue(d.RequestId, BrokerProtocol.ActionProgress, message, d.Body, d.RoutingKey);
+                    _ = Status(d, BrokerProtocol.ActionProgress, progress.ToJsonString());
             }
         }
         catch (OperationCanceledException)

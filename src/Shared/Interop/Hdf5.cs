@@ -144,6 +144,14 @@ public static unsafe partial class Hdf5
     [LibraryImport(Lib, EntryPoint = "H5Pset_fill_value")]
     public static partial int H5Pset_fill_value(long plistId, long typeId, ReadOnlySpan<byte> value);
 
+    /// <summary>
+    /// Maps the selection <paramref name="vspaceId"/> of a virtual dataset (its dataset creation
+    /// list) to the selection <paramref name="srcSpaceId"/> of dataset <paramref name="srcDset"/> in
+    /// file <paramref name="srcFile"/> (a relative name is looked for next to the virtual dataset's file).
+    /// </summary>
+    [LibraryImport(Lib, EntryPoint = "H5Pset_virtual", StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int H5Pset_virtual(long dcplId, long vspaceId, string srcFile, string srcDset, long srcSpaceId);
+
     [LibraryImport(Lib, EntryPoint = "H5Pset_evict_on_close")]
     public static partial int H5Pset_evict_on_close(long faplId, [MarshalAs(UnmanagedType.U1)] bool evictOnClose);
 

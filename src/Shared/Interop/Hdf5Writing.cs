@@ -28,6 +28,18 @@ public static unsafe class Hdf5Writing
         return fd;
     }
 
+    /// <summary>The native HDF5 type of an image dtype.</summary>
+    public static long TypeOf(Streams.ImageDtype dtype) => dtype switch
+    {
+        Streams.ImageDtype.UInt8 => Hdf5.NATIVE_UINT8,
+        Streams.ImageDtype.UInt16 => Hdf5.NATIVE_UINT16,
+        Streams.ImageDtype.UInt32 => Hdf5.NATIVE_UINT32,
+        Streams.ImageDtype.UInt64 => Hdf5.NATIVE_UINT64,
+        Streams.ImageDtype.Float32 => Hdf5.NATIVE_FLOAT,
+        Streams.ImageDtype.Float64 => Hdf5.NATIVE_DOUBLE,
+        _ => throw new ArgumentOutOfRangeException(nameof(dtype), dtype, "no HDF5 type for this dtype"),
+    };
+
     /// <summary>A new group <paramref name="name"/> in <paramref name="loc"/>, default property lists; an existing one is an error.</summary>
     public static H5GroupHandle CreateGroup(long loc, string name, string what) =>
         new(Hdf5.Check(Hdf5.H5Gcreate2(loc, name, Hdf5.P.DEFAULT, Hdf5.P.DEFAULT, Hdf5.P.DEFAULT), $"{what}: H5Gcreate2({name})"));

@@ -22,8 +22,21 @@ public static class BrokerProtocol
     /// <summary>Ours: a fanout exchange for progress messages (same properties and body as a status), which std-daq's clients never bind.</summary>
     public const string ProgressExchange = "status_progress";
 
+    /// <summary>
+    /// Ours: the writer agents of one request written by N servers (scale-out writing) talk on this
+    /// topic exchange, never on <see cref="StatusExchange"/>: the lead (share 0) announces the
+    /// request's first image id (<see cref="ActionShareFirst"/>, key <c>first.&lt;request id&gt;</c>)
+    /// and its end (<see cref="ActionShareDone"/>, key <c>done.&lt;request id&gt;</c>); the other shares
+    /// report progress and their end to the lead (<see cref="ActionShareProgress"/>,
+    /// <see cref="ActionShareEnd"/>, key <c>share.&lt;request id&gt;</c>). Same properties as a status.
+    /// </summary>
+    public const string SharesExchange = "writer_shares";
+    public const string ActionShareFirst = "share_first", ActionShareDone = "share_done",
+        ActionShareProgress = "share_progress", ActionShareEnd = "share_end";
+
     /// <summary>The exchange a status message of this action goes to.</summary>
-    public static string ExchangeOf(string action) => action == ActionProgress ? ProgressExchange : StatusExchange;
+    public static string ExchangeOf(string action) =>
+        action == ActionProgress ? ProgressExchange : action.StartsWith("share_", StringComparison.Ordinal) ? SharesExchange : StatusExchange;
     public const int DefaultPort = 5672;
 
     public static async Task DeclareExchangesAsync(IChannel channel, CancellationToken ct)
@@ -32,6 +45,7 @@ public static class BrokerProtocol
         await channel.ExchangeDeclareAsync(StatusExchange, ExchangeType.Fanout, durable: false, autoDelete: false, cancellationToken: ct);
         await channel.ExchangeDeclareAsync(KillExchange, ExchangeType.Topic, durable: false, autoDelete: false, cancellationToken: ct);
         await channel.ExchangeDeclareAsync(ProgressExchange, ExchangeType.Fanout, durable: false, autoDelete: false, cancellationToken: ct);
+        await channel.ExchangeDeclareAsync(SharesExchange, ExchangeType.Topic, durable: false, autoDelete: false, cancellationToken: ct);
     }
 
     /// <summary>
