@@ -73,7 +73,7 @@ public sealed partial class WriterAgentService
             ["share"] = _options.Share.ToString(),
             ["success"] = action == BrokerProtocol.ActionSuccess,
             ["message"] = message,
-            ["summary"] = summary?.DeepClone(),
+            ["summary"] = Reparsed(summary),
         };
         return _outbox.Enqueue(d.RequestId, BrokerProtocol.ActionShareEnd, end.ToJsonString(), d.Body, key);
     }
@@ -145,6 +145,9 @@ public sealed partial class WriterAgentService
             if (now - v > TimeSpan.FromHours(1))
                 _leadHeard.TryRemove(k, out _);
     }
+
+    /// <summary>The object as a share's report carries it (parsed JSON: its numbers read alike, whatever type they were made of).</summary>
+    private static JsonNode? Reparsed(JsonObject? o) => o == null ? null : JsonNode.Parse(o.ToJsonString());
 
     private static long? Number(JsonObject? o, string key) =>
         o?[key] is JsonValue v && v.TryGetValue(out long n) ? n : null;
@@ -238,7 +241,7 @@ public sealed partial class WriterAgentService
         var ownEnd = _options.Time.GetUtcNow();
         var results = new JsonObject?[n];
         var failures = new List<string>();
-        results[0] = new JsonObject { ["share"] = _options.Share.ToString(), ["success"] = own.Success, ["message"] = own.Message, ["summary"] = own.Summary?.DeepClone() };
+        results[0] = new JsonObject { ["share"] = _options.Share.ToString(), ["success"] = own.Success, ["message"] = own.Message, ["summary"] = Reparsed(own.Summary) };
         if (run.FirstImageId == null)
         {
             // The lead never fixed the first image: the others wrote nothing (they stop on its "done").

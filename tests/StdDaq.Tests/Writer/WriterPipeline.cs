@@ -39,7 +39,7 @@ public sealed class WriterPipeline : IAsyncDisposable
     public List<BrokerStatus> Statuses { get; } = [];
 
     private WriterPipeline(TestEnv env, string brokerUrl, bool udp, double rate, Func<DetectorConfig, DetectorConfig>? tweak,
-        WriterOptions? writerOptions, bool agent, Action<int, ulong, Span<byte>>? frames)
+        WriterOptions? writerOptions, bool agent, Action<int, ulong, Span<byte>>? frames, Func<WriterAgentOptions, WriterAgentOptions>? agentOptions)
     {
         _frames = frames;
         env.Ring("image");
@@ -59,13 +59,13 @@ public sealed class WriterPipeline : IAsyncDisposable
             Bind = System.Net.IPAddress.Loopback,
             WriterOptions = writerOptions ?? new WriterOptions { ConfigText = "{\"test\": true}" },
             Agent = agent
-                ? new WriterAgentOptions
+                ? (agentOptions ?? (o => o))(new WriterAgentOptions
                 {
                     BrokerUrl = brokerUrl,
                     Tag = Config.DetectorName,
                     ReconnectGrace = TimeSpan.FromSeconds(1),
                     ProgressInterval = TimeSpan.FromMilliseconds(200),
-                }
+                })
                 : null,
         }, NullLoggerFactory.Instance);
         if (udp)
@@ -89,9 +89,9 @@ public sealed class WriterPipeline : IAsyncDisposable
     /// </summary>
     public static async Task<WriterPipeline> StartAsync(TestEnv env, string brokerUrl, bool udp = false, double rate = 200,
         Func<DetectorConfig, DetectorConfig>? tweak = null, WriterOptions? writerOptions = null, bool agent = true,
-        Action<int, ulong, Span<byte>>? frames = null)
+        Action<int, ulong, Span<byte>>? frames = null, Func<WriterAgentOptions, WriterAgentOptions>? agentOptions = null)
     {
-        var p = new WriterPipeline(env, brokerUrl, udp, rate, tweak, writerOptions, agent, frames);
+        var p = new WriterPipeline(env, brokerUrl, udp, rate, tweak, writerOptions, agent, frames, agentOptions);
         try
         {
             if (p._pipeline.Agent is { } a)
