@@ -157,7 +157,24 @@ public sealed class NexusImageFile : IDisposable
     {
         Validate(options);
         using var created = OutputPath.Create(path, roots ?? [], overwrite);
-        long id;
+        var file = CreateHdf5(created, path);
+        try
+        {
+            return new NexusImageFile(path, options, file);
+        }
+        catch
+        {
+            created.Remove(); // half a layout is no file to keep
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// The HDF5 1.10 file on the file <paramref name="created"/> made (opened through /proc/self/fd,
+    /// checked to be that very file), with evict-on-close and strong close; removed on failure.
+    /// </summary>
+    internal static H5FileHandle CreateHdf5(CreatedFile created, string path)
+    {
         try
         {
             Hdf5.Quiet();
@@ -165,7 +182,7 @@ public sealed class NexusImageFile : IDisposable
             Hdf5.Check(Hdf5.H5Pset_evict_on_close(fapl.Id, true), $"{path}: H5Pset_evict_on_close");
             Hdf5.Check(Hdf5.H5Pset_fclose_degree(fapl.Id, Hdf5.F.CLOSE_STRONG), $"{path}: H5Pset_fclose_degree");
             Hdf5.Check(Hdf5.H5Pset_libver_bounds(fapl.Id, Hdf5.F.LIBVER_V110, Hdf5.F.LIBVER_V110), $"{path}: H5Pset_libver_bounds(v110)");
-            id = Hdf5.H5Fcreate(created.ProcPath, Hdf5.F.ACC_TRUNC, Hdf5.P.DEFAULT, fapl.Id);
+            long id = Hdf5.H5Fcreate(created.ProcPath, Hdf5.F.ACC_TRUNC, Hdf5.P.DEFAULT, fapl.Id);
             if (id < 0)
                 throw new Hdf5Exception($"{path}: H5Fcreate(H5F_ACC_TRUNC) failed: {Hdf5.TakeErrorStack()}");
             try
@@ -177,19 +194,11 @@ public sealed class NexusImageFile : IDisposable
                 Hdf5.H5Fclose(id);
                 throw;
             }
+            return new H5FileHandle(id);
         }
         catch
         {
             created.Remove();
-            throw;
-        }
-        try
-        {
-            return new NexusImageFile(path, options, new H5FileHandle(id));
-        }
-        catch
-        {
-            created.Remove(); // half a layout is no file to keep
             throw;
         }
     }

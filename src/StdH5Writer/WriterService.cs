@@ -184,6 +184,11 @@ public sealed partial class WriterService : IDisposable
             LogMalformed(_logger, error!);
             return;
         }
+        if (m.Master is { } master)
+        {
+            WriteMaster(m, master, acks);
+            return;
+        }
         if (_run is { } current && current.RunId != m.RunId)
         {
             if (!current.Ended)
@@ -412,6 +417,47 @@ public sealed partial class WriterService : IDisposable
         r.File = null;
         _role.SetNote(null);
     }
+
+    /// <summary>
+    /// Scale-out writing: the master file over the share files of a request (its lead's agent asks
+    /// once every share file is closed); answered with a "master" or "error" acknowledgement.
+    /// </summary>
+    private void WriteMaster(StoreStreamMessage m, MasterSpec spec, ZmqSocket acks)
+    {
+        var attributes = new List<KeyValuePair<string, string>>();
+        if (m.Attributes != null)
+            attributes.AddRange(m.Attributes);
+        if (_options.ConfigText != null)
+            attributes.Add(new("config", _options.ConfigText));
+        var ack = new WriterAck { Event = WriterAck.Master, RunId = m.RunId, RequestId = m.RequestId, OutputFile = m.OutputFile };
+        try
+        {
+            var options = new NexusFileOptions(m.NImages, _height, _width, (ushort)_config.ImageDtype, false, attributes)
+            {
+                Detector = _detector,
+                Run = m.Nxmx ?? NxmxRun.None,
+            };
+            var result = NexusMasterFile.Write(m.OutputFile, options, spec, m.Interrupted, m.Overwrite, _config.WriterOutputRoots);
+            ack = ack with { NImagesWritten = result.ImagesWritten };
+            Counters[WriterCounter.FilesOpened]++;
+            Counters[WriterCounter.FilesClosed]++;
+            LogMaster(_logger, m.OutputFile, spec.Files.Count, result.ImagesWritten, m.NImages);
+        }
+        catch (Exception e) when (e is Hdf5Exception or IOException or UnauthorizedAccessException or ArgumentException or InvalidDataException)
+        {
+            ack = ack with { Event = WriterAck.Error, Message = $"cannot write the master file '{m.OutputFile}': {e.Message}" };
+            Counters[WriterCounter.FilesFailed]++;
+            LogMasterFailed(_logger, m.OutputFile, e.Message);
+        }
+        if (!acks.TrySend(ack.ToJson()))
+            Counters[WriterCounter.AcksDropped]++;
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "master file {File}: {Shares} share files, {Written} of {N} images")]
+    private static partial void LogMaster(ILogger logger, string file, int shares, long written, long n);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "master file {File} not written: {Reason}")]
+    private static partial void LogMasterFailed(ILogger logger, string file, string reason);
 
     private void Ack(ZmqSocket acks, Run r, string ev, string? message, string? interrupted = null)
     {

@@ -333,6 +333,40 @@ public sealed class WriteRun
         return a;
     }
 
+    /// <summary>
+    /// Scale-out lead, after every share ended: asks the writer for the master file over
+    /// <paramref name="spec"/>'s share files and waits for its answer (at most the close timeout);
+    /// null when it is written, else what went wrong.
+    /// </summary>
+    public string? WriteMaster(MasterSpec spec, string? interrupted)
+    {
+        Send(new StoreStreamMessage
+        {
+            OutputFile = _request.OutputFile,
+            RunId = _runId,
+            NImages = _request.NImages,
+            UserId = _request.UserId,
+            IImage = _request.NImages,
+            RequestId = _requestId,
+            Overwrite = _request.Overwrite,
+            Attributes = Attributes(),
+            Nxmx = _request.Nxmx,
+            Interrupted = interrupted,
+            Master = spec,
+        }.ToJson());
+        long since = _time.GetTimestamp();
+        while (_time.GetElapsedTime(since) < _timeouts.Close)
+        {
+            if (TryReadAck(100) is not { } ack)
+                continue;
+            if (ack.Event == WriterAck.Master)
+                return null;
+            if (ack.Event == WriterAck.Error)
+                return ack.Message ?? "the writer could not write it";
+        }
+        return $"StdH5Writer did not answer within {_timeouts.Close.TotalSeconds:F0} s";
+    }
+
     private void SendClose(string? interrupted) => Send(Message(Math.Max(_nImages, 0), null, interrupted));
 
     /// <summary>

@@ -6,7 +6,6 @@ using Microsoft.Extensions.Logging;
 using RabbitMQ.Client;
 using RabbitMQ.Client.Events;
 using StdDaq.Agent.Broker;
-using StdDaq.Shared.Interop;
 using StdDaq.Shared.Streams;
 
 namespace StdDaq.Agent;
@@ -297,7 +296,7 @@ public sealed partial class WriterAgentService
         var missingIds = new List<long>();
         var reasons = new JsonObject();
         var modules = new SortedDictionary<int, long>();
-        var files = new List<ShareFileRows>();
+        var files = new List<MasterShareFile>();
         var shareFiles = new JsonArray();
         string? interrupted = null;
         for (int i = 0; i < n; i++)
@@ -327,7 +326,7 @@ public sealed partial class WriterAgentService
             if (s["output_file"]?.GetValue<string>() is { } file)
             {
                 shareFiles.Add(file);
-                files.Add(new ShareFileRows(file, (long)(ShareMode.FirstOf(first, new ImageShare(i, n)) - first), 0));
+                files.Add(new MasterShareFile(file, (long)(ShareMode.FirstOf(first, new ImageShare(i, n)) - first)));
             }
         }
         summary["n_images_requested"] = request.NImages;
@@ -345,33 +344,16 @@ public sealed partial class WriterAgentService
         if (interrupted != null)
             summary["interrupted"] = interrupted;
 
-        try
-        {
-            await Task.Run(() => WriteMaster(request, run, files, written, interrupted ?? (failures.Count > 0 ? failures[0] : null)), ct);
-        }
-        catch (Exception e) when (e is Hdf5Exception or IOException or UnauthorizedAccessException or ArgumentException)
-        {
-            failures.Add($"master file '{request.OutputFile}': {e.Message}");
-        }
+        // The lead's writer writes the master file (it has the detector's NXmx description).
+        string? reason = interrupted ?? (failures.Count > 0 ? failures[0] : null);
+        if (await Task.Run(() => run.WriteMaster(new MasterSpec(n, files), reason), CancellationToken.None) is { } problem)
+            failures.Add($"master file '{request.OutputFile}': {problem}");
         if (failures.Count > 0)
             return new RunOutcome(false, $"scale-out over {n} shares: {string.Join("; ", failures)}; {summary.ToJsonString()}", written) { Summary = summary };
         if (incomplete > 0 && _config.WriterIncompletePolicy == Shared.Config.WriterIncompletePolicy.Fail)
             return new RunOutcome(false, $"incomplete: {incomplete} of {written} images written over {n} shares are incomplete "
                 + $"(writer_incomplete_policy is fail); {summary.ToJsonString()}", written) { Summary = summary };
         return new RunOutcome(true, summary.ToJsonString(), written) { Summary = summary };
-    }
-
-    /// <summary>The master file over the share files that exist (each mapped with the rows it holds).</summary>
-    private void WriteMaster(WriteRequest request, WriteRun run, List<ShareFileRows> files, long written, string? interrupted)
-    {
-        var rows = new List<ShareFileRows>();
-        foreach (var f in files)
-        {
-            using var h5 = Hdf5File.OpenRead(f.File);
-            rows.Add(f with { Rows = h5.Shape("/entry/data/data")[0] });
-        }
-        ShareMasterFile.Write(request.OutputFile, _config.WriterOutputRoots, request.Overwrite, request.NImages, _options.Share.Count,
-            _config.ImagePixelHeight, _config.ImagePixelWidth, _config.ImageDtype, rows, run.FileAttributes().ToList(), written, interrupted);
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "scale-out message {Action} for request {RequestId} not understood; ignored")]

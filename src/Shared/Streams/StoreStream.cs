@@ -37,6 +37,13 @@ public sealed record StoreStreamMessage
     [JsonPropertyName("nxmx")] public NxmxRun? Nxmx { get; init; }
     /// <summary>On a close message: why the run ended early (the file is marked interrupted).</summary>
     [JsonPropertyName("interrupted")] public string? Interrupted { get; init; }
+    /// <summary>
+    /// Ours, scale-out writing: write the master file <see cref="OutputFile"/> over these share
+    /// files (one message, outside any run; with <see cref="NImages"/>, <see cref="Attributes"/>,
+    /// <see cref="Nxmx"/>, <see cref="Overwrite"/>, and <see cref="Interrupted"/> when a share did
+    /// not end whole). The writer answers <see cref="WriterAck.Master"/> or <see cref="WriterAck.Error"/>.
+    /// </summary>
+    [JsonPropertyName("master")] public MasterSpec? Master { get; init; }
 
     /// <summary>
     /// Root attributes the writer writes itself (its run status and NeXus's file attributes), so no
@@ -89,6 +96,9 @@ public sealed record WriterAck
     /// </summary>
     public const string Opened = "opened", Progress = "progress", Closed = "closed", Error = "error";
 
+    /// <summary>Ours: the master file of a <see cref="StoreStreamMessage.Master"/> message is written (its images in <see cref="NImagesWritten"/>).</summary>
+    public const string Master = "master";
+
     /// <summary>What happened: <see cref="Opened"/>, <see cref="Progress"/>, <see cref="Closed"/> or <see cref="Error"/>.</summary>
     [JsonPropertyName("event")] public required string Event { get; init; }
     /// <summary>The run it is about (<see cref="StoreStreamMessage.RunId"/>).</summary>
@@ -132,6 +142,16 @@ public sealed record MissingImage(
     [property: JsonPropertyName("i_image")] long IImage,
     [property: JsonPropertyName("image_id")] ulong ImageId,
     [property: JsonPropertyName("reason")] string Reason);
+
+/// <summary>The share files a master file maps: N, and for each file the master row of its row 0 (its rows follow every N-th).</summary>
+public sealed record MasterSpec(
+    [property: JsonPropertyName("shares")] int Shares,
+    [property: JsonPropertyName("files")] List<MasterShareFile> Files);
+
+/// <summary>One share file of a master: its path and the master row its row 0 is.</summary>
+public sealed record MasterShareFile(
+    [property: JsonPropertyName("file")] string File,
+    [property: JsonPropertyName("first_row")] long FirstRow);
 
 [JsonSourceGenerationOptions(DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(StoreStreamMessage))]

@@ -57,6 +57,28 @@ public sealed class ScaleOutAgentTests(BrokerFixture broker)
     }
 
     [Fact]
+    [Trait("Category", "Slow")]
+    public async Task BothShares_WithRotation_DialsTakesTheMasterAsOneSweepAndReadsEachSharesImages()
+    {
+        using var env = new TestEnv();
+        using var env2 = new TestEnv();
+        await using var lead = await StartAsync(env, 0);
+        await using var other = await StartAsync(env2, 1, lead.Tag);
+        string master = Path.Combine(env.Dir, "run.h5");
+        string id = await lead.SendAsync(WriterPipeline.Body(master, 12, NxmxTests.Geometry));
+        var final = await lead.FinalAsync(id, TimeSpan.FromSeconds(60));
+        Assert.True(final.Action == BrokerProtocol.ActionSuccess, final.Message);
+        // The master's NXmx: the detector, beam and one omega per image of the whole run.
+        var d = Dials.Run(env, master);
+        Assert.Equal(1, d.Sweeps);
+        Assert.Equal(12, d.Images);
+        Assert.Equal(2, d.Panels.Count);
+        // dxtbx reads an image of each share through the virtual dataset as h5py does.
+        foreach (int index in new[] { 10, 11 })
+            Assert.All(Dials.PanelSums(env, d, master, index), p => Assert.Equal(p[1], p[0], 1e-3 * Math.Abs(p[1]) + 1e-3));
+    }
+
+    [Fact]
     public async Task OtherShareNotRunning_RequestFailsNamingIt_MasterHoldsTheLeadsImages()
     {
         using var env = new TestEnv();
