@@ -233,13 +233,7 @@ public sealed partial class WriterService : IDisposable
 
     private void Open(Run r, StoreStreamMessage m, ZmqSocket acks)
     {
-        var attributes = new List<KeyValuePair<string, string>>();
-        if (m.Attributes != null)
-            attributes.AddRange(m.Attributes);
-        if (_options.ConfigText != null)
-            attributes.Add(new("config", _options.ConfigText));
-        if (r.RequestId != null && m.Attributes?.ContainsKey("request_id") != true)
-            attributes.Add(new("request_id", r.RequestId));
+        var attributes = FileAttributes(m, r.RequestId);
         try
         {
             r.File = NexusImageFile.Create(r.OutputFile,
@@ -424,11 +418,7 @@ public sealed partial class WriterService : IDisposable
     /// </summary>
     private void WriteMaster(StoreStreamMessage m, MasterSpec spec, ZmqSocket acks)
     {
-        var attributes = new List<KeyValuePair<string, string>>();
-        if (m.Attributes != null)
-            attributes.AddRange(m.Attributes);
-        if (_options.ConfigText != null)
-            attributes.Add(new("config", _options.ConfigText));
+        var attributes = FileAttributes(m, m.RequestId);
         var ack = new WriterAck { Event = WriterAck.Master, RunId = m.RunId, RequestId = m.RequestId, OutputFile = m.OutputFile };
         try
         {
@@ -451,6 +441,19 @@ public sealed partial class WriterService : IDisposable
         }
         if (!acks.TrySend(ack.ToJson()))
             Counters[WriterCounter.AcksDropped]++;
+    }
+
+    /// <summary>A file's root attributes: the message's, the config, the request id.</summary>
+    private List<KeyValuePair<string, string>> FileAttributes(StoreStreamMessage m, string? requestId)
+    {
+        var attributes = new List<KeyValuePair<string, string>>();
+        if (m.Attributes != null)
+            attributes.AddRange(m.Attributes);
+        if (_options.ConfigText != null)
+            attributes.Add(new("config", _options.ConfigText));
+        if (requestId != null && m.Attributes?.ContainsKey("request_id") != true)
+            attributes.Add(new("request_id", requestId));
+        return attributes;
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "master file {File}: {Shares} share files, {Written} of {N} images")]
