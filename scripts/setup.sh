@@ -31,6 +31,8 @@ command -v h5dump >/dev/null 2>&1 || need+=(hdf5-tools)
 # The replication tests make two "servers" of network and mount namespaces (ip netns, nsenter, unshare).
 command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || [ -x /sbin/ip ] || need+=(iproute2)
 { command -v nsenter >/dev/null 2>&1 && command -v unshare >/dev/null 2>&1; } || need+=(util-linux)
+# The services publish heartbeats to Redis and may take their config from it; tests start a private redis-server.
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 # The writer tests and the demo start a private RabbitMQ broker on loopback (no system service).
 command -v rabbitmq-server >/dev/null 2>&1 || [ -x /usr/sbin/rabbitmq-server ] || need+=(rabbitmq-server)
 if [ "${#need[@]}" -gt 0 ]; then

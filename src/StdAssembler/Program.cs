@@ -27,6 +27,7 @@ command.SetBody((a, logger, ct) =>
         DiscardIncomplete = a.GetValue(discard),
     };
     using var assembler = new Assembler(config, logger, options, startup: ct);
+    using var presence = ServicePresence.StartFor("StdAssembler", $"{config.DetectorName}.assembler", a.GetValue(configPath)!, logger);
     assembler.Run(ct);
     return 0;
 });

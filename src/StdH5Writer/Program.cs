@@ -17,6 +17,7 @@ command.SetBody((a, logger, ct) =>
     Hdf5.Check(Hdf5.H5open(), "H5open"); // libhdf5 missing: one line and exit 1 now, not at the first request
     Liblz4.EnsureAvailable(); // likewise liblz4, which bitshuffle-LZ4 requests need
     using var writer = new WriterService(config, new WriterOptions { ConfigText = File.ReadAllText(path) }, logger);
+    using var presence = ServicePresence.StartFor("StdH5Writer", $"{config.DetectorName}.writer", path, logger);
     writer.RunAsync(ct).GetAwaiter().GetResult();
     return 0;
 });

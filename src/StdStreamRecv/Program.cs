@@ -24,6 +24,8 @@ command.SetBody((a, logger, ct) =>
         config = config with { DetectorName = replica };
     var options = new StreamRecvOptions { Images = a.GetValue(images) };
     using var receiver = new StreamReceiver(config, a.GetValue(address)!, options, logger);
+    using var presence = ServicePresence.StartFor("StdStreamRecv",
+        $"{config.DetectorName}.stream_recv_{options.Images.Index}of{options.Images.Count}", a.GetValue(configPath)!, logger);
     receiver.Run(ct);
     return 0;
 });

@@ -25,6 +25,8 @@ command.SetBody((a, logger, ct) =>
         SendTimeoutMs = a.GetValue(timeout),
     };
     using var sender = new StreamSender(config, a.GetValue(address)!, options, logger);
+    using var presence = ServicePresence.StartFor("StdStreamSend",
+        $"{config.DetectorName}.stream_send_{options.Images.Index}of{options.Images.Count}", a.GetValue(configPath)!, logger);
     sender.Run(ct);
     return 0;
 });

@@ -19,6 +19,7 @@ command.SetBody((a, logger, ct) =>
     if (!int.TryParse(module, out int moduleId) || moduleId < 0 || moduleId >= config.NModules)
         throw new UsageException($"module_id '{module}' is not in 0..{config.NModules - 1}");
     using var receiver = new UdpReceiver(config, moduleId, logger, a.GetValue(bind)!);
+    using var presence = ServicePresence.StartFor("StdUdpRecv", $"{config.DetectorName}.udp_recv_{moduleId}", a.GetValue(configPath)!, logger);
     receiver.Run(ct);
     return 0;
 });

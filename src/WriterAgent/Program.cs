@@ -23,6 +23,7 @@ command.SetBody((a, logger, ct) =>
         ServiceName = a.GetValue(serviceName) ?? Environment.GetEnvironmentVariable("SERVICE_NAME"),
         Tag = a.GetValue(tag) ?? "#",
         Share = a.GetValue(share),
+        Presence = name => ServicePresence.StartAs("WriterAgent", name, File.ReadAllText(a.GetValue(configPath)!), logger),
     };
     var agent = new WriterAgentService(config, options, logger);
     agent.RunAsync(ct).GetAwaiter().GetResult();

@@ -31,6 +31,8 @@ public sealed record WriterAgentOptions
     /// file). <see cref="ImageShare.All"/>: the whole request here.
     /// </summary>
     public ImageShare Share { get; init; } = ImageShare.All;
+    /// <summary>Started with the agent's service name once it holds its role (its Redis heartbeat); disposed when it stops.</summary>
+    public Func<string, IDisposable?>? Presence { get; init; }
 }
 
 /// <summary>
@@ -123,6 +125,7 @@ public sealed partial class WriterAgentService
     {
         // One agent per detector: a second one would take over the StoreStream endpoint.
         using var role = ServiceRoles.WriterAgent(_config);
+        using var presence = _options.Presence?.Invoke(_serviceName);
         using var store = new StorePublisher(_config.WriterAgentEndpoint, _options.Time);
         // Non-blocking: the run checks for acknowledgements between images without waiting.
         using var acks = ZmqSocket.Puller(_config.WriterStatusEndpoint, receiveTimeoutMs: 0);

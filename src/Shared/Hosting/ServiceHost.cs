@@ -54,6 +54,7 @@ public static class ServiceHost
                 Environment.Exit(Report(name, usage, ex));
         };
         using var cts = new CancellationTokenSource();
+        s_run = cts;
         using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; cts.Cancel(); });
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; cts.Cancel(); });
         try
@@ -64,16 +65,46 @@ public static class ServiceHost
             // The signals above are ours: System.CommandLine registers none (no termination timeout)
             // and lets failures through to the report below.
             var invocation = new InvocationConfiguration { EnableDefaultExceptionHandler = false, ProcessTerminationTimeout = null };
-            return parsed.InvokeAsync(invocation, cts.Token).GetAwaiter().GetResult();
+            int rc = parsed.InvokeAsync(invocation, cts.Token).GetAwaiter().GetResult();
+            if (s_exit is { } exit)
+            {
+                Console.Error.WriteLine($"{name}: stopped: {exit.Reason}");
+                return exit.Code;
+            }
+            return rc;
         }
         catch (Exception e) when (Unwrap(e) is OperationCanceledException && cts.IsCancellationRequested)
         {
+            if (s_exit is { } exit)
+            {
+                Console.Error.WriteLine($"{name}: stopped: {exit.Reason}");
+                return exit.Code;
+            }
             Console.Error.WriteLine($"{name}: stopped before it was up");
             return 0;
         }
         catch (Exception e)
         {
             return Report(name, usage, e);
+        }
+    }
+
+    private static CancellationTokenSource? s_run;
+    private static (int Code, string Reason)? s_exit;
+
+    /// <summary>
+    /// Stops the running program as SIGTERM does (its body's cancellation), and makes it exit with
+    /// <paramref name="code"/>, saying <paramref name="reason"/> (e.g. its config in Redis changed).
+    /// </summary>
+    public static void RequestExit(int code, string reason)
+    {
+        s_exit ??= (code, reason);
+        try
+        {
+            s_run?.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
         }
     }
 

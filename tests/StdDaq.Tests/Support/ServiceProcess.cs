@@ -22,13 +22,19 @@ public sealed class ServiceProcess : IDisposable
     {
     }
 
+    /// <summary>One of our programs with these environment variables set.</summary>
+    public static ServiceProcess WithEnvironment(string program, IReadOnlyDictionary<string, string> environment, params string[] args) =>
+        new(program, DotnetCommand(program, args), environment);
+
     private static IReadOnlyList<string> DotnetCommand(string program, string[] args) => ["dotnet", Programs.Dll(program), .. args];
 
     /// <summary>Any command line (e.g. one of ours run on a test server through nsenter), named <paramref name="program"/> in messages.</summary>
-    public ServiceProcess(string program, IReadOnlyList<string> commandLine)
+    public ServiceProcess(string program, IReadOnlyList<string> commandLine, IReadOnlyDictionary<string, string>? environment = null)
     {
         Program = program;
         var psi = new ProcessStartInfo(commandLine[0]) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var (k, v) in environment ?? new Dictionary<string, string>())
+            psi.Environment[k] = v;
         foreach (var a in commandLine.Skip(1))
             psi.ArgumentList.Add(a);
         _process = new Process { StartInfo = psi };
