@@ -63,14 +63,25 @@ internal static class RedisCommands
     public static Command Status()
     {
         var redis = Redis();
+        var one = CliOptions.Text("--service", "NAME", "only this service: exit 0 if its heartbeat is alive, 1 if not (a container's health check)");
+        var quiet = CliOptions.Flag("--quiet", "with --service: print nothing, only the exit code");
         var command = new Command("status",
             "Lists every live service heartbeat in Redis: service, program, host, pid, since, config hash, age; flags a config that differs from config.<NAME>.")
         {
-            redis,
+            redis, one, quiet,
         };
         command.SetBody((a, logger, ct) =>
         {
             using var r = Connect(a.GetValue(redis));
+            if (a.GetValue(one) is { } only)
+            {
+                bool alive = r.Db.KeyExists(RedisPlace.StatusKey(only));
+                if (!a.GetValue(quiet))
+                    Console.WriteLine(alive ? $"{only}: alive" : $"{only}: no heartbeat in Redis {r.Place}");
+                return alive ? 0 : 1;
+            }
+            if (a.GetValue(quiet))
+                throw new UsageException("--quiet goes with --service NAME");
             var server = r.Connection.GetServers().First();
             var keys = server.Keys(pattern: "status.*").Select(k => k.ToString()).Order(StringComparer.Ordinal).ToList();
             var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() / 1000.0;
@@ -125,7 +136,7 @@ internal static class RedisCommands
         }
         catch (RedisConnectionException e)
         {
-            throw new IOException($"Redis {place} unreachable: {e.Message.Split('\n')[0]}");
+            throw new IOException($"Redis {place} unreachable: {e.Message.Split('\n')[0].Split(". ")[0].TrimEnd('.')}");
         }
     }
 }

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using StdDaq.Agent.Broker;
 using StdDaq.Shared.Config;
 using StdDaq.Shared.Memory;
 using StdDaq.Tests.Support;
@@ -39,6 +40,14 @@ public sealed class ScaleOutWritingTests(BrokerFixture broker)
             }
         print(json.dumps(out))
         """;
+
+    private void DeleteQueues(params string[] queues)
+    {
+        using var connection = BrokerProtocol.Factory(broker.Url, "test-cleanup").CreateConnectionAsync().GetAwaiter().GetResult();
+        using var channel = connection.CreateChannelAsync().GetAwaiter().GetResult();
+        foreach (var q in queues)
+            channel.QueueDeleteAsync(q, ifUnused: false, ifEmpty: false).GetAwaiter().GetResult();
+    }
 
     [Fact]
     [Trait("Category", "Slow")]
@@ -103,6 +112,9 @@ public sealed class ScaleOutWritingTests(BrokerFixture broker)
                 p.Dispose();
             }
             ShmRing.Unlink(replicaConfig.ImageBufferName);
+            // The two agents bound durable queues with the tag '#' in the shared broker: gone with
+            // the test, so they take no other test's requests.
+            DeleteQueues($"{env.Name}.writer_agent.0of2.requests", $"{replicaName}.writer_agent.1of2.requests");
         }
     }
 }
