@@ -23,9 +23,11 @@ command.SetBody((a, logger, ct) =>
         Images = a.GetValue(images),
         Checksum = !a.GetValue(noChecksum),
         SendTimeoutMs = a.GetValue(timeout),
+        StopLingerMs = StreamSendOptions.ServiceStopLingerMs,
     };
-    using var sender = new StreamSender(config, a.GetValue(address)!, options, logger);
-    sender.Run(ct);
+    using (var sender = new StreamSender(config, a.GetValue(address)!, options, logger))
+        sender.Run(ct);
+    StreamSender.FlushAtExit(options.StopLingerMs, logger);
     return 0;
 });
 return ServiceHost.Run(args, command);
