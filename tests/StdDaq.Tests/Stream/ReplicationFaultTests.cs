@@ -69,6 +69,33 @@ public sealed class ReplicationFaultTests(ITestOutputHelper output)
         }
     }
 
+    [Fact]
+    public void SenderStoppedWithAQueue_HandsItToTcpBeforeExiting()
+    {
+        const int n = 200;
+        using var rig = new Rig(n);
+        var sender = rig.StartSender();
+        rig.Go(sender);
+        rig.WaitPublished(50);
+        Assert.Equal(0, Libc.kill(rig.Receiver.Pid, 19)); // SIGSTOP: the sender's queue grows (about 50 images, below its high-water mark)
+        rig.WaitPublished(100);
+        Assert.Equal(0, Libc.kill(sender.Pid, 15));
+        Thread.Sleep(500); // the receiver still takes nothing for the first half second of the sender's stop
+        Assert.Equal(0, Libc.kill(rig.Receiver.Pid, 18));
+        Assert.True(sender.WaitForExit(Up) && sender.ExitCode == 0, sender.Output);
+        var send = Rig.Totals(sender, terminate: false);
+        var replica = rig.Finish(lastId: (ulong)send["images_sent"]);
+        var recv = rig.StopReceiver();
+        string all = rig.Describe(replica, sender);
+        Report(replica, ("receiver", recv), ("sender", send));
+
+        Assert.Contains("queue flushed at stop", sender.Output);
+        Assert.True(send["images_sent"] >= 100 && send["images_dropped_hwm"] == 0, all);
+        // Every image the sender counted as sent arrived, the queue at its stop included.
+        Assert.True($"1-{send["images_sent"]}" == replica.Ids && replica.Bad.Length == 0, all);
+        Assert.True(send["images_sent"] == recv["images_published"] && 0 == recv["messages_lost"], all);
+    }
+
     [Theory]
     [InlineData(15)]
     [InlineData(9)]
@@ -293,11 +320,11 @@ public sealed class ReplicationFaultTests(ITestOutputHelper output)
             }
         }
 
-        /// <summary>Waits for the source's last image, then for B to hold it (or its loss to be certain), and checks B's ring.</summary>
-        public Replica Finish()
+        /// <summary>Waits for the source's last image, then for B to hold <paramref name="lastId"/> (default: the source's last; at most 20 s), and checks B's ring.</summary>
+        public Replica Finish(ulong? lastId = null)
         {
             Assert.True(Source.WaitForLine("published all", TimeSpan.FromSeconds(_n / Rate + 30)), Source.Output);
-            var r = Servers.Exec(Servers.B, "dotnet", [Programs.Dll("StdDaq.StreamChild"), "verify", _config, $"{_n}", "20000"]);
+            var r = Servers.Exec(Servers.B, "dotnet", [Programs.Dll("StdDaq.StreamChild"), "verify", _config, $"{lastId ?? (ulong)_n}", "20000"]);
             Assert.True(r.ExitCode == 0, r.Stdout + r.Stderr);
             using var doc = JsonDocument.Parse(r.Stdout);
             var e = doc.RootElement;
