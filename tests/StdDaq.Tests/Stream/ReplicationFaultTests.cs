@@ -23,12 +23,15 @@ public sealed class ReplicationFaultTests(ITestOutputHelper output)
     private static readonly TimeSpan Up = TimeSpan.FromSeconds(30);
 
     /// <summary>The counts of a run, in the test's output (shown with --logger "console;verbosity=detailed").</summary>
-    private void Report(Replica replica, params (string Who, Dictionary<string, long> Totals)[] totals)
+    private void Report(Outcome o)
     {
-        output.WriteLine($"B's ring: {replica.Json}");
-        foreach (var (who, t) in totals)
-            output.WriteLine($"{who}: " + string.Join(' ', t.Where(kv => kv.Value != 0).Select(kv => $"{kv.Key}={kv.Value}")));
+        output.WriteLine($"B's ring: {o.Replica.Json}");
+        Report("receiver", o.Recv);
+        Report("sender", o.Send);
     }
+
+    private void Report(string who, Dictionary<string, long> totals) =>
+        output.WriteLine($"{who}: " + string.Join(' ', totals.Where(kv => kv.Value != 0).Select(kv => $"{kv.Key}={kv.Value}")));
 
     [Theory]
     [InlineData(15)]
@@ -36,19 +39,13 @@ public sealed class ReplicationFaultTests(ITestOutputHelper output)
     public void SenderRestart_ReceiverCountsTheRestartAndEveryIdNoSessionDelivered(int signal)
     {
         const int n = 300;
-        using var rig = new Rig(n);
-        var first = rig.StartSender();
-        rig.Go(first);
-        rig.WaitPublished(75);
+        using var rig = Rig.Running(n);
+        var first = rig.Sender;
         rig.Stop(first, signal);
         rig.WaitPublished(125); // about a second of ids no sender sees
-        var second = rig.StartSender();
-        rig.WaitConnected(second);
-        var replica = rig.Finish();
-        var recv = rig.StopReceiver();
-        var s2 = Rig.Totals(second, terminate: true);
-        string all = rig.Describe(replica, first, second);
-        Report(replica, ("receiver", recv), ("second sender", s2));
+        rig.WaitConnected(rig.StartSender());
+        var (replica, recv, s2, all) = rig.End();
+        Report(rig.Outcome!);
 
         Assert.True(1 == recv["sender_restarts"], all);
         // Every id of 1..N is in B's ring or counted lost under one cause.
@@ -61,8 +58,8 @@ public sealed class ReplicationFaultTests(ITestOutputHelper output)
         if (signal == 15)
         {
             // A stopped sender hands its queue to TCP before it exits: only the ids no sender saw are lost across the restart.
-            var s1 = Rig.Totals(first, terminate: false);
-            Report(replica, ("first sender", s1));
+            var s1 = Rig.Totals(first);
+            Report("first sender", s1);
             Assert.Contains("queue flushed at stop", first.Output);
             Assert.True(n - s1["images_received"] - s2["images_received"] == recv["images_lost_sender_restart"], all);
             Assert.True(s1["images_sent"] + s2["images_sent"] == recv["images_published"], all);
@@ -73,21 +70,16 @@ public sealed class ReplicationFaultTests(ITestOutputHelper output)
     public void SenderStoppedWithAQueue_HandsItToTcpBeforeExiting()
     {
         const int n = 200;
-        using var rig = new Rig(n);
-        var sender = rig.StartSender();
-        rig.Go(sender);
-        rig.WaitPublished(50);
+        using var rig = Rig.Running(n, faultAt: 50);
+        var sender = rig.Sender;
         Assert.Equal(0, Libc.kill(rig.Receiver.Pid, 19)); // SIGSTOP: the sender's queue grows (about 50 images, below its high-water mark)
         rig.WaitPublished(100);
         Assert.Equal(0, Libc.kill(sender.Pid, 15));
         Thread.Sleep(500); // the receiver still takes nothing for the first half second of the sender's stop
         Assert.Equal(0, Libc.kill(rig.Receiver.Pid, 18));
         Assert.True(sender.WaitForExit(Up) && sender.ExitCode == 0, sender.Output);
-        var send = Rig.Totals(sender, terminate: false);
-        var replica = rig.Finish(lastId: (ulong)send["images_sent"]);
-        var recv = rig.StopReceiver();
-        string all = rig.Describe(replica, sender);
-        Report(replica, ("receiver", recv), ("sender", send));
+        var (replica, recv, send, all) = rig.End(lastId: (ulong)Rig.Totals(sender)["images_sent"]);
+        Report(rig.Outcome!);
 
         Assert.Contains("queue flushed at stop", sender.Output);
         Assert.True(send["images_sent"] >= 100 && send["images_dropped_hwm"] == 0, all);
@@ -102,20 +94,14 @@ public sealed class ReplicationFaultTests(ITestOutputHelper output)
     public void ReceiverRestart_NewReceiverResumesTheSessionAndCountsWhatNeitherRunGot(int signal)
     {
         const int n = 300;
-        using var rig = new Rig(n);
-        var sender = rig.StartSender();
-        rig.Go(sender);
-        rig.WaitPublished(75);
+        using var rig = Rig.Running(n);
         var firstRun = rig.Receiver;
         rig.Stop(firstRun, signal);
         rig.WaitPublished(125);
         rig.StartReceiver();
-        rig.WaitConnected(sender, connections: 2);
-        var replica = rig.Finish();
-        var recv = rig.StopReceiver();
-        var send = Rig.Totals(sender, terminate: true);
-        string all = rig.Describe(replica, sender, firstRun);
-        Report(replica, ("second receiver run", recv), ("sender", send));
+        rig.WaitConnected(rig.Sender, connections: 2);
+        var (replica, recv, send, all) = rig.End();
+        Report(rig.Outcome!);
 
         Assert.Contains("resumed sender session", rig.Receiver.Output);
         Assert.True(n == replica.Images + recv["messages_lost_receiver_restart"] + recv["messages_lost"], all);
@@ -125,8 +111,8 @@ public sealed class ReplicationFaultTests(ITestOutputHelper output)
         Assert.True(recv["messages_lost_receiver_restart"] + recv["messages_lost"] >= send["images_dropped_hwm"], all);
         if (signal == 15)
         {
-            var r1 = Rig.Totals(firstRun, terminate: false);
-            Report(replica, ("first receiver run", r1));
+            var r1 = Rig.Totals(firstRun);
+            Report("first receiver run", r1);
             Assert.True(r1["images_published"] + recv["images_published"] == replica.Images, all);
             Assert.True(0 == replica.Odd, all);
         }
@@ -138,19 +124,13 @@ public sealed class ReplicationFaultTests(ITestOutputHelper output)
     public void LinkDownFourSeconds_SenderDropsAtTheHighWaterMarkAndReceiverCountsTheSameGap()
     {
         const int n = 500;
-        using var rig = new Rig(n);
-        var sender = rig.StartSender();
-        rig.Go(sender);
-        rig.WaitPublished(75);
+        using var rig = Rig.Running(n);
         rig.Servers.Exec(rig.Servers.A, "ip", ["link", "set", $"v{rig.Servers.A}", "down"]);
         Thread.Sleep(TimeSpan.FromSeconds(4)); // the fault itself: four seconds without a link
         var up = rig.Servers.Exec(rig.Servers.A, "ip", ["link", "set", $"v{rig.Servers.A}", "up"]);
         Assert.True(up.ExitCode == 0, up.Stderr);
-        var replica = rig.Finish();
-        var recv = rig.StopReceiver();
-        var send = Rig.Totals(sender, terminate: true);
-        string all = rig.Describe(replica, sender);
-        Report(replica, ("receiver", recv), ("sender", send));
+        var (replica, recv, send, all) = rig.End();
+        Report(rig.Outcome!);
 
         Assert.True(n == replica.Images + recv["messages_lost"], all);
         Assert.True(replica.Images == recv["images_published"], all);
@@ -168,18 +148,12 @@ public sealed class ReplicationFaultTests(ITestOutputHelper output)
     public void ReceiverStalledFourSeconds_SenderDropsWithoutHoldingUpAndReceiverCountsTheGap()
     {
         const int n = 400;
-        using var rig = new Rig(n);
-        var sender = rig.StartSender();
-        rig.Go(sender);
-        rig.WaitPublished(75);
+        using var rig = Rig.Running(n);
         Assert.Equal(0, Libc.kill(rig.Receiver.Pid, 19)); // SIGSTOP: a receiver that takes nothing
         Thread.Sleep(TimeSpan.FromSeconds(4));
         Assert.Equal(0, Libc.kill(rig.Receiver.Pid, 18)); // SIGCONT
-        var replica = rig.Finish();
-        var recv = rig.StopReceiver();
-        var send = Rig.Totals(sender, terminate: true);
-        string all = rig.Describe(replica, sender);
-        Report(replica, ("receiver", recv), ("sender", send));
+        var (replica, recv, send, all) = rig.End();
+        Report(rig.Outcome!);
 
         Assert.True(n == replica.Images + recv["messages_lost"], all);
         Assert.True(replica.Images == recv["images_published"], all);
@@ -200,14 +174,10 @@ public sealed class ReplicationFaultTests(ITestOutputHelper output)
     public void ByteFlippedOnTheWire_WithChecksumNeverPublished_WithoutPublishedWrong(bool checksum)
     {
         const int n = 100;
-        using var rig = new Rig(n, throughProxy: "10,20,30"); // messages 10, 20, 30 = ids 11, 21, 31
-        var sender = checksum ? rig.StartSender() : rig.StartSender("--no-checksum");
-        rig.Go(sender);
-        var replica = rig.Finish();
-        var recv = rig.StopReceiver();
-        var send = Rig.Totals(sender, terminate: true);
-        string all = rig.Describe(replica, sender, rig.Proxy!);
-        Report(replica, ("receiver", recv), ("sender", send));
+        // Messages 10, 20, 30 of the connection = ids 11, 21, 31.
+        using var rig = Rig.Running(n, faultAt: 0, throughProxy: "10,20,30", senderOptions: checksum ? [] : ["--no-checksum"]);
+        var (replica, recv, send, all) = rig.End();
+        Report(rig.Outcome!);
 
         Assert.Equal(3, Regex.Matches(rig.Proxy!.Output, "corrupted message").Count);
         Assert.True(n == send["images_sent"], all);
@@ -231,6 +201,9 @@ public sealed class ReplicationFaultTests(ITestOutputHelper output)
     /// <summary>What StdDaq.StreamChild verify found in B's ring.</summary>
     private sealed record Replica(int Images, string Ids, ulong[] Bad, string[] Problems, int Odd, string Json);
 
+    /// <summary>The end of a run: B's ring, the receiver's and the (last) sender's totals, and everything a failed assertion needs.</summary>
+    private sealed record Outcome(Replica Replica, Dictionary<string, long> Recv, Dictionary<string, long> Send, string All);
+
     /// <summary>Two servers, a config of 2 MiB images with a ring of more than N slots, the source on A and the receiver on B.</summary>
     private sealed class Rig : IDisposable
     {
@@ -243,6 +216,9 @@ public sealed class ReplicationFaultTests(ITestOutputHelper output)
         public ServerPair Servers { get; }
         public ServiceProcess Source { get; }
         public ServiceProcess Receiver { get; private set; } = null!;
+        /// <summary>The sender started last.</summary>
+        public ServiceProcess Sender { get; private set; } = null!;
+        public Outcome? Outcome { get; private set; }
         public ServiceProcess? Proxy { get; }
 
         public Rig(int n, string? throughProxy = null)
@@ -278,8 +254,38 @@ public sealed class ReplicationFaultTests(ITestOutputHelper output)
             return p;
         }
 
+        /// <summary>A rig whose source has begun and published <paramref name="faultAt"/> images (0: not waited for), the time for a fault.</summary>
+        public static Rig Running(int n, int faultAt = 75, string? throughProxy = null, string[]? senderOptions = null)
+        {
+            var rig = new Rig(n, throughProxy);
+            try
+            {
+                rig.Go(rig.StartSender(senderOptions ?? []));
+                if (faultAt > 0)
+                    rig.WaitPublished(faultAt);
+                return rig;
+            }
+            catch
+            {
+                rig.Dispose();
+                throw;
+            }
+        }
+
         public ServiceProcess StartSender(params string[] options) =>
-            Start(Servers.StartOurs(Servers.A, "StdStreamSend", [_config, _address, .. options]));
+            Sender = Start(Servers.StartOurs(Servers.A, "StdStreamSend", [_config, _address, .. options]));
+
+        /// <summary>
+        /// After the source's last image: checks B's ring (<see cref="Finish"/>), stops the
+        /// receiver and the sender (SIGTERM) and takes their totals.
+        /// </summary>
+        public Outcome End(ulong? lastId = null)
+        {
+            var replica = Finish(lastId);
+            var recv = Totals(Receiver, terminate: true);
+            var send = Totals(Sender, terminate: true);
+            return Outcome = new Outcome(replica, recv, send, Describe(replica));
+        }
 
         public void StartReceiver() =>
             Receiver = Start(Servers.StartOurs(Servers.B, "StdStreamRecv", _config, Proxy != null ? $"tcp://127.0.0.1:{ProxyPort}" : _address));
@@ -321,7 +327,7 @@ public sealed class ReplicationFaultTests(ITestOutputHelper output)
         }
 
         /// <summary>Waits for the source's last image, then for B to hold <paramref name="lastId"/> (default: the source's last; at most 20 s), and checks B's ring.</summary>
-        public Replica Finish(ulong? lastId = null)
+        private Replica Finish(ulong? lastId = null)
         {
             Assert.True(Source.WaitForLine("published all", TimeSpan.FromSeconds(_n / Rate + 30)), Source.Output);
             var r = Servers.Exec(Servers.B, "dotnet", [Programs.Dll("StdDaq.StreamChild"), "verify", _config, $"{lastId ?? (ulong)_n}", "20000"]);
@@ -333,10 +339,8 @@ public sealed class ReplicationFaultTests(ITestOutputHelper output)
                 e.GetProperty("problems").EnumerateArray().Select(x => x.GetString()!).ToArray(), e.GetProperty("odd").GetInt32(), r.Stdout.Trim());
         }
 
-        public Dictionary<string, long> StopReceiver() => Totals(Receiver, terminate: true);
-
-        /// <summary>The totals a service prints when it stops (SIGTERM first if <paramref name="terminate"/>), key by key.</summary>
-        public static Dictionary<string, long> Totals(ServiceProcess p, bool terminate)
+        /// <summary>The totals a service printed when it stopped (SIGTERM first if <paramref name="terminate"/>), key by key.</summary>
+        public static Dictionary<string, long> Totals(ServiceProcess p, bool terminate = false)
         {
             if (terminate)
                 Assert.True(p.Terminate(Up) && p.ExitCode == 0, p.Output);
@@ -347,8 +351,8 @@ public sealed class ReplicationFaultTests(ITestOutputHelper output)
         }
 
         /// <summary>Everything a failed assertion needs: B's ring and every process's output.</summary>
-        public string Describe(Replica replica, params ServiceProcess[] others) =>
-            $"replica: {replica.Json}\n" + string.Join("\n", _processes.Concat(others).Distinct()
+        private string Describe(Replica replica) =>
+            $"replica: {replica.Json}\n" + string.Join("\n", _processes
                 .Select(p => $"--- {p.Program}:\n{string.Join('\n', p.Output.Split('\n').Where(l => !l.Contains("stats ") || l.Contains("stopped")))}"));
 
         public void Dispose()
