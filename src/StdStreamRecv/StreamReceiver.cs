@@ -272,7 +272,11 @@ public sealed partial class StreamReceiver : IDisposable
                 LogResumed(h.SessionId.ToString("x16"), p.LastId, p.NextSequence, h.Sequence);
             }
             else
+            {
+                if (_previousRun is { } q)
+                    LogPreviousRunUnknown(q.Session.ToString("x16"), q.LastId, h.SessionId.ToString("x16"));
                 LogFirstMessage(h.SessionId.ToString("x16"), h.Sequence, $"{h.ShareIndex}/{h.ShareCount}");
+            }
             _session = h.SessionId;
             _hasSession = true;
         }
@@ -398,6 +402,9 @@ public sealed partial class StreamReceiver : IDisposable
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "resumed sender session {Session} where the previous receiver run stopped (image {LastId}, sequence {Next} expected): {Sequence} came first, the messages between never came")]
     private partial void LogResumed(string session, ulong lastId, ulong next, ulong sequence);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "the previous receiver run here stopped in sender session {Old} after image {LastId}; this run gets session {New}: what was sent in between is not known here (the senders' logs and counters say)")]
+    private partial void LogPreviousRunUnknown(string old, ulong lastId, string @new);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "the sender restarted (session {Old} -> {New}); it resumes at sequence {Sequence}")]
     private partial void LogSenderRestarted(string old, string @new, ulong sequence);

@@ -23,11 +23,10 @@ command.SetBody((a, logger, ct) =>
         Images = a.GetValue(images),
         Checksum = !a.GetValue(noChecksum),
         SendTimeoutMs = a.GetValue(timeout),
-        StopLingerMs = StreamSendOptions.ServiceStopLingerMs,
     };
-    using (var sender = new StreamSender(config, a.GetValue(address)!, options, logger))
-        sender.Run(ct);
-    StreamSender.FlushAtExit(options.StopLingerMs, logger);
+    using var sender = new StreamSender(config, a.GetValue(address)!, options, logger);
+    sender.Run(ct);
+    sender.DisposeFlushing(StreamSender.StopLingerMs);
     return 0;
 });
 return ServiceHost.Run(args, command);

@@ -17,14 +17,6 @@ public sealed record StreamSendOptions
     public bool Checksum { get; init; } = true;
     /// <summary>How long one image may wait for room at the high-water mark before it is dropped (--send-timeout-ms).</summary>
     public int SendTimeoutMs { get; init; } = 200;
-    /// <summary>
-    /// How long, at stop, libzmq may go on handing the images already queued to TCP (the socket's
-    /// linger; 0: they are dropped). Takes effect when the program ends the process's ZMQ context
-    /// (<see cref="StreamSender.FlushAtExit"/>); the service uses <see cref="ServiceStopLingerMs"/>.
-    /// </summary>
-    public int StopLingerMs { get; init; }
-    /// <summary>The service's <see cref="StopLingerMs"/>: bounded, so a stop never waits long on a stalled receiver.</summary>
-    public const int ServiceStopLingerMs = 2000;
     /// <summary>The clock of the stats period.</summary>
     public TimeProvider Time { get; init; } = TimeProvider.System;
     /// <summary>Called after an image's bytes were copied out of its slot, before the sequence lock is checked (tests overwrite the slot there).</summary>
@@ -51,6 +43,8 @@ public sealed partial class StreamSender : IDisposable
     private const int ReceiveTimeoutMs = 50;
     /// <summary>Bytes of queued images the high-water mark allows, on each side: it is counted in messages.</summary>
     public const long QueuedBytes = 256L << 20;
+    /// <summary>How long the service's stop may go on handing queued images to TCP (<see cref="DisposeFlushing"/>): bounded, so a stalled receiver cannot hold a stop up.</summary>
+    public const int StopLingerMs = 2000;
 
     private readonly DetectorConfig _config;
     private readonly string _address;
@@ -71,6 +65,7 @@ public sealed partial class StreamSender : IDisposable
     private bool _hasLast;
     private ulong _lastId;
     private bool _stalled;
+    private bool _disposed;
 
     public CounterSet<StreamSendCounter> Counters { get; }
 
@@ -130,9 +125,6 @@ public sealed partial class StreamSender : IDisposable
             if (stats.TryTake(time.GetTimestamp(), out var change, out double seconds))
                 LogStats(_config.DetectorName, _share.ToString(), change.Format(seconds));
         }
-        // What is queued goes on to TCP while the program ends the context (FlushAtExit), at most this long.
-        if (_options.StopLingerMs > 0)
-            _push.SetInt(Zmq.LINGER, _options.StopLingerMs);
         LogStopped(_config.DetectorName, _share.ToString(), Counters.Read().Format(0));
     }
 
@@ -254,27 +246,34 @@ public sealed partial class StreamSender : IDisposable
     }
 
     /// <summary>
-    /// For a program about to exit, after the sender is disposed: ends the process's ZMQ context,
-    /// which waits while libzmq hands the images still queued to TCP, at most
-    /// <paramref name="lingerMs"/> (<see cref="StreamSendOptions.StopLingerMs"/>), and logs whether
-    /// they all went. libzmq does not say how many it dropped when the linger ran out; the receiver
-    /// counts them (images_lost_sender_restart) when a sender starts again.
+    /// For a program about to exit after <see cref="Run"/>: disposes the sender with its socket's
+    /// linger set to <paramref name="lingerMs"/>, then ends the process's ZMQ context, which waits
+    /// while libzmq hands the images still queued to TCP (at most the linger), and logs whether they
+    /// all went. (Disposed as usual, the queue is dropped at once.) libzmq does not say how many it
+    /// dropped when the linger ran out; the receiver counts them (images_lost_sender_restart) when a
+    /// sender starts again. Not for a process that goes on using ZMQ.
     /// </summary>
-    public static bool FlushAtExit(int lingerMs, ILogger logger)
+    public bool DisposeFlushing(int lingerMs)
     {
+        if (!_disposed)
+            _push.SetInt(Zmq.LINGER, lingerMs);
+        Dispose();
         long start = System.Diagnostics.Stopwatch.GetTimestamp();
         bool ended = ZmqSocket.TerminateContext(TimeSpan.FromMilliseconds(lingerMs + 1000));
         var took = System.Diagnostics.Stopwatch.GetElapsedTime(start);
         bool flushed = ended && took < TimeSpan.FromMilliseconds(lingerMs);
         if (flushed)
-            LogFlushed(logger, (long)took.TotalMilliseconds);
+            LogFlushed((long)took.TotalMilliseconds);
         else
-            LogNotFlushed(logger, lingerMs);
+            LogNotFlushed(lingerMs);
         return flushed;
     }
 
     public void Dispose()
     {
+        if (_disposed)
+            return;
+        _disposed = true;
         _monitor.Dispose();
         _push.Dispose();
         _metadata.Dispose();
@@ -309,10 +308,10 @@ public sealed partial class StreamSender : IDisposable
     private partial void LogStats(string detector, string share, string line);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "queue flushed at stop: every image sent was handed to TCP ({Ms} ms)")]
-    private static partial void LogFlushed(ILogger logger, long ms);
+    private partial void LogFlushed(long ms);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "queue not flushed at stop: images still queued after {LingerMs} ms were dropped (receiver slow or gone; it counts them as images_lost_sender_restart when a sender starts again)")]
-    private static partial void LogNotFlushed(ILogger logger, int lingerMs);
+    private partial void LogNotFlushed(int lingerMs);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "StdStreamSend {Detector} images {Share} stopped; totals: {Line}")]
     private partial void LogStopped(string detector, string share, string line);
