@@ -298,11 +298,14 @@ public sealed partial class StreamReceiver : IDisposable
     /// <summary>
     /// The sender position of the newest image a previous receiver published into this ring (its
     /// slot header's stream position, <see cref="SetStreamPosition"/>); null if none is there. A
-    /// slot left odd by a killed receiver was never published and is passed over.
+    /// slot left odd by a killed receiver was never published and is passed over. Newest by the
+    /// source's receive time, then by id: after the detector's numbering restarted, older images
+    /// with higher ids may still be in the ring.
     /// </summary>
     private StreamPosition? FindPreviousRun()
     {
         StreamPosition? newest = null;
+        (long Time, ulong Id) newestAt = default;
         for (int slot = 0; slot < _ring.SlotCount; slot++)
         {
             ref SlotHeader h = ref _ring.Slot(slot);
@@ -310,8 +313,11 @@ public sealed partial class StreamReceiver : IDisposable
                 continue;
             ReadOnlySpan<byte> r = h.Reserved;
             ulong session = System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(r);
-            if (session != 0 && (newest == null || h.ImageId > newest.Value.LastId))
+            if (session != 0 && (newest == null || (h.ReceiveTimeNs, h.ImageId).CompareTo(newestAt) > 0))
+            {
                 newest = new StreamPosition(session, System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(r[8..]) + 1, h.ImageId);
+                newestAt = (h.ReceiveTimeNs, h.ImageId);
+            }
         }
         return newest;
     }
