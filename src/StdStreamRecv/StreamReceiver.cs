@@ -30,7 +30,10 @@ public sealed record StreamRecvOptions
 /// (images_out_of_order) or of another share (images_wrong_share); a slot already written for it is
 /// zeroed and marked empty (status 3, id 0), so no reader takes it for an image. Gaps in the
 /// sender's numbering are messages_lost; a new sender session is a restarted sender
-/// (sender_restarts), whose numbering starts again without a gap counted across it.
+/// (sender_restarts), whose numbering starts again: the ids skipped across it that neither session
+/// numbered are images_lost_sender_restart. Each published slot keeps the sender's session and
+/// sequence number, so a receiver restarted on the same ring counts what neither run got of the
+/// session it resumes (messages_lost_receiver_restart).
 /// </remarks>
 public sealed partial class StreamReceiver : IDisposable
 {

@@ -165,7 +165,8 @@ public sealed class ReplicationFaultTests(ITestOutputHelper output)
         // Each stall costs one timed-out send, not one per image.
         Assert.True(send["send_blocked"] < send["images_dropped_hwm"], all);
         var time = Regex.Match(rig.Source.Output, @"published all \d+ in ([\d.]+) s");
-        Assert.True(double.Parse(time.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) < n / Rate + 1, all);
+        // The source never waited (a wait for the stalled receiver would add its 4 s; 2 s of slack for a loaded machine).
+        Assert.True(double.Parse(time.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) < n / Rate + 2, all);
     }
 
     [Theory]
