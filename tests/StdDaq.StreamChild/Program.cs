@@ -24,6 +24,12 @@ catch (Exception e) when (e is FormatException or OverflowException)
     Console.Error.WriteLine($"StdDaq.StreamChild: {e.Message}");
     return 2;
 }
+catch (Exception e)
+{
+    // One line, as every program here: a config that is not there, a ring missing, a port taken.
+    Console.Error.WriteLine($"StdDaq.StreamChild {args[0]}: {e.GetType().Name}: {e.Message}");
+    return 1;
+}
 
 static int Usage()
 {
