@@ -30,7 +30,10 @@ public sealed record StreamRecvOptions
 /// (images_out_of_order) or of another share (images_wrong_share); a slot already written for it is
 /// zeroed and marked empty (status 3, id 0), so no reader takes it for an image. Gaps in the
 /// sender's numbering are messages_lost; a new sender session is a restarted sender
-/// (sender_restarts), whose numbering starts again without a gap counted across it.
+/// (sender_restarts), whose numbering starts again: the ids skipped across it that neither session
+/// numbered are images_lost_sender_restart. Each published slot keeps the sender's session and
+/// sequence number, so a receiver restarted on the same ring counts what neither run got of the
+/// session it resumes (messages_lost_receiver_restart).
 /// </remarks>
 public sealed partial class StreamReceiver : IDisposable
 {
@@ -56,6 +59,11 @@ public sealed partial class StreamReceiver : IDisposable
     private ulong _nextSequence;
     private bool _hasPublished;
     private ulong _lastPublished;
+    // Where the previous run on this ring stopped (its newest published image's sender position), if it did.
+    private StreamPosition? _previousRun;
+    // A sender session changed since the last published image; what was counted lost since then.
+    private bool _restartSincePublished;
+    private long _lossSincePublished;
 
     public CounterSet<StreamRecvCounter> Counters { get; }
     public ShmRing Ring => _ring;
@@ -101,6 +109,8 @@ public sealed partial class StreamReceiver : IDisposable
     public void Run(CancellationToken ct)
     {
         using var lease = _ring.Lease();
+        if (!_ring.Created)
+            _previousRun = FindPreviousRun();
         LogStarted(_config.DetectorName, _share.ToString(), _address, _ring.Name, _ring.SlotCount, _ring.Created ? "created" : "reused",
             _config.AssemblerEndpoint);
         var time = _options.Time;
@@ -184,7 +194,10 @@ public sealed partial class StreamReceiver : IDisposable
         if (slot >= 0)
         {
             if (problem == Problem.None)
+            {
                 Fill(slot, header.Slot);
+                SetStreamPosition(ref _ring.Slot(slot), header.SessionId, header.Sequence);
+            }
             else
                 MarkEmpty(slot);
             _ring.EndWrite(slot);
@@ -195,10 +208,10 @@ public sealed partial class StreamReceiver : IDisposable
                 Publish(meta, payload);
                 break;
             case Problem.Malformed:
-                Counters[StreamRecvCounter.ImagesMalformed]++;
+                CountLost(StreamRecvCounter.ImagesMalformed, 1);
                 break;
             case Problem.Corrupt:
-                Counters[StreamRecvCounter.ImagesCorrupt]++;
+                CountLost(StreamRecvCounter.ImagesCorrupt, 1);
                 break;
             case Problem.OutOfOrder:
                 Counters[StreamRecvCounter.ImagesOutOfOrder]++;
@@ -251,17 +264,76 @@ public sealed partial class StreamReceiver : IDisposable
             {
                 // A restarted sender numbers from 0: what it numbered before this one never came.
                 Counters[StreamRecvCounter.SenderRestarts]++;
-                Counters[StreamRecvCounter.MessagesLost] += (long)h.Sequence;
+                CountLost(StreamRecvCounter.MessagesLost, (long)h.Sequence);
+                _restartSincePublished = true;
                 LogSenderRestarted(_session.ToString("x16"), h.SessionId.ToString("x16"), h.Sequence);
             }
+            else if (_previousRun is { } p && p.Session == h.SessionId && h.Sequence >= p.NextSequence)
+            {
+                // The session the previous run on this ring was receiving goes on: what it numbered in between never came.
+                CountLost(StreamRecvCounter.MessagesLostReceiverRestart, (long)(h.Sequence - p.NextSequence));
+                LogResumed(h.SessionId.ToString("x16"), p.LastId, p.NextSequence, h.Sequence);
+            }
             else
+            {
+                if (_previousRun is { } q)
+                    LogPreviousRunUnknown(q.Session.ToString("x16"), q.LastId, h.SessionId.ToString("x16"));
                 LogFirstMessage(h.SessionId.ToString("x16"), h.Sequence, $"{h.ShareIndex}/{h.ShareCount}");
+            }
             _session = h.SessionId;
             _hasSession = true;
         }
         else if (h.Sequence > _nextSequence)
-            Counters[StreamRecvCounter.MessagesLost] += (long)(h.Sequence - _nextSequence);
+            CountLost(StreamRecvCounter.MessagesLost, (long)(h.Sequence - _nextSequence));
         _nextSequence = h.Sequence + 1;
+    }
+
+    /// <summary>Counts <paramref name="n"/> images not published under <paramref name="cause"/>, also as explained for the next gap in published ids.</summary>
+    private void CountLost(StreamRecvCounter cause, long n)
+    {
+        Counters[cause] += n;
+        _lossSincePublished += n;
+    }
+
+    /// <summary>A sender's session and the next sequence number expected of it, and the image id published last.</summary>
+    private readonly record struct StreamPosition(ulong Session, ulong NextSequence, ulong LastId);
+
+    /// <summary>
+    /// The sender position of the newest image a previous receiver published into this ring (its
+    /// slot header's stream position, <see cref="SetStreamPosition"/>); null if none is there. A
+    /// slot left odd by a killed receiver was never published and is passed over. Newest by the
+    /// source's receive time, then by id: after the detector's numbering restarted, older images
+    /// with higher ids may still be in the ring.
+    /// </summary>
+    private StreamPosition? FindPreviousRun()
+    {
+        StreamPosition? newest = null;
+        (long Time, ulong Id) newestAt = default;
+        for (int slot = 0; slot < _ring.SlotCount; slot++)
+        {
+            ref SlotHeader h = ref _ring.Slot(slot);
+            if ((_ring.ReadSequence(slot) & 1) != 0 || h.Status == SlotStatus.Empty || h.ImageId == 0)
+                continue;
+            ReadOnlySpan<byte> r = h.Reserved;
+            ulong session = System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(r);
+            if (session != 0 && (newest == null || (h.ReceiveTimeNs, h.ImageId).CompareTo(newestAt) > 0))
+            {
+                newest = new StreamPosition(session, System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(r[8..]) + 1, h.ImageId);
+                newestAt = (h.ReceiveTimeNs, h.ImageId);
+            }
+        }
+        return newest;
+    }
+
+    /// <summary>
+    /// Replica slots keep the sender's session @68 and sequence @76 (the first 16 of the slot
+    /// header's reserved bytes), so a restarted receiver knows where the previous run stopped.
+    /// </summary>
+    private static void SetStreamPosition(ref SlotHeader h, ulong session, ulong sequence)
+    {
+        Span<byte> r = h.Reserved;
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(r, session);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(r[8..], sequence);
     }
 
     /// <summary>The slot's header as the source's was (the sequence lock aside).</summary>
@@ -295,7 +367,17 @@ public sealed partial class StreamReceiver : IDisposable
     private void Publish(in ImageMetadata meta, int payload)
     {
         if (_hasPublished && meta.Id > _lastPublished)
-            Counters[StreamRecvCounter.ImagesSkipped] += (long)_share.CountBetween(_lastPublished, meta.Id);
+        {
+            long skipped = (long)_share.CountBetween(_lastPublished, meta.Id);
+            Counters[StreamRecvCounter.ImagesSkipped] += skipped;
+            // Across a sender restart, ids that neither session's numbering accounts for: the old
+            // sender's tail (queued at its stop, dropped after its last message that came) and ids
+            // published while no sender ran.
+            if (_restartSincePublished && skipped > _lossSincePublished)
+                Counters[StreamRecvCounter.ImagesLostSenderRestart] += skipped - _lossSincePublished;
+        }
+        _restartSincePublished = false;
+        _lossSincePublished = 0;
         _hasPublished = true;
         _lastPublished = meta.Id;
         Counters[StreamRecvCounter.ImagesPublished]++;
@@ -326,6 +408,12 @@ public sealed partial class StreamReceiver : IDisposable
 
     [LoggerMessage(Level = LogLevel.Information, Message = "first message from sender session {Session}: sequence {Sequence}, images {Share}")]
     private partial void LogFirstMessage(string session, ulong sequence, string share);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "resumed sender session {Session} where the previous receiver run stopped (image {LastId}, sequence {Next} expected): {Sequence} came first, the messages between never came")]
+    private partial void LogResumed(string session, ulong lastId, ulong next, ulong sequence);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "the previous receiver run here stopped in sender session {Old} after image {LastId}; this run gets session {New}: what was sent in between is not known here (the senders' logs and counters say)")]
+    private partial void LogPreviousRunUnknown(string old, ulong lastId, string @new);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "the sender restarted (session {Old} -> {New}); it resumes at sequence {Sequence}")]
     private partial void LogSenderRestarted(string old, string @new, ulong sequence);

@@ -28,6 +28,7 @@ command.SetBody((a, logger, ct) =>
     using var presence = ServicePresence.StartFor("StdStreamSend",
         $"{config.DetectorName}.stream_send_{options.Images.Index}of{options.Images.Count}", a.GetValue(configPath)!, logger);
     sender.Run(ct);
+    sender.DisposeFlushing(StreamSender.StopLingerMs);
     return 0;
 });
 return ServiceHost.Run(args, command);

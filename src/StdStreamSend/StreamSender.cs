@@ -43,6 +43,8 @@ public sealed partial class StreamSender : IDisposable
     private const int ReceiveTimeoutMs = 50;
     /// <summary>Bytes of queued images the high-water mark allows, on each side: it is counted in messages.</summary>
     public const long QueuedBytes = 256L << 20;
+    /// <summary>How long the service's stop may go on handing queued images to TCP (<see cref="DisposeFlushing"/>): bounded, so a stalled receiver cannot hold a stop up.</summary>
+    public const int StopLingerMs = 2000;
 
     private readonly DetectorConfig _config;
     private readonly string _address;
@@ -63,6 +65,7 @@ public sealed partial class StreamSender : IDisposable
     private bool _hasLast;
     private ulong _lastId;
     private bool _stalled;
+    private bool _disposed;
 
     public CounterSet<StreamSendCounter> Counters { get; }
 
@@ -242,8 +245,35 @@ public sealed partial class StreamSender : IDisposable
         return bytes <= int.MaxValue ? (long)bytes : -1;
     }
 
+    /// <summary>
+    /// For a program about to exit after <see cref="Run"/>: disposes the sender with its socket's
+    /// linger set to <paramref name="lingerMs"/>, then ends the process's ZMQ context, which waits
+    /// while libzmq hands the images still queued to TCP (at most the linger), and logs whether they
+    /// all went. (Disposed as usual, the queue is dropped at once.) libzmq does not say how many it
+    /// dropped when the linger ran out; the receiver counts them (images_lost_sender_restart) when a
+    /// sender starts again. Not for a process that goes on using ZMQ.
+    /// </summary>
+    public bool DisposeFlushing(int lingerMs)
+    {
+        if (!_disposed)
+            _push.SetInt(Zmq.LINGER, lingerMs);
+        Dispose();
+        long start = System.Diagnostics.Stopwatch.GetTimestamp();
+        bool ended = ZmqSocket.TerminateContext(TimeSpan.FromMilliseconds(lingerMs + 1000));
+        var took = System.Diagnostics.Stopwatch.GetElapsedTime(start);
+        bool flushed = ended && took < TimeSpan.FromMilliseconds(lingerMs);
+        if (flushed)
+            LogFlushed((long)took.TotalMilliseconds);
+        else
+            LogNotFlushed(lingerMs);
+        return flushed;
+    }
+
     public void Dispose()
     {
+        if (_disposed)
+            return;
+        _disposed = true;
         _monitor.Dispose();
         _push.Dispose();
         _metadata.Dispose();
@@ -276,6 +306,12 @@ public sealed partial class StreamSender : IDisposable
 
     [LoggerMessage(Level = LogLevel.Information, Message = "stats {Detector} stream_send {Share}: {Line}")]
     private partial void LogStats(string detector, string share, string line);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "queue flushed at stop: every image sent was handed to TCP ({Ms} ms)")]
+    private partial void LogFlushed(long ms);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "queue not flushed at stop: images still queued after {LingerMs} ms were dropped (receiver slow or gone; it counts them as images_lost_sender_restart when a sender starts again)")]
+    private partial void LogNotFlushed(int lingerMs);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "StdStreamSend {Detector} images {Share} stopped; totals: {Line}")]
     private partial void LogStopped(string detector, string share, string line);

@@ -52,7 +52,7 @@ public struct SlotHeader
     public uint Status;
     /// <summary>@64: image buffers: modules not in the image (missing or overrun); 0 in frame buffers.</summary>
     public uint NMissingModules;
-    /// <summary>@68: zero, up to the bitmap.</summary>
+    /// <summary>@68: zero, up to the bitmap; a replica's image slots (StdStreamRecv) keep the sender's session @68 and sequence number @76 here.</summary>
     public Reserved60 Reserved;
     /// <summary>
     /// @128: frame buffers: bit k set = packet k received; image buffers: bit m set = module m's

@@ -224,6 +224,23 @@ public sealed class ZmqSocket : IDisposable
         }
     }
 
+    /// <summary>
+    /// zmq_ctx_term of the process's context, for a program about to exit whose sockets are all
+    /// closed: libzmq then hands what a socket closed with a linger above 0 still had queued to the
+    /// network, for at most that linger, before it returns. True if it returned within
+    /// <paramref name="timeout"/> (a socket left open would make it wait for ever: then false, and
+    /// the context is left as it is). Nothing to do if no socket was ever made.
+    /// </summary>
+    public static bool TerminateContext(TimeSpan timeout)
+    {
+        if (!SharedContext.IsValueCreated)
+            return true;
+        nint ctx = SharedContext.Value;
+        var term = new Thread(() => Zmq.zmq_ctx_term(ctx)) { IsBackground = true, Name = "zmq_ctx_term" };
+        term.Start();
+        return term.Join(timeout);
+    }
+
     /// <summary>ZMQ_RCVMORE: whether the message part just received has more parts after it.</summary>
     public bool HasMore => GetInt(Zmq.RCVMORE, "ZMQ_RCVMORE") != 0;
 

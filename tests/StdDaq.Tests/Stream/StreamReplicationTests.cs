@@ -275,6 +275,48 @@ public class StreamReplicationTests
     }
 
     [Fact]
+    public void Receiver_SenderRestartThenReceiverRestart_WhatNeitherRunGotIsCountedByCause()
+    {
+        using var env = new TestEnv();
+        using var source = new StreamSource(env);
+        var replica = source.Replica(env);
+        string address = $"tcp://127.0.0.1:{StreamSource.FreeTcpPort()}";
+        var bound = ZmqSocket.BoundPusher(address, 100, 5000, Zmq.EVENT_HANDSHAKE_SUCCEEDED | Zmq.EVENT_DISCONNECTED);
+        using var push = bound.Socket;
+        using var pushMonitor = bound.Monitor;
+        var (sub, receiver) = Subscribed(replica, () => StartReceiver(replica, address));
+        using (sub)
+        using (receiver)
+        {
+            WaitConnected(receiver);
+            // Session A sends ids 1..3; a restarted sender (session B) numbered 2 messages before its first that came, id 8.
+            SendCrafted(push, 0xA, 0, 1);
+            SendCrafted(push, 0xA, 1, 2);
+            SendCrafted(push, 0xA, 2, 3);
+            SendCrafted(push, 0xB, 2, 8);
+            Assert.Equal(new ulong[] { 1, 2, 3, 8 }, Take(sub, 4).Select(IdOf));
+            var got = receiver.Service.Counters.Read();
+            // Ids 4..7 skipped: 2 of them B's numbered losses, the other 2 nobody numbered.
+            Assert.Equal((1, 2, 2, 4), (got[StreamRecvCounter.SenderRestarts], got[StreamRecvCounter.MessagesLost],
+                got[StreamRecvCounter.ImagesLostSenderRestart], got[StreamRecvCounter.ImagesSkipped]));
+        }
+        Assert.True(pushMonitor.WaitFor(Zmq.EVENT_DISCONNECTED, Timeout), "the first receiver run's connection did not end");
+
+        // A second receiver run on the same ring: session B goes on at sequence 6, so 3, 4 and 5 reached neither run.
+        var (sub2, receiver2) = Subscribed(replica, () => StartReceiver(replica, address));
+        using (sub2)
+        using (receiver2)
+        {
+            WaitConnected(receiver2);
+            SendCrafted(push, 0xB, 6, 12);
+            Assert.Equal(new ulong[] { 12 }, Take(sub2, 1).Select(IdOf));
+            var got = receiver2.Service.Counters.Read();
+            Assert.Equal((1, 3, 0, 0), (got[StreamRecvCounter.ImagesPublished], got[StreamRecvCounter.MessagesLostReceiverRestart],
+                got[StreamRecvCounter.MessagesLost], got[StreamRecvCounter.SenderRestarts]));
+        }
+    }
+
+    [Fact]
     public void Shares_ImagesZeroOfTwoAndOneOfTwo_EachReplicaGetsItsHalfAndNothingIsCountedLost()
     {
         using var env = new TestEnv();

@@ -1,9 +1,9 @@
 using System.Net;
 using System.Net.Sockets;
-using System.Runtime.InteropServices;
 using StdDaq.Shared.Config;
 using StdDaq.Shared.Memory;
 using StdDaq.Shared.Streams;
+using StdDaq.Testing;
 using StdDaq.Tests.Support;
 
 namespace StdDaq.Tests.Stream;
@@ -65,39 +65,18 @@ public sealed class StreamSource : IDisposable
     }
 
     /// <summary>The pixel of image <paramref name="id"/> at index i.</summary>
-    public static ushort Pixel(ulong id, int i) => (ushort)(id * 31 + (ulong)i * 7);
+    public static ushort Pixel(ulong id, int i) => ImagePattern.Pixel(id, i);
 
     /// <summary>Writes image <paramref name="id"/> into its slot (pattern, header fields derived from the id) under the sequence lock.</summary>
-    public void Write(ulong id)
-    {
-        int slot = Ring.SlotOf(id);
-        Ring.BeginWrite(slot);
-        var pixels = MemoryMarshal.Cast<byte, ushort>(Ring.SlotSpan(slot));
-        for (int i = 0; i < pixels.Length; i++)
-            pixels[i] = Pixel(id, i);
-        ref var h = ref Ring.Slot(slot);
-        h.ImageId = id;
-        h.FrameIndex = id * 10;
-        h.NReceivedPackets = 128;
-        h.NMissingPackets = 0;
-        h.Detector1 = id + 7;
-        h.Detector2 = id * 3;
-        h.ReceiveTimeNs = 1_700_000_000_000_000_000 + (long)id;
-        h.BitDepth = 16;
-        h.Status = (uint)Status(id);
-        h.NMissingModules = 0;
-        h.ReceivedBitmap = default;
-        h.MarkModule(0);
-        Ring.EndWrite(slot);
-    }
+    public void Write(ulong id) => ImagePattern.Write(Ring, id);
 
     /// <summary>Every 5th image is incomplete, so statuses other than good travel too.</summary>
-    public static ImageStatus Status(ulong id) => id % 5 == 0 ? ImageStatus.Incomplete : ImageStatus.Good;
+    public static ImageStatus Status(ulong id) => ImagePattern.Status(id);
 
     /// <summary>Publishes the ImageMetadata of image <paramref name="id"/> (as the assembler would).</summary>
     public void Announce(ulong id)
     {
-        var meta = new ImageMetadata(id, 512, 1024, ImageDtype.UInt16, ImageEncoding.Raw, 0, Status(id), id + 7, 0);
+        var meta = ImagePattern.Metadata(id, 512, 1024);
         var bytes = new byte[ImageMetadata.Size];
         meta.Write(bytes);
         Published[id] = bytes;
