@@ -360,6 +360,9 @@ public sealed partial class WriterAgentService
                 throw new BadRequestException("the request has no correlation_id (request id)");
             if (_killed.TryRemove(d.RequestId, out _))
                 throw new BadRequestException("killed by request before it started");
+            // Scale-out: a share's run cannot be taken up again (the other shares went on without it).
+            if (d.Redelivered && _options.Share.Count > 1)
+                throw new BadRequestException($"the writer agent of share {_options.Share} restarted during this request; its share is not written again");
             RunOutcome? recovered = null;
             if (d.Redelivered)
             {
