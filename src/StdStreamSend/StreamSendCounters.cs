@@ -12,7 +12,7 @@ public enum StreamSendCounter
 {
     /// <summary>ImageMetadata messages received from the assembler (every share).</summary>
     ImagesReceived,
-    /// <summary>Images sent whole (all three frames queued).</summary>
+    /// <summary>Images sent whole (all three frames queued); a part sender: parts sent.</summary>
     ImagesSent,
     /// <summary>Image bytes sent (frame 2).</summary>
     BytesSent,
@@ -34,11 +34,11 @@ public enum StreamSendCounter
     ReceiverConnections,
 }
 
-/// <summary>The stream sender's counter set (meter StdDaq.StreamSend, tags detector and share).</summary>
+/// <summary>The stream sender's counter set (meter StdDaq.StreamSend, tags detector, share and part).</summary>
 public static class StreamSendStats
 {
-    public static CounterSet<StreamSendCounter> Create(string detector, ImageShare share) =>
-        new("StdDaq.StreamSend", "stream_send", [new("detector", detector), new("share", share.ToString())]);
+    public static CounterSet<StreamSendCounter> Create(string detector, ImageShare share, ImagePart? part = null) =>
+        new("StdDaq.StreamSend", "stream_send", [new("detector", detector), new("share", share.ToString()), new("part", (part ?? ImagePart.Whole).ToString())]);
 
     extension(CounterSnapshot<StreamSendCounter> s)
     {

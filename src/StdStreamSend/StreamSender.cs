@@ -13,6 +13,8 @@ public sealed record StreamSendOptions
 {
     /// <summary>Send only the images of this share (--images i/N).</summary>
     public ImageShare Images { get; init; } = ImageShare.All;
+    /// <summary>Send only this byte range of every image (--part i/N; not with <see cref="Images"/>).</summary>
+    public ImagePart? Part { get; init; }
     /// <summary>Compute the xxHash3-64 of every image (--no-checksum: false, the header then carries 0).</summary>
     public bool Checksum { get; init; } = true;
     /// <summary>How long one image may wait for room at the high-water mark before it is dropped (--send-timeout-ms).</summary>
@@ -77,9 +79,11 @@ public sealed partial class StreamSender : IDisposable
         _options = options;
         _logger = logger;
         _share = options.Images;
+        if (options.Part.HasValue && _share != ImageShare.All)
+            throw new ArgumentException($"a sender sends either a part of every image or a share of the images, not both (part {options.Part}, images {_share})");
         _session = BitConverter.ToUInt64(RandomNumberGenerator.GetBytes(sizeof(ulong)));
-        _role = ServiceRoles.StreamSender(config, address, _share);
-        Counters = StreamSendStats.Create(config.DetectorName, _share);
+        _role = options.Part is { } part ? ServiceRoles.StreamPartSender(config, address, part) : ServiceRoles.StreamSender(config, address, _share);
+        Counters = StreamSendStats.Create(config.DetectorName, _share, options.Part);
         _images = new ImageBufferAttachment(config, LogWaiting, LogNoRing);
         try
         {
@@ -108,7 +112,7 @@ public sealed partial class StreamSender : IDisposable
     public void Run(CancellationToken ct)
     {
         _images.Wait(ct);
-        LogStarted(_config.DetectorName, _share.ToString(), _config.AssemblerEndpoint, _config.ImageBufferName, _address,
+        LogStarted(_config.DetectorName, What, _config.AssemblerEndpoint, _config.ImageBufferName, _address,
             _options.Checksum ? "xxh3-64" : "off", _session.ToString("x16"));
         var time = _options.Time;
         var stats = new StatsPeriod<StreamSendCounter>(Counters, time, _config.StatsCollectionPeriod);
@@ -120,10 +124,13 @@ public sealed partial class StreamSender : IDisposable
             while (_monitor.TryRead(out int ev))
                 OnConnectionEvent(ev);
             if (stats.TryTake(time.GetTimestamp(), out var change, out double seconds))
-                LogStats(_config.DetectorName, _share.ToString(), change.Format(seconds));
+                LogStats(_config.DetectorName, _options.Part is { } part ? $"part {part}" : _share.ToString(), change.Format(seconds));
         }
-        LogStopped(_config.DetectorName, _share.ToString(), Counters.Read().Format(0));
+        LogStopped(_config.DetectorName, What, Counters.Read().Format(0));
     }
+
+    /// <summary>What this sender sends, for its log lines: "images i/N" or "part i/N".</summary>
+    private string What => _options.Part is { } part ? $"part {part}" : $"images {_share}";
 
     private void OnConnectionEvent(int ev)
     {
@@ -174,8 +181,9 @@ public sealed partial class StreamSender : IDisposable
         }
         // The slot header and the bytes are read under the same lock; checked after both are copied.
         SlotHeader slotHeader = ring.Slot(slot);
-        _image.Init((int)payload);
-        var bytes = ring.SlotSpan(slot)[..(int)payload];
+        var (start, length) = _options.Part?.RangeOf(payload) ?? (0, payload);
+        _image.Init((int)length);
+        var bytes = ring.SlotSpan(slot).Slice((int)start, (int)length);
         ulong? checksum = null;
         if (_options.Checksum)
             checksum = StreamHeader.CopyWithChecksum(bytes, _image.Data, _hash);
@@ -188,11 +196,11 @@ public sealed partial class StreamSender : IDisposable
             Counters[StreamSendCounter.ImagesOverrun]++;
             return;
         }
-        new StreamHeader(_session, _sequence++, _share, (ulong)payload, checksum, slotHeader).Write(_headerBuffer);
-        if (Send(payload))
+        new StreamHeader(_session, _sequence++, _share, (ulong)length, checksum, slotHeader, _options.Part).Write(_headerBuffer);
+        if (Send(length))
         {
             Counters[StreamSendCounter.ImagesSent]++;
-            Counters[StreamSendCounter.BytesSent] += payload;
+            Counters[StreamSendCounter.BytesSent] += length;
         }
         else
             Counters[StreamSendCounter.ImagesDroppedHwm]++;
@@ -253,7 +261,7 @@ public sealed partial class StreamSender : IDisposable
         _role.Dispose();
     }
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "StdStreamSend {Detector} images {Share}: metadata from {Metadata}, images from /dev/shm/{Ring}, sending on {Address} (checksum {Checksum}, session {Session})")]
+    [LoggerMessage(Level = LogLevel.Information, Message = "StdStreamSend {Detector} {Share}: metadata from {Metadata}, images from /dev/shm/{Ring}, sending on {Address} (checksum {Checksum}, session {Session})")]
     private partial void LogStarted(string detector, string share, string metadata, string ring, string address, string checksum, string session);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "a receiver connected to {Address}")]
@@ -277,6 +285,6 @@ public sealed partial class StreamSender : IDisposable
     [LoggerMessage(Level = LogLevel.Information, Message = "stats {Detector} stream_send {Share}: {Line}")]
     private partial void LogStats(string detector, string share, string line);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "StdStreamSend {Detector} images {Share} stopped; totals: {Line}")]
+    [LoggerMessage(Level = LogLevel.Information, Message = "StdStreamSend {Detector} {Share} stopped; totals: {Line}")]
     private partial void LogStopped(string detector, string share, string line);
 }

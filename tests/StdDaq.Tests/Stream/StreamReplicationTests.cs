@@ -18,10 +18,10 @@ namespace StdDaq.Tests.Stream;
 /// </summary>
 public class StreamReplicationTests
 {
-    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(15);
+    internal static readonly TimeSpan Timeout = TimeSpan.FromSeconds(15);
 
     /// <summary>A service running on its own thread until <see cref="Dispose"/> stops it and disposes it.</summary>
-    private sealed class Running<T>(T service, Func<T, CancellationToken, Task> run) : IDisposable where T : IDisposable
+    internal sealed class Running<T>(T service, Func<T, CancellationToken, Task> run) : IDisposable where T : IDisposable
     {
         private readonly CancellationTokenSource _stop = new();
         private Task? _task;
@@ -43,7 +43,7 @@ public class StreamReplicationTests
         }
     }
 
-    private static Running<StreamSender> StartSender(StreamSource source, string address, StreamSendOptions? options = null)
+    internal static Running<StreamSender> StartSender(StreamSource source, string address, StreamSendOptions? options = null)
     {
         // A sender stopped in this process a moment ago may still hold the port: libzmq closes its
         // listener on its own thread (a process that exits releases it at once).
@@ -74,12 +74,12 @@ public class StreamReplicationTests
         return sender;
     }
 
-    private static Running<StreamReceiver> StartReceiver(DetectorConfig replica, string address, StreamRecvOptions? options = null) =>
+    internal static Running<StreamReceiver> StartReceiver(DetectorConfig replica, string address, StreamRecvOptions? options = null) =>
         new Running<StreamReceiver>(new StreamReceiver(replica, address, options ?? new StreamRecvOptions(), NullLogger.Instance),
             (r, ct) => r.RunAsync(ct)).Start();
 
     /// <summary>A subscriber to the replica's metadata endpoint, connected once <paramref name="start"/> has bound it.</summary>
-    private static (ZmqSocket Subscriber, T Started) Subscribed<T>(DetectorConfig replica, Func<T> start)
+    internal static (ZmqSocket Subscriber, T Started) Subscribed<T>(DetectorConfig replica, Func<T> start)
     {
         using var connections = new SubscriberConnections();
         var sub = connections.Subscribe(replica.AssemblerEndpoint, receiveTimeoutMs: 100);
@@ -88,12 +88,12 @@ public class StreamReplicationTests
         return (sub, started);
     }
 
-    private static void WaitConnected(Running<StreamReceiver> receiver, long connections = 1) =>
+    internal static void WaitConnected(Running<StreamReceiver> receiver, long connections = 1) =>
         StreamSource.WaitUntil(() => receiver.Service.Counters.Read()[StreamRecvCounter.SenderConnections] >= connections,
             $"{connections} connection(s) of the receiver to its sender");
 
     /// <summary>The next <paramref name="n"/> ImageMetadata messages the replica publishes (bounded in time).</summary>
-    private static List<byte[]> Take(ZmqSocket sub, int n)
+    internal static List<byte[]> Take(ZmqSocket sub, int n)
     {
         var list = new List<byte[]>();
         var buffer = new byte[ImageMetadata.Size + 1];
@@ -109,16 +109,16 @@ public class StreamReplicationTests
     }
 
     /// <summary>Nothing more is published within a short while (after the last expected message came).</summary>
-    private static void NoMore(ZmqSocket sub)
+    internal static void NoMore(ZmqSocket sub)
     {
         var buffer = new byte[ImageMetadata.Size + 1];
         Assert.Equal(-1, sub.Receive(buffer));
     }
 
-    private static ulong IdOf(byte[] meta) => ImageMetadata.Read(meta).Id;
+    internal static ulong IdOf(byte[] meta) => ImageMetadata.Read(meta).Id;
 
     /// <summary>Image <paramref name="id"/> in the replica: every pixel, its id, status and the source slot's header fields.</summary>
-    private static void AssertReplicated(StreamSource source, ShmRing replica, ulong id)
+    internal static void AssertReplicated(StreamSource source, ShmRing replica, ulong id)
     {
         int slot = replica.SlotOf(id);
         Assert.True(replica.TryBeginRead(id, out _, out _), $"image {id} is not in the replica's slot {slot} (it holds {replica.Slot(slot).ImageId})");
