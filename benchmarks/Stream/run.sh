@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Replication throughput between two "servers" (network namespaces joined by a veth pair, each with
 # a private /dev/shm and /tmp) next to iperf3 over the same veth, in one run, rounds interleaved:
-# iperf3 (one stream), StdStreamSend -> StdStreamRecv with checksums, the same without, iperf3 -P 4.
+# iperf3 (one stream), StdStreamSend -> StdStreamRecv with checksums, the same without, iperf3 -P 4,
+# and 4 part senders -> 4 part receivers (--part i/4, four TCP streams, checksums on).
 # Images: 2-module JUNGFRAU raw, 2 MiB each, noise. Prints each measurement and the medians.
 # Usage: benchmarks/Stream/run.sh   (root; installs iperf3 if missing)
 # Environment: ROUNDS=3, IMAGES=3000, SECONDS_IPERF=5
@@ -21,7 +22,7 @@ down() {
   done
   mountpoint -q "$STATE" && umount "$STATE" && rmdir "$STATE" || true
   ip route del unreachable 10.231.251.0/30 2>/dev/null || true
-  rm -rf "$dir" "$log"
+  [ -n "${KEEP:-}" ] && cp -r "$dir" "$KEEP" 2>/dev/null; rm -rf "$dir" "$log"
 }
 trap down EXIT
 ip route add unreachable 10.231.251.0/30
@@ -46,13 +47,14 @@ iperf() { # $1 = parallel streams
   local server=$!; sleep 0.3
   local json; json=$(on "$A" iperf3 -c "$IPB" -p 5201 -t "$tsec" -P "$1" -J)
   wait "$server" || true
-  python3 -c 'import json,sys; e=json.loads(sys.argv[1])["end"]; print(round(e["sum_received"]["bits_per_second"]/8e9, 3), round(e["cpu_utilization_percent"]["host_total"], 1), round(e["cpu_utilization_percent"]["remote_total"], 1))' "$json"
+  # GB/s, CPU % of the sender and receiver host, and their CPU seconds per GB.
+  python3 -c 'import json,sys; e=json.loads(sys.argv[1])["end"]; g=e["sum_received"]["bits_per_second"]/8e9; c=e["cpu_utilization_percent"]; print(round(g, 3), round(c["host_total"], 1), round(c["remote_total"], 1), round(c["host_total"]/100/g, 3), round(c["remote_total"]/100/g, 3))' "$json"
 }
-replicate() { # $1 = extra source option
+replicate() { # $1 = extra source options, $2 = extra options of both sides
   rm -f "$dir/done"
-  on "$B" dotnet "$bench" replica "$dir/detector.json" "tcp://$IPA:5700" --images "$images" >"$dir/replica.json" 2>"$dir/replica.err" &
+  on "$B" dotnet "$bench" replica "$dir/detector.json" "tcp://$IPA:5700" --images "$images" ${2:-} >"$dir/replica.json" 2>"$dir/replica.err" &
   local replica=$!
-  on "$A" dotnet "$bench" source "$dir/detector.json" "tcp://$IPA:5700" --images "$images" --done "$dir/done" $1 >"$dir/source.json" &
+  on "$A" dotnet "$bench" source "$dir/detector.json" "tcp://$IPA:5700" --images "$images" --done "$dir/done" $1 ${2:-} >"$dir/source.json" &
   local source=$!
   wait "$replica"
   touch "$dir/done"
@@ -60,28 +62,33 @@ replicate() { # $1 = extra source option
   echo "$(cat "$dir/source.json") $(cat "$dir/replica.json")"
 }
 for ((r = 1; r <= rounds; r++)); do
-  read -r gbs hcpu rcpu <<<"$(iperf 1)"; echo "round $r iperf3 -P 1: $gbs GB/s (CPU sender $hcpu %, receiver $rcpu %)"; echo "iperf1 $gbs" >>"$log"
+  read -r gbs hcpu rcpu hs rs <<<"$(iperf 1)"; echo "round $r iperf3 -P 1: $gbs GB/s (CPU sender $hcpu %, receiver $rcpu %; $hs / $rs s/GB)"; echo "iperf1 $gbs $hs $rs" >>"$log"
   line=$(replicate ""); echo "round $r replication, checksums: $line"; echo "sum $line" >>"$log"
   line=$(replicate "--no-checksum"); echo "round $r replication, no checksums: $line"; echo "nosum $line" >>"$log"
-  read -r gbs hcpu rcpu <<<"$(iperf 4)"; echo "round $r iperf3 -P 4: $gbs GB/s (CPU sender $hcpu %, receiver $rcpu %)"; echo "iperf4 $gbs" >>"$log"
+  read -r gbs hcpu rcpu hs rs <<<"$(iperf 4)"; echo "round $r iperf3 -P 4: $gbs GB/s (CPU sender $hcpu %, receiver $rcpu %; $hs / $rs s/GB)"; echo "iperf4 $gbs $hs $rs" >>"$log"
+  line=$(replicate "" "--parts 4"); echo "round $r replication in 4 parts, checksums: $line"; echo "parts4 $line" >>"$log"
 done
 python3 - "$log" <<'PY'
 import json, re, statistics, sys
-rows = {"iperf1": [], "iperf4": [], "sum": [], "nosum": []}
+rows = {"iperf1": [], "iperf4": [], "sum": [], "nosum": [], "parts4": []}
 for line in open(sys.argv[1]):
     kind, rest = line.split(" ", 1)
     if kind.startswith("iperf"):
-        rows[kind].append(float(rest))
+        rows[kind].append([float(x) for x in rest.split()])
     else:
         src, rep = [json.loads(x) for x in re.findall(r"\{[^}]*\}", rest)]
         rows[kind].append((rep["gb_per_s"], rep["images"], rep["lost"], src["cpu_s_per_gb"], rep["cpu_s_per_gb"], src["dropped_hwm"] + src["overrun"]))
 med = statistics.median
-i1, i4 = med(rows["iperf1"]), med(rows["iperf4"])
-print(f"iperf3 one stream {i1:.2f} GB/s, 4 streams {i4:.2f} GB/s (medians of {len(rows['iperf1'])})")
-for kind, name in (("sum", "with checksums"), ("nosum", "without checksums")):
+i1, i4 = med([x[0] for x in rows["iperf1"]]), med([x[0] for x in rows["iperf4"]])
+for kind, name in (("iperf1", "one stream"), ("iperf4", "4 streams")):
+    rs = rows[kind]
+    print(f"iperf3 {name} {med([x[0] for x in rs]):.2f} GB/s, CPU s/GB sender {med([x[1] for x in rs]):.3f}, receiver {med([x[2] for x in rs]):.3f} "
+          f"(medians of {len(rs)}; per round {[x[0] for x in rs]})")
+for kind, name, base, bname in (("sum", "with checksums", i1, "one stream"), ("nosum", "without checksums", i1, "one stream"),
+                                ("parts4", "in 4 parts, with checksums", i4, "-P 4")):
     rs = rows[kind]
     g = med([x[0] for x in rs])
-    print(f"replication {name}: {g:.2f} GB/s = {g / i1:.1%} of iperf3 one stream; CPU s/GB source {med([x[3] for x in rs]):.3f}, "
+    print(f"replication {name}: {g:.2f} GB/s = {g / base:.1%} of iperf3 {bname} (per round {[x[0] for x in rs]}); CPU s/GB source {med([x[3] for x in rs]):.3f}, "
           f"replica {med([x[4] for x in rs]):.3f}; images published {[x[1] for x in rs]}, lost at the replica {[x[2] for x in rs]}, "
           f"not sent at the source {[x[5] for x in rs]}")
 PY

@@ -22,8 +22,11 @@ internal sealed class PartPublisher(ShmRing ring, ImagePart part, TimeSpan timeo
     private readonly record struct Waiting(ImageMetadata Meta, SlotHeader Source, ulong Key, long Since);
 
     private readonly Queue<Waiting> _waiting = new();
-    /// <summary>At most half a ring of images wait: the slots of later ones would reuse theirs.</summary>
-    private readonly int _most = Math.Max(1, ring.SlotCount / 2);
+    /// <summary>
+    /// At most a ring of images wait (ids increase, so the next would take the oldest's slot; its
+    /// parts' claims give that one up anyway).
+    /// </summary>
+    private readonly int _most = ring.SlotCount;
 
     /// <summary>Per part: parts that images given up lacked (or that failed).</summary>
     public long[] MissingByPart { get; } = new long[part.Count];
@@ -31,7 +34,7 @@ internal sealed class PartPublisher(ShmRing ring, ImagePart part, TimeSpan timeo
     /// <summary>Whether images wait for parts (the receive loop then looks again within a millisecond).</summary>
     public bool Pending => _waiting.Count > 0;
 
-    /// <summary>Adds an image whose part 0 is in its slot; the oldest is given up if half a ring waits.</summary>
+    /// <summary>Adds an image whose part 0 is in its slot; the oldest is given up if a ring of images waits.</summary>
     public void Add(in ImageMetadata meta, in SlotHeader source, ulong key)
     {
         if (_waiting.Count >= _most)

@@ -1,4 +1,6 @@
+using System.Runtime.InteropServices;
 using StdDaq.Shared.Config;
+using StdDaq.Shared.Interop;
 using StdDaq.Shared.Hosting;
 using StdDaq.Shared.Memory;
 using StdDaq.Shared.Streams;
@@ -180,6 +182,76 @@ public class StreamPartsTests
         Assert.Equal(4, parts.Receivers[2]!.Service.Counters[StreamRecvCounter.PartsReceived]);
         Assert.Equal((4, 6), (parts.Senders[2]!.Service.Counters[StreamSendCounter.ImagesSent],
             parts.Senders[2]!.Service.Counters[StreamSendCounter.ImagesDroppedHwm]));
+    }
+
+    /// <summary>Part <paramref name="part"/> of image <paramref name="id"/> as a part sender makes it, its source slot header with <paramref name="frameIndex"/>.</summary>
+    private static void SendPart(ZmqSocket push, ulong sequence, ulong id, ImagePart part, ulong frameIndex)
+    {
+        var meta = new byte[ImageMetadata.Size];
+        new ImageMetadata(id, 512, 1024, ImageDtype.UInt16, ImageEncoding.Raw, 0, ImageStatus.Good, id + 7, 0).Write(meta);
+        var image = new byte[1024 * 512 * 2];
+        var pixels = MemoryMarshal.Cast<byte, ushort>(image.AsSpan());
+        for (int i = 0; i < pixels.Length; i++)
+            pixels[i] = StreamSource.Pixel(id, i);
+        var (start, length) = part.RangeOf(image.Length);
+        var range = image.AsSpan((int)start, (int)length).ToArray();
+        var slot = new SlotHeader { ImageId = id, FrameIndex = frameIndex, BitDepth = 16 };
+        slot.MarkModule(0);
+        var header = new byte[StreamHeader.Size];
+        new StreamHeader(0x5eed + (ulong)part.Index, sequence, ImageShare.All, (ulong)length, StreamHeader.ChecksumOf(range), slot, part).Write(header);
+        Assert.True(push.Send(meta, more: true));
+        Assert.True(push.Send(range, more: true));
+        Assert.True(push.Send(header));
+    }
+
+    [Fact]
+    public void Parts_OfTwoSourceImagesWithOneId_NeverPublishedAsOne_Counted()
+    {
+        using var env = new TestEnv();
+        using var source = new StreamSource(env);
+        var replica = source.Replica(env);
+        var addresses = new[] { $"tcp://127.0.0.1:{StreamSource.FreeTcpPort()}", $"tcp://127.0.0.1:{StreamSource.FreeTcpPort()}" };
+        var bound = addresses.Select(a => ZmqSocket.BoundPusher(a, 100, 5000, Zmq.EVENT_HANDSHAKE_SUCCEEDED)).ToArray();
+        try
+        {
+            var parts = new[] { new ImagePart(0, 2), new ImagePart(1, 2) };
+            using var one = StreamReplicationTests.StartReceiver(replica, addresses[1], new StreamRecvOptions { Part = parts[1], PartTimeoutMs = 5000 });
+            var (sub, zero) = Subscribed(replica, () =>
+                StreamReplicationTests.StartReceiver(replica, addresses[0], new StreamRecvOptions { Part = parts[0], PartTimeoutMs = 5000 }));
+            using (sub)
+            using (zero)
+            {
+                WaitConnected(zero);
+                WaitConnected(one);
+                // Image 1: part 0 of one source image, part 1 of another with the same id (another frame index).
+                SendPart(bound[0].Socket, 0, 1, parts[0], frameIndex: 10);
+                StreamSource.WaitUntil(() => zero.Service.Counters[StreamRecvCounter.PartsReceived] == 1, "part 0 of image 1 in");
+                SendPart(bound[1].Socket, 0, 1, parts[1], frameIndex: 11);
+                SendPart(bound[0].Socket, 1, 2, parts[0], frameIndex: 20);
+                SendPart(bound[1].Socket, 1, 2, parts[1], frameIndex: 20);
+
+                Assert.Equal(new ulong[] { 2 }, Take(sub, 1).Select(IdOf));
+                NoMore(sub);
+                var ring = zero.Service.Ring;
+                Assert.False(ring.TryBeginRead(1, out _, out _));
+                Assert.True(ring.TryBeginRead(2, out int slot, out _));
+                Assert.Equal(20UL, ring.Slot(slot).FrameIndex);
+                Assert.Equal(StreamSource.Pixel(2, 1024 * 512 - 1), MemoryMarshal.Cast<byte, ushort>(ring.SlotSpan(slot))[1024 * 512 - 1]);
+                var p = zero.Service.Counters.Read();
+                Assert.Equal((1, 1, 1), (p[StreamRecvCounter.ImagesPublished], p[StreamRecvCounter.ImagesIncomplete], p[StreamRecvCounter.PartsMissing]));
+                Assert.Equal(new long[] { 0, 1 }, zero.Service.Parts!.MissingByPart);
+                var o = one.Service.Counters.Read();
+                Assert.Equal((1, 1), (o[StreamRecvCounter.PartsReceived], o[StreamRecvCounter.PartsMismatched]));
+            }
+        }
+        finally
+        {
+            foreach (var (socket, monitor) in bound)
+            {
+                monitor.Dispose();
+                socket.Dispose();
+            }
+        }
     }
 
     [Fact]
