@@ -27,15 +27,17 @@ var address = new Argument<string>("address") { Description = "the stream's tcp:
 var images = CliOptions.Number("--images", "N", "images to replicate", 2000L, 1);
 var noChecksum = CliOptions.Flag("--no-checksum", "source: send without the xxHash3-64 of each image");
 var parts = CliOptions.Number("--parts", "N", "senders and receivers of --part i/N (1: whole images, one stream)", 1, 1, ImagePart.MaxCount);
+var queue = CliOptions.Number("--queue-mib", "MiB", "the high-water mark on each side in MiB of images (the services' default 256)", 256L, 8, 4096);
+var copy = CliOptions.Flag("--copy", "source: copy every image into the libzmq message (with checksums the sender lends the slot's bytes instead)");
 var done = CliOptions.Text("--done", "FILE", "source: after the last image, keep the sender (and what it has queued) alive until FILE exists (at most 120 s)");
-var command = new RootCommand("Replication throughput, one side.") { side, configPath, address, images, noChecksum, parts, done };
+var command = new RootCommand("Replication throughput, one side.") { side, configPath, address, images, noChecksum, parts, queue, copy, done };
 command.SetAction(a =>
 {
     var config = DetectorConfigLoader.Load(a.GetValue(configPath)!);
     long n = a.GetValue(images);
     var result = a.GetValue(side) == "source"
-        ? Source(config, a.GetValue(address)!, n, !a.GetValue(noChecksum), a.GetValue(parts), a.GetValue(done))
-        : Replica(config, a.GetValue(address)!, n, a.GetValue(parts));
+        ? Source(config, a.GetValue(address)!, n, !a.GetValue(noChecksum), a.GetValue(parts), a.GetValue(queue) << 20, !a.GetValue(copy), a.GetValue(done))
+        : Replica(config, a.GetValue(address)!, n, a.GetValue(parts), a.GetValue(queue) << 20);
     Console.WriteLine(JsonSerializer.Serialize(result));
     return 0;
 });
@@ -58,7 +60,7 @@ static long MinorFaults()
 
 static ImagePart? PartOf(int i, int parts) => parts > 1 ? new ImagePart(i, parts) : null;
 
-static Dictionary<string, object> Source(DetectorConfig config, string address, long n, bool checksum, int parts, string? done)
+static Dictionary<string, object> Source(DetectorConfig config, string address, long n, bool checksum, int parts, long queued, bool lend, string? done)
 {
     using var ring = ShmRing.CreateOrAttach(config.ImageBufferName, RingKind.ImageBuffer, config.ImageBytes, config.ImageBufferSlotCount);
     var noise = new Random(1);
@@ -68,7 +70,7 @@ static Dictionary<string, object> Source(DetectorConfig config, string address, 
     // Every subscription, not only the first to a topic: each part sender's is waited for.
     metadata.SetInt(StdDaq.Shared.Interop.Zmq.XPUB_VERBOSE, 1);
     var senders = Enumerable.Range(0, parts).Select(i => new StreamSender(config, PartAddress(address, i),
-        new StreamSendOptions { Checksum = checksum, SendTimeoutMs = 5000, Part = PartOf(i, parts) }, NullLogger.Instance)).ToArray();
+        new StreamSendOptions { Checksum = checksum, SendTimeoutMs = 5000, Part = PartOf(i, parts), QueuedBytes = queued, Lend = lend }, NullLogger.Instance)).ToArray();
     using var stop = new CancellationTokenSource();
     var runs = senders.Select(s => s.RunAsync(stop.Token)).ToArray();
     var buffer = new byte[64];
@@ -123,7 +125,7 @@ static Dictionary<string, object> Source(DetectorConfig config, string address, 
     {
         ["side"] = "source", ["images"] = n, ["parts"] = parts, ["sent"] = Sum(StreamSendCounter.ImagesSent) / parts,
         ["overrun"] = Sum(StreamSendCounter.ImagesOverrun), ["dropped_hwm"] = Sum(StreamSendCounter.ImagesDroppedHwm),
-        ["checksum"] = checksum, ["seconds"] = Math.Round(seconds, 3), ["gb_per_s"] = Math.Round(gb / seconds, 3),
+        ["checksum"] = checksum, ["lend"] = lend && checksum, ["torn_in_flight"] = Sum(StreamSendCounter.ImagesTornInFlight), ["seconds"] = Math.Round(seconds, 3), ["gb_per_s"] = Math.Round(gb / seconds, 3),
         ["cpu_s"] = Math.Round(cpuSeconds, 3), ["cpu_s_per_gb"] = Math.Round(cpuSeconds / gb, 3),
         ["minor_faults_per_image"] = Math.Round((double)faults / n, 1),
     };
@@ -132,10 +134,10 @@ static Dictionary<string, object> Source(DetectorConfig config, string address, 
     return result;
 }
 
-static Dictionary<string, object> Replica(DetectorConfig config, string address, long n, int parts)
+static Dictionary<string, object> Replica(DetectorConfig config, string address, long n, int parts, long queued)
 {
     var receivers = Enumerable.Range(0, parts).Select(i => new StreamReceiver(config, PartAddress(address, i),
-        new StreamRecvOptions { Part = PartOf(i, parts) }, NullLogger.Instance)).ToArray();
+        new StreamRecvOptions { Part = PartOf(i, parts), QueuedBytes = queued }, NullLogger.Instance)).ToArray();
     using var stop = new CancellationTokenSource();
     var runs = receivers.Select(r => r.RunAsync(stop.Token)).ToArray();
     Console.Error.WriteLine("replica: ready");

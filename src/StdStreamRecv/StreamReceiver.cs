@@ -16,6 +16,8 @@ public sealed record StreamRecvOptions
     public ImagePart? Part { get; init; }
     /// <summary>How long part 0's receiver waits for the other parts of an image before it gives the image up (--part-timeout-ms).</summary>
     public int PartTimeoutMs { get; init; } = 1000;
+    /// <summary>Bytes of images the receive high-water mark allows (256 MiB; benchmarks try others).</summary>
+    public long QueuedBytes { get; init; } = 256L << 20;
     /// <summary>The clock of the stats period.</summary>
     public TimeProvider Time { get; init; } = TimeProvider.System;
 }
@@ -101,7 +103,7 @@ public sealed partial class StreamReceiver : IDisposable
         {
             _ring = ShmRing.CreateOrAttach(config.ImageBufferName, RingKind.ImageBuffer, config.ImageBytes, config.ImageBufferSlotCount,
                 config.WaitForPeers, LogWaiting);
-            (_pull, _monitor) = ZmqSocket.ConnectedPuller(address, HighWaterMark(config), ReceiveTimeoutMs,
+            (_pull, _monitor) = ZmqSocket.ConnectedPuller(address, HighWaterMark(config, options.QueuedBytes), ReceiveTimeoutMs,
                 Zmq.EVENT_HANDSHAKE_SUCCEEDED | Zmq.EVENT_DISCONNECTED);
             if (_role != null)
                 _publisher = ZmqSocket.Publisher(config.AssemblerEndpoint);
@@ -120,8 +122,8 @@ public sealed partial class StreamReceiver : IDisposable
         }
     }
 
-    /// <summary>The receive high-water mark in images: 256 MiB worth, at least 4 and at most 1000.</summary>
-    public static int HighWaterMark(DetectorConfig config) => (int)Math.Clamp((256L << 20) / config.ImageBytes, 4, 1000);
+    /// <summary>The receive high-water mark in images: <paramref name="queuedBytes"/> (256 MiB) worth, at least 4 and at most 1000.</summary>
+    public static int HighWaterMark(DetectorConfig config, long queuedBytes = 256L << 20) => (int)Math.Clamp(queuedBytes / config.ImageBytes, 4, 1000);
 
     public Task RunAsync(CancellationToken ct) =>
         Task.Factory.StartNew(() => Run(ct), ct, TaskCreationOptions.LongRunning, TaskScheduler.Default);

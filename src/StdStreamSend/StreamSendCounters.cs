@@ -32,6 +32,11 @@ public enum StreamSendCounter
     ImagesNoBuffer,
     /// <summary>Receivers that connected (handshakes).</summary>
     ReceiverConnections,
+    /// <summary>
+    /// Images sent without a copy whose slot was rewritten while libzmq was still writing them to the
+    /// socket: their bytes no longer match the checksum, and the receiver counts them corrupt.
+    /// </summary>
+    ImagesTornInFlight,
 }
 
 /// <summary>The stream sender's counter set (meter StdDaq.StreamSend, tags detector, share and part).</summary>

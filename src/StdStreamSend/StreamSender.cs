@@ -19,6 +19,10 @@ public sealed record StreamSendOptions
     public bool Checksum { get; init; } = true;
     /// <summary>How long one image may wait for room at the high-water mark before it is dropped (--send-timeout-ms).</summary>
     public int SendTimeoutMs { get; init; } = 200;
+    /// <summary>Bytes of images the high-water mark allows (<see cref="StreamSender.QueuedBytes"/>; benchmarks try others).</summary>
+    public long QueuedBytes { get; init; } = StreamSender.QueuedBytes;
+    /// <summary>With a checksum, lend the slot's bytes to libzmq instead of copying them (false: copy, as without; benchmarks compare).</summary>
+    public bool Lend { get; init; } = true;
     /// <summary>The clock of the stats period.</summary>
     public TimeProvider Time { get; init; } = TimeProvider.System;
     /// <summary>Called after an image's bytes were copied out of its slot, before the sequence lock is checked (tests overwrite the slot there).</summary>
@@ -43,6 +47,14 @@ public sealed partial class StreamSender : IDisposable
 {
     /// <summary>Longest wait for metadata, so cancellation, connection events and the stats line are not held up.</summary>
     private const int ReceiveTimeoutMs = 50;
+    /// <summary>Images smaller than this are copied into the message: lending saves nothing there.</summary>
+    private const int LendMinBytes = 64 * 1024;
+    /// <summary>Most images lent to libzmq at once (the high-water mark's at most 1000, and those the I/O thread is writing); more are copied.</summary>
+    private const int LoansOut = 2048;
+
+    /// <summary>A slot version lent to libzmq, and whether the image was sent (else it was dropped and its bytes do not matter).</summary>
+    private readonly record struct Loan(int Slot, ulong Sequence, bool Sent);
+
     /// <summary>Bytes of queued images the high-water mark allows, on each side: it is counted in messages.</summary>
     public const long QueuedBytes = 256L << 20;
 
@@ -56,6 +68,8 @@ public sealed partial class StreamSender : IDisposable
     private readonly ZmqSocket _push;
     private readonly ZmqMonitor _monitor;
     private readonly ZmqOutMessage _image = new();
+    /// <summary>Slot versions lent to libzmq (sent without a copy), checked again when libzmq gives them back.</summary>
+    private readonly ZmqLoans<Loan> _loans = new(LoansOut);
     private readonly byte[] _metaBuffer = new byte[ImageMetadata.Size + 1];
     private readonly byte[] _headerBuffer = new byte[StreamHeader.Size];
     private readonly System.IO.Hashing.XxHash3 _hash = new();
@@ -88,7 +102,7 @@ public sealed partial class StreamSender : IDisposable
         try
         {
             _metadata = ZmqSocket.Subscriber(config.AssemblerEndpoint, receiveHwm: 100_000, receiveTimeoutMs: ReceiveTimeoutMs);
-            (_push, _monitor) = ZmqSocket.BoundPusher(address, HighWaterMark(config), options.SendTimeoutMs,
+            (_push, _monitor) = ZmqSocket.BoundPusher(address, HighWaterMark(config, options.QueuedBytes), options.SendTimeoutMs,
                 Zmq.EVENT_HANDSHAKE_SUCCEEDED | Zmq.EVENT_DISCONNECTED);
         }
         catch
@@ -104,7 +118,7 @@ public sealed partial class StreamSender : IDisposable
     }
 
     /// <summary>The high-water mark in images: <see cref="QueuedBytes"/> worth, at least 4 and at most 1000.</summary>
-    public static int HighWaterMark(DetectorConfig config) => (int)Math.Clamp(QueuedBytes / config.ImageBytes, 4, 1000);
+    public static int HighWaterMark(DetectorConfig config, long queuedBytes = QueuedBytes) => (int)Math.Clamp(queuedBytes / config.ImageBytes, 4, 1000);
 
     public Task RunAsync(CancellationToken ct) =>
         Task.Factory.StartNew(() => Run(ct), ct, TaskCreationOptions.LongRunning, TaskScheduler.Default);
@@ -121,6 +135,7 @@ public sealed partial class StreamSender : IDisposable
             int n = _metadata.Receive(_metaBuffer);
             if (n >= 0)
                 OnMetadata(n);
+            TakeLoansBack();
             while (_monitor.TryRead(out int ev))
                 OnConnectionEvent(ev);
             if (stats.TryTake(time.GetTimestamp(), out var change, out double seconds))
@@ -182,13 +197,22 @@ public sealed partial class StreamSender : IDisposable
         // The slot header and the bytes are read under the same lock; checked after both are copied.
         SlotHeader slotHeader = ring.Slot(slot);
         var (start, length) = _options.Part?.RangeOf(payload) ?? (0, payload);
-        _image.Init((int)length);
         var bytes = ring.SlotSpan(slot).Slice((int)start, (int)length);
+        // With a checksum the image is not copied: hashed in place, then lent to libzmq, which
+        // writes it to the socket from the slot; bytes that change on the way (the slot rewritten
+        // meanwhile) no longer match the checksum, so the receiver never takes them for the image.
+        bool lend = _options.Lend && _options.Checksum && length >= LendMinBytes && _loans.CanLend;
         ulong? checksum = null;
-        if (_options.Checksum)
-            checksum = StreamHeader.CopyWithChecksum(bytes, _image.Data, _hash);
+        if (lend)
+            checksum = StreamHeader.ChecksumOf(bytes);
         else
-            bytes.CopyTo(_image.Data);
+        {
+            _image.Init((int)length);
+            if (_options.Checksum)
+                checksum = StreamHeader.CopyWithChecksum(bytes, _image.Data, _hash);
+            else
+                bytes.CopyTo(_image.Data);
+        }
         _options.AfterCopy?.Invoke(id);
         if (!ring.Validate(slot, seq))
         {
@@ -196,6 +220,8 @@ public sealed partial class StreamSender : IDisposable
             Counters[StreamSendCounter.ImagesOverrun]++;
             return;
         }
+        if (lend)
+            _image.InitLent(ring, slot, (int)start, (int)length, _loans, new Loan(slot, seq, Sent: true));
         new StreamHeader(_session, _sequence++, _share, (ulong)length, checksum, slotHeader, _options.Part).Write(_headerBuffer);
         if (Send(length))
         {
@@ -203,8 +229,20 @@ public sealed partial class StreamSender : IDisposable
             Counters[StreamSendCounter.BytesSent] += length;
         }
         else
+        {
             Counters[StreamSendCounter.ImagesDroppedHwm]++;
+            if (lend)
+                _loans.ReplaceLatest(new Loan(slot, seq, Sent: false));
+        }
         _image.Close();
+    }
+
+    /// <summary>Checks the slots of the images libzmq has written (or dropped) since: a sent one rewritten meanwhile went out torn.</summary>
+    private void TakeLoansBack()
+    {
+        while (_loans.TryTakeReturned(out var loan))
+            if (loan.Sent && _images.Ring is { } ring && !ring.Validate(loan.Slot, loan.Sequence))
+                Counters[StreamSendCounter.ImagesTornInFlight]++;
     }
 
     /// <summary>
@@ -256,7 +294,11 @@ public sealed partial class StreamSender : IDisposable
         _push.Dispose();
         _metadata.Dispose();
         _image.Dispose();
-        _images.Dispose();
+        // libzmq drops what it still holds once the socket is closed; the slots it reads from
+        // stay mapped until it has given them all back (else the mapping is left, not unmapped under it).
+        if (_loans.WaitAllReturned(TimeSpan.FromSeconds(5)))
+            _images.Dispose();
+        _loans.Dispose();
         Counters.Dispose();
         _role.Dispose();
     }

@@ -71,6 +71,10 @@ public static unsafe partial class Zmq
     [LibraryImport(Lib, EntryPoint = "zmq_msg_init_size")]
     public static partial int zmq_msg_init_size(void* msg, nuint size);
 
+    /// <summary>A message whose content is <paramref name="data"/> (not copied); libzmq calls <paramref name="ffn"/>(data, hint) once it is done with it.</summary>
+    [LibraryImport(Lib, EntryPoint = "zmq_msg_init_data")]
+    public static partial int zmq_msg_init_data(void* msg, void* data, nuint size, delegate* unmanaged[Cdecl]<void*, void*, void> ffn, void* hint);
+
     [LibraryImport(Lib, EntryPoint = "zmq_msg_init")]
     public static partial int zmq_msg_init(void* msg);
 
