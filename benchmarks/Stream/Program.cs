@@ -35,6 +35,8 @@ command.SetAction(a =>
 {
     var config = DetectorConfigLoader.Load(a.GetValue(configPath)!);
     long n = a.GetValue(images);
+    if (a.GetValue(side) == "replica")
+        StreamReceiver.KeepReceiveBuffers(); // as StdStreamRecv does
     var result = a.GetValue(side) == "source"
         ? Source(config, a.GetValue(address)!, n, !a.GetValue(noChecksum), a.GetValue(parts), a.GetValue(queue) << 20, !a.GetValue(copy), a.GetValue(done))
         : Replica(config, a.GetValue(address)!, n, a.GetValue(parts), a.GetValue(queue) << 20);

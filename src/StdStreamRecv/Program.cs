@@ -28,6 +28,7 @@ command.SetBody((a, logger, ct) =>
     var config = ServiceHost.LoadConfig(a.GetValue(configPath)!, logger);
     if (a.GetValue(detectorName) is { } replica)
         config = config with { DetectorName = replica };
+    StreamReceiver.KeepReceiveBuffers();
     var options = new StreamRecvOptions { Images = share, Part = range, PartTimeoutMs = a.GetValue(partTimeout) };
     using var receiver = new StreamReceiver(config, a.GetValue(address)!, options, logger);
     receiver.Run(ct);

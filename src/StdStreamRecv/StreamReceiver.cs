@@ -122,6 +122,21 @@ public sealed partial class StreamReceiver : IDisposable
         }
     }
 
+    /// <summary>
+    /// Tunes this process's malloc for the stream (once, at start; it is process-wide): libzmq
+    /// receives every image into a buffer of its own, malloc'd per message and freed once copied into
+    /// the slot. glibc gives the memory of freed buffers back to the kernel past a trim threshold
+    /// that follows the largest block, and a queue of images that grows and shrinks makes it do so
+    /// again and again: each new buffer's pages then fault and are zeroed, a second pass over every
+    /// image. Blocks up to 32 MiB come from the heap (not a mapping each) and up to 512 MiB of freed
+    /// heap is kept for the next buffers (the high-water mark bounds how much is ever in use).
+    /// </summary>
+    public static void KeepReceiveBuffers()
+    {
+        Libc.mallopt(Libc.M.MMAP_THRESHOLD, 32 << 20);
+        Libc.mallopt(Libc.M.TRIM_THRESHOLD, 512 << 20);
+    }
+
     /// <summary>The receive high-water mark in images: <paramref name="queuedBytes"/> (256 MiB) worth, at least 4 and at most 1000.</summary>
     public static int HighWaterMark(DetectorConfig config, long queuedBytes = 256L << 20) => (int)Math.Clamp(queuedBytes / config.ImageBytes, 4, 1000);
 
