@@ -172,6 +172,8 @@ static Dictionary<string, object> Replica(DetectorConfig config, string address,
     long lost = Sum(StreamRecvCounter.MessagesLost) + Sum(StreamRecvCounter.ImagesSkipped) + Sum(StreamRecvCounter.ImagesCorrupt)
         + Sum(StreamRecvCounter.ImagesMalformed) + Sum(StreamRecvCounter.ImagesOutOfOrder) + Sum(StreamRecvCounter.MetadataDropped)
         + Sum(StreamRecvCounter.ImagesIncomplete) + Sum(StreamRecvCounter.PartsLate) + Sum(StreamRecvCounter.PartsMismatched);
+    long incomplete = Sum(StreamRecvCounter.ImagesIncomplete), late = Sum(StreamRecvCounter.PartsLate);
+    long skipped = Sum(StreamRecvCounter.ImagesSkipped), messagesLost = Sum(StreamRecvCounter.MessagesLost);
     foreach (var r in receivers)
         r.Dispose();
     double seconds = (last - first).TotalSeconds;
@@ -180,6 +182,7 @@ static Dictionary<string, object> Replica(DetectorConfig config, string address,
     return new()
     {
         ["side"] = "replica", ["images"] = seen, ["lost"] = lost,
+        ["incomplete"] = incomplete, ["parts_late"] = late, ["skipped"] = skipped, ["messages_lost"] = messagesLost,
         ["seconds"] = Math.Round(seconds, 3), ["gb_per_s"] = Math.Round(seconds > 0 ? gb / seconds : 0, 3),
         ["cpu_s"] = Math.Round(cpuSeconds, 3), ["cpu_s_per_gb"] = Math.Round(gb > 0 ? cpuSeconds / gb : 0, 3),
         ["minor_faults_per_image"] = Math.Round(seen > count ? (double)(faultsLast - faultsFirst) / (seen - count) : 0, 1),

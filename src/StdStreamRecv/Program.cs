@@ -10,7 +10,7 @@ var part = CliOptions.Part("--part",
     "take only byte range i of N of every image, from the sender of the same --part; the N part receivers write into one ImageBuffer "
     + "and part 0's publishes each image once all its parts are in (not with --images)");
 var partTimeout = CliOptions.Number("--part-timeout-ms", "MS",
-    "--part 0/N: how long an image waits for its other parts before it is given up, never published (images_incomplete)", 1000, 1, 600_000);
+    "--part 0/N: how long an image waits for its other parts before it is given up, never published (images_incomplete)", 5000, 1, 600_000);
 var detectorName = CliOptions.Text("--detector-name", "name",
     "the detector_name to use instead of the config's, which names the ImageBuffer, the metadata endpoint and the role lock; "
     + "for a replica on the same host as its source");

@@ -14,8 +14,12 @@ public sealed record StreamRecvOptions
     public ImageShare Images { get; init; } = ImageShare.All;
     /// <summary>Take only this byte range of every image (--part i/N; not with <see cref="Images"/>): part 0 publishes, see <see cref="PartPublisher"/>.</summary>
     public ImagePart? Part { get; init; }
-    /// <summary>How long part 0's receiver waits for the other parts of an image before it gives the image up (--part-timeout-ms).</summary>
-    public int PartTimeoutMs { get; init; } = 1000;
+    /// <summary>
+    /// How long part 0's receiver waits for the other parts of an image before it gives the image up
+    /// (--part-timeout-ms). More than the skew between parts that the streams' queues allow (each up
+    /// to its high-water mark): at 1 s, 4 parts on a loaded 2-core machine gave up images that came.
+    /// </summary>
+    public int PartTimeoutMs { get; init; } = 5000;
     /// <summary>Bytes of images the receive high-water mark allows (256 MiB; benchmarks try others).</summary>
     public long QueuedBytes { get; init; } = 256L << 20;
     /// <summary>The clock of the stats period.</summary>

@@ -184,26 +184,6 @@ public class StreamPartsTests
             parts.Senders[2]!.Service.Counters[StreamSendCounter.ImagesDroppedHwm]));
     }
 
-    /// <summary>Part <paramref name="part"/> of image <paramref name="id"/> as a part sender makes it, its source slot header with <paramref name="frameIndex"/>.</summary>
-    private static void SendPart(ZmqSocket push, ulong sequence, ulong id, ImagePart part, ulong frameIndex)
-    {
-        var meta = new byte[ImageMetadata.Size];
-        new ImageMetadata(id, 512, 1024, ImageDtype.UInt16, ImageEncoding.Raw, 0, ImageStatus.Good, id + 7, 0).Write(meta);
-        var image = new byte[1024 * 512 * 2];
-        var pixels = MemoryMarshal.Cast<byte, ushort>(image.AsSpan());
-        for (int i = 0; i < pixels.Length; i++)
-            pixels[i] = StreamSource.Pixel(id, i);
-        var (start, length) = part.RangeOf(image.Length);
-        var range = image.AsSpan((int)start, (int)length).ToArray();
-        var slot = new SlotHeader { ImageId = id, FrameIndex = frameIndex, BitDepth = 16 };
-        slot.MarkModule(0);
-        var header = new byte[StreamHeader.Size];
-        new StreamHeader(0x5eed + (ulong)part.Index, sequence, ImageShare.All, (ulong)length, StreamHeader.ChecksumOf(range), slot, part).Write(header);
-        Assert.True(push.Send(meta, more: true));
-        Assert.True(push.Send(range, more: true));
-        Assert.True(push.Send(header));
-    }
-
     [Fact]
     public void Parts_OfTwoSourceImagesWithOneId_NeverPublishedAsOne_Counted()
     {
@@ -224,11 +204,11 @@ public class StreamPartsTests
                 WaitConnected(zero);
                 WaitConnected(one);
                 // Image 1: part 0 of one source image, part 1 of another with the same id (another frame index).
-                SendPart(bound[0].Socket, 0, 1, parts[0], frameIndex: 10);
+                SendCrafted(bound[0].Socket, 0x5eed, 0, 1, part: parts[0], frameIndex: 10);
                 StreamSource.WaitUntil(() => zero.Service.Counters[StreamRecvCounter.PartsReceived] == 1, "part 0 of image 1 in");
-                SendPart(bound[1].Socket, 0, 1, parts[1], frameIndex: 11);
-                SendPart(bound[0].Socket, 1, 2, parts[0], frameIndex: 20);
-                SendPart(bound[1].Socket, 1, 2, parts[1], frameIndex: 20);
+                SendCrafted(bound[1].Socket, 0x5eed, 0, 1, part: parts[1], frameIndex: 11);
+                SendCrafted(bound[0].Socket, 0x5eed, 1, 2, part: parts[0], frameIndex: 20);
+                SendCrafted(bound[1].Socket, 0x5eed, 1, 2, part: parts[1], frameIndex: 20);
 
                 Assert.Equal(new ulong[] { 2 }, Take(sub, 1).Select(IdOf));
                 NoMore(sub);

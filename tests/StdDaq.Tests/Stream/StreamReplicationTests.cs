@@ -214,9 +214,13 @@ public class StreamReplicationTests
         }
     }
 
-    /// <summary>A message as a sender makes it, from the test's own PUSH socket; <paramref name="tamper"/> changes the image after the checksum.</summary>
-    private static void SendCrafted(ZmqSocket push, ulong session, ulong sequence, ulong id, int payloadBytes = 1024 * 512 * 2,
-        Action<byte[]>? tamper = null)
+    /// <summary>
+    /// A message as a sender makes it, from the test's own PUSH socket; <paramref name="tamper"/>
+    /// changes the image after the checksum; <paramref name="part"/>: only that byte range, as a part
+    /// sender sends it; <paramref name="frameIndex"/>: the source slot's (else id × 10).
+    /// </summary>
+    internal static void SendCrafted(ZmqSocket push, ulong session, ulong sequence, ulong id, int payloadBytes = 1024 * 512 * 2,
+        Action<byte[]>? tamper = null, ImagePart? part = null, ulong? frameIndex = null)
     {
         var meta = new byte[ImageMetadata.Size];
         new ImageMetadata(id, 512, 1024, ImageDtype.UInt16, ImageEncoding.Raw, 0, ImageStatus.Good, id + 7, 0).Write(meta);
@@ -224,10 +228,15 @@ public class StreamReplicationTests
         var pixels = MemoryMarshal.Cast<byte, ushort>(image.AsSpan());
         for (int i = 0; i < pixels.Length; i++)
             pixels[i] = StreamSource.Pixel(id, i);
-        var slot = new SlotHeader { ImageId = id, FrameIndex = id * 10, BitDepth = 16 };
+        if (part is { } p)
+        {
+            var (start, length) = p.RangeOf(payloadBytes);
+            image = image.AsSpan((int)start, (int)length).ToArray();
+        }
+        var slot = new SlotHeader { ImageId = id, FrameIndex = frameIndex ?? id * 10, BitDepth = 16 };
         slot.MarkModule(0);
         var header = new byte[StreamHeader.Size];
-        new StreamHeader(session, sequence, ImageShare.All, (ulong)payloadBytes, StreamHeader.ChecksumOf(image), slot).Write(header);
+        new StreamHeader(session, sequence, ImageShare.All, (ulong)image.Length, StreamHeader.ChecksumOf(image), slot, part).Write(header);
         tamper?.Invoke(image);
         Assert.True(push.Send(meta, more: true));
         Assert.True(push.Send(image, more: true));
