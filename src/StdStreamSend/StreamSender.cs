@@ -102,7 +102,7 @@ public sealed partial class StreamSender : IDisposable
         try
         {
             _metadata = ZmqSocket.Subscriber(config.AssemblerEndpoint, receiveHwm: 100_000, receiveTimeoutMs: ReceiveTimeoutMs);
-            (_push, _monitor) = ZmqSocket.BoundPusher(address, HighWaterMark(config, options.QueuedBytes), options.SendTimeoutMs,
+            (_push, _monitor) = ZmqSocket.BoundPusher(address, SendHighWaterMark(config, options), options.SendTimeoutMs,
                 Zmq.EVENT_HANDSHAKE_SUCCEEDED | Zmq.EVENT_DISCONNECTED);
         }
         catch
@@ -117,7 +117,19 @@ public sealed partial class StreamSender : IDisposable
         }
     }
 
-    /// <summary>The high-water mark in images: <see cref="QueuedBytes"/> worth, at least 4 and at most 1000.</summary>
+    /// <summary>
+    /// This sender's high-water mark: <see cref="HighWaterMark"/>, and when it lends images (checksums
+    /// on) at most half the ImageBuffer's slots (at least 4): a lent image is read from its slot when
+    /// libzmq sends it, so one queued longer than the ring takes to come round would go out torn
+    /// (caught by the checksum, images_torn_in_flight) instead of being dropped at the mark.
+    /// </summary>
+    public static int SendHighWaterMark(DetectorConfig config, StreamSendOptions options)
+    {
+        int hwm = HighWaterMark(config, options.QueuedBytes);
+        return options.Lend && options.Checksum ? Math.Clamp(config.ImageBufferSlotCount / 2, 4, hwm) : hwm;
+    }
+
+    /// <summary>The high-water mark in images: <paramref name="queuedBytes"/> (<see cref="QueuedBytes"/>) worth, at least 4 and at most 1000.</summary>
     public static int HighWaterMark(DetectorConfig config, long queuedBytes = QueuedBytes) => (int)Math.Clamp(queuedBytes / config.ImageBytes, 4, 1000);
 
     public Task RunAsync(CancellationToken ct) =>
