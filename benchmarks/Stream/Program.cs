@@ -127,7 +127,7 @@ static Dictionary<string, object> Source(DetectorConfig config, string address, 
     {
         ["side"] = "source", ["images"] = n, ["parts"] = parts, ["sent"] = Sum(StreamSendCounter.ImagesSent) / parts,
         ["overrun"] = Sum(StreamSendCounter.ImagesOverrun), ["dropped_hwm"] = Sum(StreamSendCounter.ImagesDroppedHwm),
-        ["checksum"] = checksum, ["lend"] = lend && checksum, ["torn_in_flight"] = Sum(StreamSendCounter.ImagesTornInFlight), ["seconds"] = Math.Round(seconds, 3), ["gb_per_s"] = Math.Round(gb / seconds, 3),
+        ["checksum"] = checksum, ["lend"] = lend && checksum, ["rewritten_in_flight"] = Sum(StreamSendCounter.ImagesRewrittenInFlight), ["seconds"] = Math.Round(seconds, 3), ["gb_per_s"] = Math.Round(gb / seconds, 3),
         ["cpu_s"] = Math.Round(cpuSeconds, 3), ["cpu_s_per_gb"] = Math.Round(cpuSeconds / gb, 3),
         ["minor_faults_per_image"] = Math.Round((double)faults / n, 1),
     };

@@ -33,10 +33,11 @@ public enum StreamSendCounter
     /// <summary>Receivers that connected (handshakes).</summary>
     ReceiverConnections,
     /// <summary>
-    /// Images sent without a copy whose slot was rewritten while libzmq was still writing them to the
-    /// socket: their bytes no longer match the checksum, and the receiver counts them corrupt.
+    /// Images sent without a copy whose slot was rewritten before libzmq gave the bytes back (it does
+    /// so some time after it wrote them): at most these went out torn; the receiver refuses those
+    /// whose bytes changed (their checksum) and counts them corrupt.
     /// </summary>
-    ImagesTornInFlight,
+    ImagesRewrittenInFlight,
 }
 
 /// <summary>The stream sender's counter set (meter StdDaq.StreamSend, tags detector, share and part).</summary>

@@ -121,7 +121,7 @@ public sealed partial class StreamSender : IDisposable
     /// This sender's high-water mark: <see cref="HighWaterMark"/>, and when it lends images (checksums
     /// on) at most half the ImageBuffer's slots (at least 4): a lent image is read from its slot when
     /// libzmq sends it, so one queued longer than the ring takes to come round would go out torn
-    /// (caught by the checksum, images_torn_in_flight) instead of being dropped at the mark.
+    /// (caught by the checksum, images_rewritten_in_flight) instead of being dropped at the mark.
     /// </summary>
     public static int SendHighWaterMark(DetectorConfig config, StreamSendOptions options)
     {
@@ -249,12 +249,12 @@ public sealed partial class StreamSender : IDisposable
         _image.Close();
     }
 
-    /// <summary>Checks the slots of the images libzmq has written (or dropped) since: a sent one rewritten meanwhile went out torn.</summary>
+    /// <summary>The images libzmq has given back since: a sent one whose slot had another version by then may have gone out torn (the receiver's checksum tells).</summary>
     private void TakeLoansBack()
     {
-        while (_loans.TryTakeReturned(out var loan))
-            if (loan.Sent && _images.Ring is { } ring && !ring.Validate(loan.Slot, loan.Sequence))
-                Counters[StreamSendCounter.ImagesTornInFlight]++;
+        while (_loans.TryTakeReturned(out var loan, out ulong sequenceThen))
+            if (loan.Sent && sequenceThen != loan.Sequence)
+                Counters[StreamSendCounter.ImagesRewrittenInFlight]++;
     }
 
     /// <summary>

@@ -38,19 +38,19 @@ public sealed unsafe class ZmqOutMessage : ZmqMessage
         if ((uint)start > (uint)ring.SlotBytes || (uint)length > (uint)(ring.SlotBytes - start))
             throw new ArgumentOutOfRangeException(nameof(length), $"{length} bytes from {start} of a {ring.SlotBytes}-byte slot");
         Close();
-        void* hint = loans.Lend(item);
-        if (Zmq.zmq_msg_init_data(Msg, ring.SlotData(slot) + start, (nuint)length, &LoanReturned, hint) != 0)
+        var entry = loans.Lend(item, &ring.SlotHeaderAt(slot)->Sequence);
+        if (Zmq.zmq_msg_init_data(Msg, ring.SlotData(slot) + start, (nuint)length, &LoanReturned, entry) != 0)
         {
-            Volatile.Write(ref *(long*)hint, 1);
+            ZmqLoanEntry.Return(entry);
             throw Zmq.Error($"zmq_msg_init_data({length})");
         }
         Holds = true;
         _size = length;
     }
 
-    /// <summary>libzmq's free callback of a lent message (its I/O thread, or this one at a close): the loan whose flag is <paramref name="hint"/> is back.</summary>
+    /// <summary>libzmq's free callback of a lent message (its I/O thread, or this one at a close): the loan whose entry is <paramref name="hint"/> is back.</summary>
     [System.Runtime.InteropServices.UnmanagedCallersOnly(CallConvs = [typeof(System.Runtime.CompilerServices.CallConvCdecl)])]
-    private static void LoanReturned(void* data, void* hint) => Volatile.Write(ref *(long*)hint, 1);
+    private static void LoanReturned(void* data, void* hint) => ZmqLoanEntry.Return((ZmqLoanEntry*)hint);
 
     /// <summary>The content to fill, <see cref="Init"/>'s size long; empty when the message holds nothing.</summary>
     public Span<byte> Data => Holds ? new Span<byte>(Zmq.zmq_msg_data(Msg), _size) : default;
