@@ -138,6 +138,7 @@ public static class SlotParts
             h = source;
             h.Sequence = sequence;
             h.Reserved = default;
+            h.ReservedTail = default;
             parts.Phase = SlotPartsPhase.Sealed;
             h.Parts = parts;
             ring.EndWrite(slot);
