@@ -175,20 +175,27 @@ public static class SlotParts
         }
     }
 
-    /// <summary>Spins for the slot's lock; takes it over from a holder that died.</summary>
+    /// <summary>Longest a holder may keep a slot's lock before it is taken over: the section is a few stores.</summary>
+    private static readonly TimeSpan LongestHold = TimeSpan.FromSeconds(1);
+
+    /// <summary>Spins for the slot's lock; takes it over from a holder that died, or that has held it for <see cref="LongestHold"/>.</summary>
     private static void Enter(ref int lockWord)
     {
         int me = Environment.ProcessId;
         var spin = new SpinWait();
+        long since = 0;
         while (Interlocked.CompareExchange(ref lockWord, me, 0) != 0)
         {
             spin.SpinOnce();
-            // The section is a few stores: a holder seen for this long was preempted or died.
+            // A holder seen for this long was preempted, died (killed inside its few stores), or the
+            // word is not a pid at all (a segment another program version wrote).
             if (spin.Count % 2048 == 2047)
             {
+                if (since == 0)
+                    since = System.Diagnostics.Stopwatch.GetTimestamp();
                 int holder = Volatile.Read(ref lockWord);
-                if (holder != 0 && holder != me && !Libc.ProcessAlive(holder)
-                    && Interlocked.CompareExchange(ref lockWord, me, holder) == holder)
+                bool stale = !Libc.ProcessAlive(holder) || System.Diagnostics.Stopwatch.GetElapsedTime(since) > LongestHold;
+                if (holder != 0 && stale && Interlocked.CompareExchange(ref lockWord, me, holder) == holder)
                     return;
             }
         }

@@ -273,6 +273,21 @@ public class StreamPartsTests
         Assert.Equal("", r.Stdout.Trim());
     }
 
+    [Fact]
+    public void SlotParts_LockWordHeldByALiveProcessForever_TakenOverAndTheClaimGoesOn()
+    {
+        using var env = new TestEnv();
+        using var ring = ShmRing.CreateOrAttach(env.Ring("parts"), RingKind.ImageBuffer, 4096, 4);
+        // pid 1 is alive and never lets go (or the word is left from another program's layout).
+        ring.Slot(1).Parts.Lock = 1;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        Assert.Equal(SlotParts.ClaimResult.Open, SlotParts.Claim(ring, 1, 5, 0x77, new ImagePart(1, 2)));
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), $"the claim took {clock.Elapsed.TotalSeconds:F1} s");
+        Assert.Equal(0, ring.Slot(1).Parts.Lock);
+        Assert.Equal((5UL, SlotPartsPhase.Open), (ring.Slot(1).Parts.ImageId, ring.Slot(1).Parts.Phase));
+        Assert.Equal(1UL, ring.ReadSequence(1) & 1);
+    }
+
     [Theory]
     [InlineData(2 * 1024 * 1024L, 4)]
     [InlineData(1_000_003L, 4)]
