@@ -12,6 +12,16 @@ public sealed record StreamRecvOptions
 {
     /// <summary>The share of the ids this receiver takes (--images i/N); others are dropped as wrong_share.</summary>
     public ImageShare Images { get; init; } = ImageShare.All;
+    /// <summary>Take only this byte range of every image (--part i/N; not with <see cref="Images"/>): part 0 publishes, see <see cref="PartPublisher"/>.</summary>
+    public ImagePart? Part { get; init; }
+    /// <summary>
+    /// How long part 0's receiver waits for the other parts of an image before it gives the image up
+    /// (--part-timeout-ms). More than the skew between parts that the streams' queues allow (each up
+    /// to its high-water mark): at 1 s, 4 parts on a loaded 2-core machine gave up images that came.
+    /// </summary>
+    public int PartTimeoutMs { get; init; } = 5000;
+    /// <summary>Bytes of images the receive high-water mark allows (256 MiB; benchmarks try others).</summary>
+    public long QueuedBytes { get; init; } = 256L << 20;
     /// <summary>The clock of the stats period.</summary>
     public TimeProvider Time { get; init; } = TimeProvider.System;
 }
@@ -45,13 +55,16 @@ public sealed partial class StreamReceiver : IDisposable
     private readonly StreamRecvOptions _options;
     private readonly ILogger _logger;
     private readonly ImageShare _share;
-    private readonly RoleLock _role;
+    private readonly RoleLock? _role;
+    private readonly RoleLock? _partRole;
+    private readonly ImagePart? _part;
+    private readonly PartPublisher? _parts;
     private readonly ShmRing _ring;
     private readonly ZmqSocket _pull;
     private readonly ZmqInMessage _frame = new();
     private readonly System.IO.Hashing.XxHash3 _hash = new();
     private readonly ZmqMonitor _monitor;
-    private readonly ZmqSocket _publisher;
+    private readonly ZmqSocket? _publisher;
     private readonly byte[] _metaBuffer = new byte[ImageMetadata.Size + 1];
     private readonly byte[] _headerBuffer = new byte[StreamHeader.Size + 1];
     private bool _hasSession;
@@ -67,6 +80,8 @@ public sealed partial class StreamReceiver : IDisposable
 
     public CounterSet<StreamRecvCounter> Counters { get; }
     public ShmRing Ring => _ring;
+    /// <summary>Part 0's receiver: the images waiting for their parts and the parts missing by part; null otherwise.</summary>
+    internal PartPublisher? Parts => _parts;
 
     /// <summary>
     /// Takes the assembler's role on this server, creates (or reuses, same geometry) the
@@ -79,15 +94,33 @@ public sealed partial class StreamReceiver : IDisposable
         _options = options;
         _logger = logger;
         _share = options.Images;
-        _role = ServiceRoles.StreamReceiver(config);
-        Counters = StreamRecvStats.Create(config.DetectorName, _share);
+        _part = options.Part;
+        if (_part.HasValue && _share != ImageShare.All)
+            throw new ArgumentException($"a receiver takes either a part of every image or a share of the images, not both (part {_part}, images {_share})");
+        if (_part is { } p)
+            _partRole = ServiceRoles.StreamPartReceiver(config, p);
+        try
+        {
+            // Only the publisher (every image, or part 0) is in the assembler's place.
+            if (_part is not { Index: > 0 })
+                _role = ServiceRoles.StreamReceiver(config);
+        }
+        catch
+        {
+            _partRole?.Dispose();
+            throw;
+        }
+        Counters = StreamRecvStats.Create(config.DetectorName, _share, _part);
         try
         {
             _ring = ShmRing.CreateOrAttach(config.ImageBufferName, RingKind.ImageBuffer, config.ImageBytes, config.ImageBufferSlotCount,
                 config.WaitForPeers, LogWaiting);
-            (_pull, _monitor) = ZmqSocket.ConnectedPuller(address, HighWaterMark(config), ReceiveTimeoutMs,
+            (_pull, _monitor) = ZmqSocket.ConnectedPuller(address, HighWaterMark(config, options.QueuedBytes), ReceiveTimeoutMs,
                 Zmq.EVENT_HANDSHAKE_SUCCEEDED | Zmq.EVENT_DISCONNECTED);
-            _publisher = ZmqSocket.Publisher(config.AssemblerEndpoint);
+            if (_role != null)
+                _publisher = ZmqSocket.Publisher(config.AssemblerEndpoint);
+            if (_part is { Index: 0 } publisher)
+                _parts = new PartPublisher(_ring, publisher, TimeSpan.FromMilliseconds(options.PartTimeoutMs), options.Time, Counters, PublishSealed);
         }
         catch
         {
@@ -95,13 +128,29 @@ public sealed partial class StreamReceiver : IDisposable
             _pull?.Dispose();
             _ring?.Dispose();
             Counters.Dispose();
-            _role.Dispose();
+            _role?.Dispose();
+            _partRole?.Dispose();
             throw;
         }
     }
 
-    /// <summary>The receive high-water mark in images: 256 MiB worth, at least 4 and at most 1000.</summary>
-    public static int HighWaterMark(DetectorConfig config) => (int)Math.Clamp((256L << 20) / config.ImageBytes, 4, 1000);
+    /// <summary>
+    /// Tunes this process's malloc for the stream (once, at start; it is process-wide): libzmq
+    /// receives every image into a buffer of its own, malloc'd per message and freed once copied into
+    /// the slot. glibc gives the memory of freed buffers back to the kernel past a trim threshold
+    /// that follows the largest block, and a queue of images that grows and shrinks makes it do so
+    /// again and again: each new buffer's pages then fault and are zeroed, a second pass over every
+    /// image. Blocks up to 32 MiB come from the heap (not a mapping each) and up to 512 MiB of freed
+    /// heap is kept for the next buffers (the high-water mark bounds how much is ever in use).
+    /// </summary>
+    public static void KeepReceiveBuffers()
+    {
+        Libc.mallopt(Libc.M.MMAP_THRESHOLD, 32 << 20);
+        Libc.mallopt(Libc.M.TRIM_THRESHOLD, 512 << 20);
+    }
+
+    /// <summary>The receive high-water mark in images: <paramref name="queuedBytes"/> (256 MiB) worth, at least 4 and at most 1000.</summary>
+    public static int HighWaterMark(DetectorConfig config, long queuedBytes = 256L << 20) => (int)Math.Clamp(queuedBytes / config.ImageBytes, 4, 1000);
 
     public Task RunAsync(CancellationToken ct) =>
         Task.Factory.StartNew(() => Run(ct), ct, TaskCreationOptions.LongRunning, TaskScheduler.Default);
@@ -109,24 +158,36 @@ public sealed partial class StreamReceiver : IDisposable
     public void Run(CancellationToken ct)
     {
         using var lease = _ring.Lease();
-        if (!_ring.Created)
+        // Whole-image replicas keep the sender's stream position in their slots; part receivers do not.
+        if (!_ring.Created && _part == null)
             _previousRun = FindPreviousRun();
-        LogStarted(_config.DetectorName, _share.ToString(), _address, _ring.Name, _ring.SlotCount, _ring.Created ? "created" : "reused",
-            _config.AssemblerEndpoint);
+        LogStarted(_config.DetectorName, What, _address, _ring.Name, _ring.SlotCount, _ring.Created ? "created" : "reused",
+            _publisher != null ? _config.AssemblerEndpoint : "none (part 0's receiver publishes)");
         var time = _options.Time;
         var stats = new StatsPeriod<StreamRecvCounter>(Counters, time, _config.StatsCollectionPeriod);
         while (!ct.IsCancellationRequested)
         {
-            int n = _pull.Receive(_metaBuffer);
+            int n = _parts is { Pending: true } ? ReceiveSoon() : _pull.Receive(_metaBuffer);
             if (n >= 0)
                 OnMessage(n);
+            _parts?.Advance();
             while (_monitor.TryRead(out int ev))
                 OnConnectionEvent(ev);
             if (stats.TryTake(time.GetTimestamp(), out var change, out double seconds))
-                LogStats(_config.DetectorName, _share.ToString(), change.Format(seconds));
+                LogStats(_config.DetectorName, _part is { } p ? $"part {p}" : _share.ToString(), change.Format(seconds) + PartsLine);
         }
-        LogStopped(_config.DetectorName, _share.ToString(), Counters.Read().Format(0));
+        _parts?.Clear();
+        LogStopped(_config.DetectorName, What, Counters.Read().Format(0) + PartsLine);
     }
+
+    /// <summary>What this receiver takes, for its log lines: "images i/N" or "part i/N".</summary>
+    private string What => _part is { } p ? $"part {p}" : $"images {_share}";
+
+    /// <summary>The publisher's missing parts by part, at the end of its stats line.</summary>
+    private string PartsLine => _parts != null ? " " + _parts.Format() : "";
+
+    /// <summary>The first frame of the next message within a millisecond (images wait for parts: look again soon), or -1.</summary>
+    private int ReceiveSoon() => _pull.WaitReadable(TimeSpan.FromMilliseconds(1)) ? _pull.TryReceive(_metaBuffer) : -1;
 
     private void OnConnectionEvent(int ev)
     {
@@ -140,7 +201,7 @@ public sealed partial class StreamReceiver : IDisposable
     }
 
     /// <summary>Why a message is not published.</summary>
-    private enum Problem { None, Malformed, Corrupt, OutOfOrder, WrongShare }
+    private enum Problem { None, Malformed, Corrupt, OutOfOrder, WrongShare, PartLate, PartMismatch }
 
     /// <summary>Takes the rest of the message whose first frame (<paramref name="n"/> bytes) is in the metadata buffer, and publishes or counts it.</summary>
     private void OnMessage(int n)
@@ -151,7 +212,8 @@ public sealed partial class StreamReceiver : IDisposable
             return;
         }
         var meta = n == ImageMetadata.Size ? ImageMetadata.Read(_metaBuffer) : default;
-        long expected = n == ImageMetadata.Size ? ExpectedPayload(meta) : -1;
+        long whole = n == ImageMetadata.Size ? ExpectedPayload(meta) : -1;
+        var (partStart, expected) = _part is { } part && whole >= 0 ? part.RangeOf(whole) : (0, whole);
         var problem = expected < 0 ? Problem.Malformed
             : !_share.Includes(meta.Id) ? Problem.WrongShare
             : !IsNext(meta.Id) ? Problem.OutOfOrder
@@ -160,7 +222,7 @@ public sealed partial class StreamReceiver : IDisposable
         // Frame 2 straight into the image's slot (opened for writing), or dropped.
         int slot = -1;
         Span<byte> target = default;
-        if (problem == Problem.None)
+        if (problem == Problem.None && _part == null)
         {
             slot = _ring.SlotOf(meta.Id);
             _ring.BeginWrite(slot);
@@ -182,8 +244,11 @@ public sealed partial class StreamReceiver : IDisposable
             Account(header);
         if (problem == Problem.None)
         {
-            if (!headerOk || payload != expected || (ulong)payload != header.PayloadBytes || header.Slot.ImageId != meta.Id)
+            if (!headerOk || payload != expected || (ulong)payload != header.PayloadBytes || header.Slot.ImageId != meta.Id
+                || !PartFits(header))
                 problem = Problem.Malformed;
+            else if (_part is { } p && ClaimPart(p, meta.Id, (int)partStart, out slot, out target) is var claim and not Problem.None)
+                problem = claim;
             else if (!header.HasChecksum)
                 _frame.Data.CopyTo(target);
             else if (StreamHeader.CopyWithChecksum(_frame.Data, target[..payload], _hash) != header.Checksum)
@@ -191,7 +256,12 @@ public sealed partial class StreamReceiver : IDisposable
         }
         _frame.Close();
 
-        if (slot >= 0)
+        if (slot >= 0 && _part is { } written)
+        {
+            if (!SlotParts.Complete(_ring, slot, meta.Id, written, problem == Problem.None) && problem == Problem.None)
+                problem = Problem.PartLate;
+        }
+        else if (slot >= 0)
         {
             if (problem == Problem.None)
             {
@@ -204,8 +274,17 @@ public sealed partial class StreamReceiver : IDisposable
         }
         switch (problem)
         {
+            case Problem.None when _part != null:
+                TookPart(meta, payload, header);
+                break;
             case Problem.None:
                 Publish(meta, payload);
+                break;
+            case Problem.PartLate:
+                Counters[StreamRecvCounter.PartsLate]++;
+                break;
+            case Problem.PartMismatch:
+                Counters[StreamRecvCounter.PartsMismatched]++;
                 break;
             case Problem.Malformed:
                 CountLost(StreamRecvCounter.ImagesMalformed, 1);
@@ -366,9 +445,19 @@ public sealed partial class StreamReceiver : IDisposable
 
     private void Publish(in ImageMetadata meta, int payload)
     {
-        if (_hasPublished && meta.Id > _lastPublished)
+        Took(meta.Id);
+        Counters[StreamRecvCounter.ImagesPublished]++;
+        Counters[StreamRecvCounter.BytesReceived] += payload;
+        if (!_publisher!.TrySend(_metaBuffer.AsSpan(0, ImageMetadata.Size)))
+            Counters[StreamRecvCounter.MetadataDropped]++;
+    }
+
+    /// <summary>Image <paramref name="id"/> came whole from the stream: the ids of this share since the last one did not.</summary>
+    private void Took(ulong id)
+    {
+        if (_hasPublished && id > _lastPublished)
         {
-            long skipped = (long)_share.CountBetween(_lastPublished, meta.Id);
+            long skipped = (long)_share.CountBetween(_lastPublished, id);
             Counters[StreamRecvCounter.ImagesSkipped] += skipped;
             // Across a sender restart, ids that neither session's numbering accounts for: the old
             // sender's tail (queued at its stop, dropped after its last message that came) and ids
@@ -379,25 +468,80 @@ public sealed partial class StreamReceiver : IDisposable
         _restartSincePublished = false;
         _lossSincePublished = 0;
         _hasPublished = true;
-        _lastPublished = meta.Id;
-        Counters[StreamRecvCounter.ImagesPublished]++;
+        _lastPublished = id;
+    }
+
+    /// <summary>Whether the header says the message is what this receiver takes: a part of its --part, or (without) a whole image.</summary>
+    private bool PartFits(in StreamHeader h) => _part is { } p ? h.IsPartOf(p) : !h.IsPart;
+
+    /// <summary>
+    /// Claims the image's slot for this receiver's part (<see cref="SlotParts.Claim"/>) with the
+    /// image's key (its metadata and source slot header, as every part brings them) and gives the
+    /// range to write; PartLate or PartMismatch if the part must not be written.
+    /// </summary>
+    private Problem ClaimPart(ImagePart part, ulong id, int start, out int slot, out Span<byte> target)
+    {
+        slot = _ring.SlotOf(id);
+        target = default;
+        switch (SlotParts.Claim(_ring, slot, id, ImageKey(), part))
+        {
+            case SlotParts.ClaimResult.Late:
+                slot = -1;
+                return Problem.PartLate;
+            case SlotParts.ClaimResult.Mismatch:
+                slot = -1;
+                return Problem.PartMismatch;
+        }
+        target = _ring.SlotSpan(slot)[start..];
+        return Problem.None;
+    }
+
+    /// <summary>
+    /// The key every part of one source image has: xxHash3-64 of its ImageMetadata (frame 1) and the
+    /// source slot header (in frame 3), so parts of two images with one id (a restarted detector
+    /// numbering) never make one image.
+    /// </summary>
+    private ulong ImageKey()
+    {
+        Span<byte> both = stackalloc byte[ImageMetadata.Size + SlotHeader.Size];
+        _metaBuffer.AsSpan(0, ImageMetadata.Size).CopyTo(both);
+        _headerBuffer.AsSpan(StreamHeader.Size - SlotHeader.Size, SlotHeader.Size).CopyTo(both[ImageMetadata.Size..]);
+        return System.IO.Hashing.XxHash3.HashToUInt64(both);
+    }
+
+    /// <summary>A part written and checked into its slot; part 0's receiver then waits for the image's other parts.</summary>
+    private void TookPart(in ImageMetadata meta, int payload, in StreamHeader header)
+    {
+        Took(meta.Id);
+        Counters[StreamRecvCounter.PartsReceived]++;
         Counters[StreamRecvCounter.BytesReceived] += payload;
-        if (!_publisher.TrySend(_metaBuffer.AsSpan(0, ImageMetadata.Size)))
+        _parts?.Add(meta, header.Slot, ImageKey());
+        _parts?.Advance();
+    }
+
+    /// <summary>Publishes an image whose parts are all in its sealed slot (part 0's receiver).</summary>
+    private void PublishSealed(in ImageMetadata meta)
+    {
+        Counters[StreamRecvCounter.ImagesPublished]++;
+        Span<byte> bytes = stackalloc byte[ImageMetadata.Size];
+        meta.Write(bytes);
+        if (!_publisher!.TrySend(bytes))
             Counters[StreamRecvCounter.MetadataDropped]++;
     }
 
     public void Dispose()
     {
-        _publisher.Dispose();
+        _publisher?.Dispose();
         _monitor.Dispose();
         _frame.Dispose();
         _pull.Dispose();
         _ring.Dispose();
         Counters.Dispose();
-        _role.Dispose();
+        _role?.Dispose();
+        _partRole?.Dispose();
     }
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "StdStreamRecv {Detector} images {Share}: from {Address} into /dev/shm/{Ring} ({Slots} slots, {How}), metadata on {Endpoint}")]
+    [LoggerMessage(Level = LogLevel.Information, Message = "StdStreamRecv {Detector} {Share}: from {Address} into /dev/shm/{Ring} ({Slots} slots, {How}), metadata on {Endpoint}")]
     private partial void LogStarted(string detector, string share, string address, string ring, int slots, string how, string endpoint);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "connected to the sender at {Address}")]
@@ -427,6 +571,6 @@ public sealed partial class StreamReceiver : IDisposable
     [LoggerMessage(Level = LogLevel.Information, Message = "stats {Detector} stream_recv {Share}: {Line}")]
     private partial void LogStats(string detector, string share, string line);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "StdStreamRecv {Detector} images {Share} stopped; totals: {Line}")]
+    [LoggerMessage(Level = LogLevel.Information, Message = "StdStreamRecv {Detector} {Share} stopped; totals: {Line}")]
     private partial void LogStopped(string detector, string share, string line);
 }

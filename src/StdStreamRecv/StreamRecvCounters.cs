@@ -62,13 +62,23 @@ public enum StreamRecvCounter
     ImageIdResets,
     /// <summary>ImageMetadata that could not be published.</summary>
     MetadataDropped,
+    /// <summary>A part receiver (--part i/N): parts written into their slot and checked (every part receiver, part 0's too).</summary>
+    PartsReceived,
+    /// <summary>A part receiver: parts of an image already published or given up, or whose slot another image took while the part was written: not used.</summary>
+    PartsLate,
+    /// <summary>A part receiver: parts whose image id matched the slot's but whose metadata or source slot header did not (another source image): not used.</summary>
+    PartsMismatched,
+    /// <summary>Part 0's receiver: images whose part 0 came but that were never published: a part did not come within the part timeout, failed, or the slot was taken.</summary>
+    ImagesIncomplete,
+    /// <summary>Part 0's receiver: the parts those images lacked (by part at the end of the stats line).</summary>
+    PartsMissing,
 }
 
-/// <summary>The stream receiver's counter set (meter StdDaq.StreamRecv, tags detector and share).</summary>
+/// <summary>The stream receiver's counter set (meter StdDaq.StreamRecv, tags detector, share and part).</summary>
 public static class StreamRecvStats
 {
-    public static CounterSet<StreamRecvCounter> Create(string detector, ImageShare share) =>
-        new("StdDaq.StreamRecv", "stream_recv", [new("detector", detector), new("share", share.ToString())]);
+    public static CounterSet<StreamRecvCounter> Create(string detector, ImageShare share, ImagePart? part = null) =>
+        new("StdDaq.StreamRecv", "stream_recv", [new("detector", detector), new("share", share.ToString()), new("part", (part ?? ImagePart.Whole).ToString())]);
 
     extension(CounterSnapshot<StreamRecvCounter> s)
     {

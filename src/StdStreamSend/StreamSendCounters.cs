@@ -12,7 +12,7 @@ public enum StreamSendCounter
 {
     /// <summary>ImageMetadata messages received from the assembler (every share).</summary>
     ImagesReceived,
-    /// <summary>Images sent whole (all three frames queued).</summary>
+    /// <summary>Images sent whole (all three frames queued); a part sender: parts sent.</summary>
     ImagesSent,
     /// <summary>Image bytes sent (frame 2).</summary>
     BytesSent,
@@ -32,13 +32,19 @@ public enum StreamSendCounter
     ImagesNoBuffer,
     /// <summary>Receivers that connected (handshakes).</summary>
     ReceiverConnections,
+    /// <summary>
+    /// Images sent without a copy whose slot was rewritten before libzmq gave the bytes back (it does
+    /// so some time after it wrote them): at most these went out torn; the receiver refuses those
+    /// whose bytes changed (their checksum) and counts them corrupt.
+    /// </summary>
+    ImagesRewrittenInFlight,
 }
 
-/// <summary>The stream sender's counter set (meter StdDaq.StreamSend, tags detector and share).</summary>
+/// <summary>The stream sender's counter set (meter StdDaq.StreamSend, tags detector, share and part).</summary>
 public static class StreamSendStats
 {
-    public static CounterSet<StreamSendCounter> Create(string detector, ImageShare share) =>
-        new("StdDaq.StreamSend", "stream_send", [new("detector", detector), new("share", share.ToString())]);
+    public static CounterSet<StreamSendCounter> Create(string detector, ImageShare share, ImagePart? part = null) =>
+        new("StdDaq.StreamSend", "stream_send", [new("detector", detector), new("share", share.ToString()), new("part", (part ?? ImagePart.Whole).ToString())]);
 
     extension(CounterSnapshot<StreamSendCounter> s)
     {

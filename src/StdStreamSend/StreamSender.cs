@@ -13,10 +13,16 @@ public sealed record StreamSendOptions
 {
     /// <summary>Send only the images of this share (--images i/N).</summary>
     public ImageShare Images { get; init; } = ImageShare.All;
+    /// <summary>Send only this byte range of every image (--part i/N; not with <see cref="Images"/>).</summary>
+    public ImagePart? Part { get; init; }
     /// <summary>Compute the xxHash3-64 of every image (--no-checksum: false, the header then carries 0).</summary>
     public bool Checksum { get; init; } = true;
     /// <summary>How long one image may wait for room at the high-water mark before it is dropped (--send-timeout-ms).</summary>
     public int SendTimeoutMs { get; init; } = 200;
+    /// <summary>Bytes of images the high-water mark allows (<see cref="StreamSender.QueuedBytes"/>; benchmarks try others).</summary>
+    public long QueuedBytes { get; init; } = StreamSender.QueuedBytes;
+    /// <summary>With a checksum, lend the slot's bytes to libzmq instead of copying them (false: copy, as without; benchmarks compare).</summary>
+    public bool Lend { get; init; } = true;
     /// <summary>The clock of the stats period.</summary>
     public TimeProvider Time { get; init; } = TimeProvider.System;
     /// <summary>Called after an image's bytes were copied out of its slot, before the sequence lock is checked (tests overwrite the slot there).</summary>
@@ -41,6 +47,14 @@ public sealed partial class StreamSender : IDisposable
 {
     /// <summary>Longest wait for metadata, so cancellation, connection events and the stats line are not held up.</summary>
     private const int ReceiveTimeoutMs = 50;
+    /// <summary>Images smaller than this are copied into the message: lending saves nothing there.</summary>
+    private const int LendMinBytes = 64 * 1024;
+    /// <summary>Most images lent to libzmq at once (the high-water mark's at most 1000, and those the I/O thread is writing); more are copied.</summary>
+    private const int LoansOut = 2048;
+
+    /// <summary>A slot version lent to libzmq, and whether the image was sent (else it was dropped and its bytes do not matter).</summary>
+    private readonly record struct Loan(int Slot, ulong Sequence, bool Sent);
+
     /// <summary>Bytes of queued images the high-water mark allows, on each side: it is counted in messages.</summary>
     public const long QueuedBytes = 256L << 20;
     /// <summary>How long the service's stop may go on handing queued images to TCP (<see cref="DisposeFlushing"/>): bounded, so a stalled receiver cannot hold a stop up.</summary>
@@ -56,6 +70,8 @@ public sealed partial class StreamSender : IDisposable
     private readonly ZmqSocket _push;
     private readonly ZmqMonitor _monitor;
     private readonly ZmqOutMessage _image = new();
+    /// <summary>Slot versions lent to libzmq (sent without a copy), checked again when libzmq gives them back.</summary>
+    private readonly ZmqLoans<Loan> _loans = new(LoansOut);
     private readonly byte[] _metaBuffer = new byte[ImageMetadata.Size + 1];
     private readonly byte[] _headerBuffer = new byte[StreamHeader.Size];
     private readonly System.IO.Hashing.XxHash3 _hash = new();
@@ -80,14 +96,16 @@ public sealed partial class StreamSender : IDisposable
         _options = options;
         _logger = logger;
         _share = options.Images;
+        if (options.Part.HasValue && _share != ImageShare.All)
+            throw new ArgumentException($"a sender sends either a part of every image or a share of the images, not both (part {options.Part}, images {_share})");
         _session = BitConverter.ToUInt64(RandomNumberGenerator.GetBytes(sizeof(ulong)));
-        _role = ServiceRoles.StreamSender(config, address, _share);
-        Counters = StreamSendStats.Create(config.DetectorName, _share);
+        _role = options.Part is { } part ? ServiceRoles.StreamPartSender(config, address, part) : ServiceRoles.StreamSender(config, address, _share);
+        Counters = StreamSendStats.Create(config.DetectorName, _share, options.Part);
         _images = new ImageBufferAttachment(config, LogWaiting, LogNoRing);
         try
         {
             _metadata = ZmqSocket.Subscriber(config.AssemblerEndpoint, receiveHwm: 100_000, receiveTimeoutMs: ReceiveTimeoutMs);
-            (_push, _monitor) = ZmqSocket.BoundPusher(address, HighWaterMark(config), options.SendTimeoutMs,
+            (_push, _monitor) = ZmqSocket.BoundPusher(address, SendHighWaterMark(config, options), options.SendTimeoutMs,
                 Zmq.EVENT_HANDSHAKE_SUCCEEDED | Zmq.EVENT_DISCONNECTED);
         }
         catch
@@ -102,8 +120,20 @@ public sealed partial class StreamSender : IDisposable
         }
     }
 
-    /// <summary>The high-water mark in images: <see cref="QueuedBytes"/> worth, at least 4 and at most 1000.</summary>
-    public static int HighWaterMark(DetectorConfig config) => (int)Math.Clamp(QueuedBytes / config.ImageBytes, 4, 1000);
+    /// <summary>
+    /// This sender's high-water mark: <see cref="HighWaterMark"/>, and when it lends images (checksums
+    /// on) at most half the ImageBuffer's slots (at least 4): a lent image is read from its slot when
+    /// libzmq sends it, so one queued longer than the ring takes to come round would go out torn
+    /// (caught by the checksum, images_rewritten_in_flight) instead of being dropped at the mark.
+    /// </summary>
+    public static int SendHighWaterMark(DetectorConfig config, StreamSendOptions options)
+    {
+        int hwm = HighWaterMark(config, options.QueuedBytes);
+        return options.Lend && options.Checksum ? Math.Clamp(config.ImageBufferSlotCount / 2, 4, hwm) : hwm;
+    }
+
+    /// <summary>The high-water mark in images: <paramref name="queuedBytes"/> (<see cref="QueuedBytes"/>) worth, at least 4 and at most 1000.</summary>
+    public static int HighWaterMark(DetectorConfig config, long queuedBytes = QueuedBytes) => (int)Math.Clamp(queuedBytes / config.ImageBytes, 4, 1000);
 
     public Task RunAsync(CancellationToken ct) =>
         Task.Factory.StartNew(() => Run(ct), ct, TaskCreationOptions.LongRunning, TaskScheduler.Default);
@@ -111,7 +141,7 @@ public sealed partial class StreamSender : IDisposable
     public void Run(CancellationToken ct)
     {
         _images.Wait(ct);
-        LogStarted(_config.DetectorName, _share.ToString(), _config.AssemblerEndpoint, _config.ImageBufferName, _address,
+        LogStarted(_config.DetectorName, What, _config.AssemblerEndpoint, _config.ImageBufferName, _address,
             _options.Checksum ? "xxh3-64" : "off", _session.ToString("x16"));
         var time = _options.Time;
         var stats = new StatsPeriod<StreamSendCounter>(Counters, time, _config.StatsCollectionPeriod);
@@ -120,13 +150,17 @@ public sealed partial class StreamSender : IDisposable
             int n = _metadata.Receive(_metaBuffer);
             if (n >= 0)
                 OnMetadata(n);
+            TakeLoansBack();
             while (_monitor.TryRead(out int ev))
                 OnConnectionEvent(ev);
             if (stats.TryTake(time.GetTimestamp(), out var change, out double seconds))
-                LogStats(_config.DetectorName, _share.ToString(), change.Format(seconds));
+                LogStats(_config.DetectorName, _options.Part is { } part ? $"part {part}" : _share.ToString(), change.Format(seconds));
         }
-        LogStopped(_config.DetectorName, _share.ToString(), Counters.Read().Format(0));
+        LogStopped(_config.DetectorName, What, Counters.Read().Format(0));
     }
+
+    /// <summary>What this sender sends, for its log lines: "images i/N" or "part i/N".</summary>
+    private string What => _options.Part is { } part ? $"part {part}" : $"images {_share}";
 
     private void OnConnectionEvent(int ev)
     {
@@ -177,13 +211,23 @@ public sealed partial class StreamSender : IDisposable
         }
         // The slot header and the bytes are read under the same lock; checked after both are copied.
         SlotHeader slotHeader = ring.Slot(slot);
-        _image.Init((int)payload);
-        var bytes = ring.SlotSpan(slot)[..(int)payload];
+        var (start, length) = _options.Part?.RangeOf(payload) ?? (0, payload);
+        var bytes = ring.SlotSpan(slot).Slice((int)start, (int)length);
+        // With a checksum the image is not copied: hashed in place, then lent to libzmq, which
+        // writes it to the socket from the slot; bytes that change on the way (the slot rewritten
+        // meanwhile) no longer match the checksum, so the receiver never takes them for the image.
+        bool lend = _options.Lend && _options.Checksum && length >= LendMinBytes && _loans.CanLend;
         ulong? checksum = null;
-        if (_options.Checksum)
-            checksum = StreamHeader.CopyWithChecksum(bytes, _image.Data, _hash);
+        if (lend)
+            checksum = StreamHeader.ChecksumOf(bytes);
         else
-            bytes.CopyTo(_image.Data);
+        {
+            _image.Init((int)length);
+            if (_options.Checksum)
+                checksum = StreamHeader.CopyWithChecksum(bytes, _image.Data, _hash);
+            else
+                bytes.CopyTo(_image.Data);
+        }
         _options.AfterCopy?.Invoke(id);
         if (!ring.Validate(slot, seq))
         {
@@ -191,15 +235,29 @@ public sealed partial class StreamSender : IDisposable
             Counters[StreamSendCounter.ImagesOverrun]++;
             return;
         }
-        new StreamHeader(_session, _sequence++, _share, (ulong)payload, checksum, slotHeader).Write(_headerBuffer);
-        if (Send(payload))
+        if (lend)
+            _image.InitLent(ring, slot, (int)start, (int)length, _loans, new Loan(slot, seq, Sent: true));
+        new StreamHeader(_session, _sequence++, _share, (ulong)length, checksum, slotHeader, _options.Part).Write(_headerBuffer);
+        if (Send(length))
         {
             Counters[StreamSendCounter.ImagesSent]++;
-            Counters[StreamSendCounter.BytesSent] += payload;
+            Counters[StreamSendCounter.BytesSent] += length;
         }
         else
+        {
             Counters[StreamSendCounter.ImagesDroppedHwm]++;
+            if (lend)
+                _loans.ReplaceLatest(new Loan(slot, seq, Sent: false));
+        }
         _image.Close();
+    }
+
+    /// <summary>The images libzmq has given back since: a sent one whose slot had another version by then may have gone out torn (the receiver's checksum tells).</summary>
+    private void TakeLoansBack()
+    {
+        while (_loans.TryTakeReturned(out var loan, out ulong sequenceThen))
+            if (loan.Sent && sequenceThen != loan.Sequence)
+                Counters[StreamSendCounter.ImagesRewrittenInFlight]++;
     }
 
     /// <summary>
@@ -257,8 +315,10 @@ public sealed partial class StreamSender : IDisposable
     {
         if (!_disposed)
             _push.SetInt(Zmq.LINGER, lingerMs);
-        Dispose();
+        // Timed from here: Dispose waits for libzmq to give back the images lent to it, which it
+        // does as it sends them (or drops them when the linger ends).
         long start = System.Diagnostics.Stopwatch.GetTimestamp();
+        Dispose();
         bool ended = ZmqSocket.TerminateContext(TimeSpan.FromMilliseconds(lingerMs + 1000));
         var took = System.Diagnostics.Stopwatch.GetElapsedTime(start);
         bool flushed = ended && took < TimeSpan.FromMilliseconds(lingerMs);
@@ -278,12 +338,16 @@ public sealed partial class StreamSender : IDisposable
         _push.Dispose();
         _metadata.Dispose();
         _image.Dispose();
-        _images.Dispose();
+        // libzmq drops what it still holds once the socket is closed; the slots it reads from
+        // stay mapped until it has given them all back (else the mapping is left, not unmapped under it).
+        if (_loans.WaitAllReturned(TimeSpan.FromSeconds(5)))
+            _images.Dispose();
+        _loans.Dispose();
         Counters.Dispose();
         _role.Dispose();
     }
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "StdStreamSend {Detector} images {Share}: metadata from {Metadata}, images from /dev/shm/{Ring}, sending on {Address} (checksum {Checksum}, session {Session})")]
+    [LoggerMessage(Level = LogLevel.Information, Message = "StdStreamSend {Detector} {Share}: metadata from {Metadata}, images from /dev/shm/{Ring}, sending on {Address} (checksum {Checksum}, session {Session})")]
     private partial void LogStarted(string detector, string share, string metadata, string ring, string address, string checksum, string session);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "a receiver connected to {Address}")]
@@ -313,6 +377,6 @@ public sealed partial class StreamSender : IDisposable
     [LoggerMessage(Level = LogLevel.Warning, Message = "queue not flushed at stop: images still queued after {LingerMs} ms were dropped (receiver slow or gone; it counts them as images_lost_sender_restart when a sender starts again)")]
     private partial void LogNotFlushed(int lingerMs);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "StdStreamSend {Detector} images {Share} stopped; totals: {Line}")]
+    [LoggerMessage(Level = LogLevel.Information, Message = "StdStreamSend {Detector} {Share} stopped; totals: {Line}")]
     private partial void LogStopped(string detector, string share, string line);
 }

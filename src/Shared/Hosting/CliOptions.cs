@@ -58,20 +58,46 @@ public static class CliOptions
 
     /// <summary>An image share <c>i/N</c> (0 &lt;= i &lt; N &lt;= 1024); <see cref="ImageShare.All"/> when not given.</summary>
     public static Option<ImageShare> Share(string name, string description) =>
+        Fraction(name, description + " (default 0/1: every image)", ImageShare.All, ImageShare.TryParse, ImageShare.MaxCount);
+
+    /// <summary>An image part <c>i/N</c> (0 &lt;= i &lt; N &lt;= 64); null when not given.</summary>
+    public static Option<ImagePart?> Part(string name, string description) =>
+        Fraction<ImagePart?>(name, description, null, (string s, out ImagePart? p) =>
+        {
+            bool ok = ImagePart.TryParse(s, out var part);
+            p = part;
+            return ok;
+        }, ImagePart.MaxCount);
+
+    /// <summary>
+    /// The values of a stream program's <c>--images</c> and <c>--part</c>, which exclude each other
+    /// (a sender sends whole images of a share or one part of every image): both given is a usage error.
+    /// </summary>
+    public static (ImageShare Images, ImagePart? Part) ImagesOrPart(this ParseResult a, Option<ImageShare> images, Option<ImagePart?> part)
+    {
+        if (a.Given(images) && a.Given(part))
+            throw new UsageException($"give {images.Name} i/N (whole images, a share of them) or {part.Name} i/N (a byte range of every image), not both");
+        return (a.GetValue(images), a.GetValue(part));
+    }
+
+    private delegate bool FractionParser<T>(string text, out T value);
+
+    /// <summary>An <c>i/N</c> value (0 &lt;= i &lt; N &lt;= <paramref name="max"/>), <paramref name="fallback"/> when not given.</summary>
+    private static Option<T> Fraction<T>(string name, string description, T fallback, FractionParser<T> parse, int max) =>
         new(name)
         {
             HelpName = "i/N",
-            Description = description + " (default 0/1: every image)",
-            DefaultValueFactory = _ => ImageShare.All,
+            Description = description,
+            DefaultValueFactory = _ => fallback,
             CustomParser = r =>
             {
                 if (r.Tokens.Count == 0)
-                    return ImageShare.All;
+                    return fallback;
                 string s = r.Tokens[0].Value;
-                if (ImageShare.TryParse(s, out var share))
-                    return share;
-                r.AddError($"{name} '{s}' is not i/N with 0 <= i < N <= {ImageShare.MaxCount}");
-                return ImageShare.All;
+                if (parse(s, out var value))
+                    return value;
+                r.AddError($"{name} '{s}' is not i/N with 0 <= i < N <= {max}");
+                return fallback;
             },
         };
 

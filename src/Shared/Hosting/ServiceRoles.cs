@@ -29,12 +29,29 @@ public static class ServiceRoles
     /// <c>&lt;detector&gt;-stream_send-&lt;i&gt;of&lt;N&gt;-&lt;address&gt;</c>, the address's characters
     /// other than A-Z a-z 0-9 . - as '_').
     /// </summary>
-    public static RoleLock StreamSender(DetectorConfig c, string address, Streams.ImageShare share)
-    {
-        string place = new(address.Select(ch => char.IsAsciiLetterOrDigit(ch) || ch is '.' or '-' ? ch : '_').ToArray());
-        return RoleLock.Acquire($"{c.DetectorName}-stream_send-{share.Index}of{share.Count}-{place}",
+    public static RoleLock StreamSender(DetectorConfig c, string address, Streams.ImageShare share) =>
+        RoleLock.Acquire($"{c.DetectorName}-stream_send-{share.Index}of{share.Count}-{Place(address)}",
             $"StdStreamSend of detector '{c.DetectorName}' for images {share} to {address}");
-    }
+
+    /// <summary>
+    /// One part sender per detector, stream address and part (key
+    /// <c>&lt;detector&gt;-stream_send-part&lt;i&gt;of&lt;N&gt;-&lt;address&gt;</c>, the address as in <see cref="StreamSender"/>).
+    /// </summary>
+    public static RoleLock StreamPartSender(DetectorConfig c, string address, Streams.ImagePart part) =>
+        RoleLock.Acquire($"{c.DetectorName}-stream_send-part{part.Index}of{part.Count}-{Place(address)}",
+            $"StdStreamSend of detector '{c.DetectorName}' for part {part} to {address}");
+
+    /// <summary>
+    /// One part receiver per detector and part (key <c>&lt;detector&gt;-stream_recv-part&lt;i&gt;of&lt;N&gt;</c>);
+    /// part 0 also holds <see cref="StreamReceiver"/>, as it publishes in the assembler's place.
+    /// </summary>
+    public static RoleLock StreamPartReceiver(DetectorConfig c, Streams.ImagePart part) =>
+        RoleLock.Acquire($"{c.DetectorName}-stream_recv-part{part.Index}of{part.Count}",
+            $"StdStreamRecv of detector '{c.DetectorName}' for part {part}");
+
+    /// <summary>An address as a lock key's part: characters other than A-Z a-z 0-9 . - as '_'.</summary>
+    private static string Place(string address) =>
+        new(address.Select(ch => char.IsAsciiLetterOrDigit(ch) || ch is '.' or '-' ? ch : '_').ToArray());
 
     /// <summary>The writer role of the detector (key <c>&lt;detector&gt;-writer</c>).</summary>
     public static RoleLock Writer(DetectorConfig c) => Writer(c.DetectorName);

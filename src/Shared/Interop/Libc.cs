@@ -348,6 +348,17 @@ public static unsafe partial class Libc
     [LibraryImport(Lib, EntryPoint = "strerror")]
     private static partial nint strerror_native(int errnum);
 
+    /// <summary>mallopt(3) parameters.</summary>
+    public static class M
+    {
+        public const int TRIM_THRESHOLD = -1;
+        public const int MMAP_THRESHOLD = -3;
+    }
+
+    /// <summary>glibc's malloc tuning; returns 1 on success, 0 on error.</summary>
+    [LibraryImport(Lib, EntryPoint = "mallopt")]
+    public static partial int mallopt(int param, int value);
+
     [LibraryImport(Lib, EntryPoint = "getpid")]
     public static partial int getpid();
 

@@ -19,7 +19,7 @@ public static unsafe partial class Zmq
 
     public const int PAIR = 0, PUB = 1, SUB = 2, PULL = 7, PUSH = 8, XPUB = 9;
 
-    public const int SUBSCRIBE = 6, RCVMORE = 13, FD = 14, LINGER = 17, SNDHWM = 23, RCVHWM = 24, RCVTIMEO = 27, SNDTIMEO = 28, XPUB_VERBOSE = 40;
+    public const int SNDBUF = 11, RCVBUF = 12, SUBSCRIBE = 6, RCVMORE = 13, FD = 14, LINGER = 17, SNDHWM = 23, RCVHWM = 24, RCVTIMEO = 27, SNDTIMEO = 28, XPUB_VERBOSE = 40;
     public const int DONTWAIT = 1, SNDMORE = 2;
     /// <summary>zmq_socket_monitor events.</summary>
     public const int EVENT_CONNECTED = 0x0001, EVENT_ACCEPTED = 0x0020, EVENT_DISCONNECTED = 0x0200, EVENT_HANDSHAKE_SUCCEEDED = 0x1000;
@@ -70,6 +70,10 @@ public static unsafe partial class Zmq
 
     [LibraryImport(Lib, EntryPoint = "zmq_msg_init_size")]
     public static partial int zmq_msg_init_size(void* msg, nuint size);
+
+    /// <summary>A message whose content is <paramref name="data"/> (not copied); libzmq calls <paramref name="ffn"/>(data, hint) once it is done with it.</summary>
+    [LibraryImport(Lib, EntryPoint = "zmq_msg_init_data")]
+    public static partial int zmq_msg_init_data(void* msg, void* data, nuint size, delegate* unmanaged[Cdecl]<void*, void*, void> ffn, void* hint);
 
     [LibraryImport(Lib, EntryPoint = "zmq_msg_init")]
     public static partial int zmq_msg_init(void* msg);

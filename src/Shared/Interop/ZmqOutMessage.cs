@@ -1,3 +1,5 @@
+using StdDaq.Shared.Memory;
+
 namespace StdDaq.Shared.Interop;
 
 /// <summary>
@@ -22,6 +24,33 @@ public sealed unsafe class ZmqOutMessage : ZmqMessage
         Holds = true;
         _size = size;
     }
+
+    /// <summary>
+    /// Makes the message's content <paramref name="length"/> bytes of <paramref name="ring"/>'s slot
+    /// <paramref name="slot"/> from <paramref name="start"/>, lent without a copy: libzmq reads them
+    /// when it writes the message to the socket, so they may change until <paramref name="loans"/>
+    /// gives <paramref name="item"/> back (a reader checks the slot's sequence lock then; a checksum
+    /// taken before catches bytes that changed on the way). The ring must stay mapped until then.
+    /// </summary>
+    public void InitLent<T>(ShmRing ring, int slot, int start, int length, ZmqLoans<T> loans, in T item) where T : struct
+    {
+        ObjectDisposedException.ThrowIf(Msg == null, this);
+        if ((uint)start > (uint)ring.SlotBytes || (uint)length > (uint)(ring.SlotBytes - start))
+            throw new ArgumentOutOfRangeException(nameof(length), $"{length} bytes from {start} of a {ring.SlotBytes}-byte slot");
+        Close();
+        var entry = loans.Lend(item, &ring.SlotHeaderAt(slot)->Sequence);
+        if (Zmq.zmq_msg_init_data(Msg, ring.SlotData(slot) + start, (nuint)length, &LoanReturned, entry) != 0)
+        {
+            ZmqLoanEntry.Return(entry);
+            throw Zmq.Error($"zmq_msg_init_data({length})");
+        }
+        Holds = true;
+        _size = length;
+    }
+
+    /// <summary>libzmq's free callback of a lent message (its I/O thread, or this one at a close): the loan whose entry is <paramref name="hint"/> is back.</summary>
+    [System.Runtime.InteropServices.UnmanagedCallersOnly(CallConvs = [typeof(System.Runtime.CompilerServices.CallConvCdecl)])]
+    private static void LoanReturned(void* data, void* hint) => ZmqLoanEntry.Return((ZmqLoanEntry*)hint);
 
     /// <summary>The content to fill, <see cref="Init"/>'s size long; empty when the message holds nothing.</summary>
     public Span<byte> Data => Holds ? new Span<byte>(Zmq.zmq_msg_data(Msg), _size) : default;

@@ -52,8 +52,15 @@ public struct SlotHeader
     public uint Status;
     /// <summary>@64: image buffers: modules not in the image (missing or overrun); 0 in frame buffers.</summary>
     public uint NMissingModules;
-    /// <summary>@68: zero, up to the bitmap; a replica's image slots (StdStreamRecv) keep the sender's session @68 and sequence number @76 here.</summary>
-    public Reserved60 Reserved;
+    /// <summary>@68: zero (16 bytes); a replica's image slots (StdStreamRecv, whole images) keep the sender's session @68 and sequence number @76 here.</summary>
+    public Reserved16 Reserved;
+    /// <summary>
+    /// @84: image buffers filled by part receivers (StdStreamRecv --part i/N): which image the slot
+    /// is open for and which of its byte ranges are in (<see cref="SlotParts"/>); zero otherwise.
+    /// </summary>
+    public SlotPartsState Parts;
+    /// <summary>@124: zero, up to the bitmap.</summary>
+    public Reserved4 ReservedTail;
     /// <summary>
     /// @128: frame buffers: bit k set = packet k received; image buffers: bit m set = module m's
     /// frame is in the image. Bit i is bit i % 8 of byte i / 8.
@@ -76,9 +83,16 @@ public struct SlotHeader
 
     private void SetBit(int i) => ReceivedBitmap[i >> 3] |= (byte)(1 << (i & 7));
 
-    /// <summary>60 reserved bytes (@68 up to the bitmap @128).</summary>
-    [InlineArray(60)]
-    public struct Reserved60
+    /// <summary>16 reserved bytes (@68 up to the parts state @84).</summary>
+    [InlineArray(16)]
+    public struct Reserved16
+    {
+        private byte _e;
+    }
+
+    /// <summary>4 reserved bytes (@124 up to the bitmap @128).</summary>
+    [InlineArray(4)]
+    public struct Reserved4
     {
         private byte _e;
     }
@@ -89,6 +103,41 @@ public struct SlotHeader
     {
         private byte _e;
     }
+}
+
+/// <summary>
+/// The part receivers' bookkeeping in an image slot header (@84..@124 of <see cref="SlotHeader"/>,
+/// 40 bytes), changed only under <see cref="Lock"/> through <see cref="SlotParts"/>. Offsets are
+/// within the slot header; the 64-bit fields are 8-byte aligned there (slot headers are).
+/// </summary>
+[StructLayout(LayoutKind.Sequential, Pack = 1)]
+public struct SlotPartsState
+{
+    /// <summary>@84: 0 when free, else the pid of the process in the (few-instruction) critical section.</summary>
+    public int Lock;
+    /// <summary>@88: the image the slot is open for, or was sealed or given up for.</summary>
+    public ulong ImageId;
+    /// <summary>@96: a hash of the image's ImageMetadata and source slot header: every part must bring the same.</summary>
+    public ulong Key;
+    /// <summary>@104: bit i: part i's bytes are in the slot and matched its checksum.</summary>
+    public ulong Done;
+    /// <summary>@112: bit i: part i came but could not be used (checksum, size, another source image).</summary>
+    public ulong Failed;
+    /// <summary>@120: a <see cref="SlotPartsPhase"/>.</summary>
+    public uint Phase;
+}
+
+/// <summary>Values of <see cref="SlotPartsState.Phase"/>.</summary>
+public static class SlotPartsPhase
+{
+    /// <summary>No part receiver has used the slot.</summary>
+    public const uint None = 0;
+    /// <summary>Parts of <see cref="SlotPartsState.ImageId"/> are being written (the sequence lock is odd).</summary>
+    public const uint Open = 1;
+    /// <summary>Every part was in: the publisher sealed the slot (even) and published the image.</summary>
+    public const uint Sealed = 2;
+    /// <summary>The publisher gave the image up (a part missing or failed); the slot stays odd until the next image's parts claim it.</summary>
+    public const uint Abandoned = 3;
 }
 
 /// <summary>Values of <see cref="SlotHeader.Status"/>.</summary>

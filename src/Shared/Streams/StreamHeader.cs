@@ -26,20 +26,25 @@ public readonly struct StreamHeader
     public const ushort CurrentVersion = 1;
     /// <summary><see cref="Flags"/> bit: <see cref="Checksum"/> holds the image bytes' xxHash3-64 (else it is 0 and not checked).</summary>
     public const ushort FlagChecksum = 1;
+    /// <summary>
+    /// <see cref="Flags"/> bit: frame 2 is one byte range of the image (<c>--part i/N</c>,
+    /// <see cref="ImagePart.RangeOf"/>), and <see cref="ShareIndex"/>/<see cref="ShareCount"/> are its i/N.
+    /// </summary>
+    public const ushort FlagPart = 2;
 
     /// <summary>@0: <see cref="MagicValue"/>.</summary>
     public readonly uint Magic;
     /// <summary>@4: the format version, <see cref="CurrentVersion"/>.</summary>
     public readonly ushort Version;
-    /// <summary>@6: <see cref="FlagChecksum"/> or 0.</summary>
+    /// <summary>@6: <see cref="FlagChecksum"/>, <see cref="FlagPart"/>, or 0.</summary>
     public readonly ushort Flags;
     /// <summary>@8: the sender's session: a random number drawn at its start.</summary>
     public readonly ulong SessionId;
     /// <summary>@16: the message's number in the session, from 0.</summary>
     public readonly ulong Sequence;
-    /// <summary>@24: i of the sender's --images i/N.</summary>
+    /// <summary>@24: i of the sender's --images i/N (with <see cref="FlagPart"/>: of its --part i/N).</summary>
     public readonly uint ShareIndex;
-    /// <summary>@28: N of the sender's --images i/N (1: every image).</summary>
+    /// <summary>@28: N of the sender's --images i/N (1: every image; with <see cref="FlagPart"/>: of its --part i/N).</summary>
     public readonly uint ShareCount;
     /// <summary>@32: bytes of the image frame (frame 2).</summary>
     public readonly ulong PayloadBytes;
@@ -52,16 +57,20 @@ public readonly struct StreamHeader
     /// </summary>
     public readonly SlotHeader Slot;
 
-    /// <summary>A header of <see cref="CurrentVersion"/>; <paramref name="checksum"/> null: none.</summary>
-    public StreamHeader(ulong sessionId, ulong sequence, ImageShare share, ulong payloadBytes, ulong? checksum, in SlotHeader slot)
+    /// <summary>
+    /// A header of <see cref="CurrentVersion"/>; <paramref name="checksum"/> null: none;
+    /// <paramref name="part"/> given: frame 2 is that part of the image (the share is then not written).
+    /// </summary>
+    public StreamHeader(ulong sessionId, ulong sequence, ImageShare share, ulong payloadBytes, ulong? checksum, in SlotHeader slot,
+        ImagePart? part = null)
     {
         Magic = MagicValue;
         Version = CurrentVersion;
-        Flags = checksum.HasValue ? FlagChecksum : (ushort)0;
+        Flags = (ushort)((checksum.HasValue ? FlagChecksum : 0) | (part.HasValue ? FlagPart : 0));
         SessionId = sessionId;
         Sequence = sequence;
-        ShareIndex = (uint)share.Index;
-        ShareCount = (uint)share.Count;
+        ShareIndex = (uint)(part?.Index ?? share.Index);
+        ShareCount = (uint)(part?.Count ?? share.Count);
         PayloadBytes = payloadBytes;
         Checksum = checksum ?? 0;
         var s = slot;
@@ -71,6 +80,12 @@ public readonly struct StreamHeader
 
     /// <summary>Whether <see cref="Checksum"/> is to be checked.</summary>
     public bool HasChecksum => (Flags & FlagChecksum) != 0;
+
+    /// <summary>Whether frame 2 is a part of the image (<see cref="FlagPart"/>), and which.</summary>
+    public bool IsPartOf(ImagePart part) => (Flags & FlagPart) != 0 && ShareIndex == (uint)part.Index && ShareCount == (uint)part.Count;
+
+    /// <summary>Whether frame 2 is a part of the image (<see cref="FlagPart"/>).</summary>
+    public bool IsPart => (Flags & FlagPart) != 0;
 
     /// <summary>Whether the magic and version are ours.</summary>
     public bool IsValid => Magic == MagicValue && Version == CurrentVersion;

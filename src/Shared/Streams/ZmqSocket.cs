@@ -186,15 +186,19 @@ public sealed class ZmqSocket : IDisposable
     /// <summary>
     /// A PULL socket connected to <paramref name="endpoint"/> (the moving end of a bound PUSH's
     /// stream; libzmq reconnects), with a monitor of <paramref name="monitorEvents"/> made before the
-    /// connect, so the first connection is not missed.
+    /// connect, so the first connection is not missed. <paramref name="receiveBufferBytes"/> &gt; 0:
+    /// the kernel's receive buffer of its connections (ZMQ_RCVBUF; else the system's).
     /// </summary>
-    public static (ZmqSocket Socket, ZmqMonitor Monitor) ConnectedPuller(string endpoint, int receiveHwm, int receiveTimeoutMs, int monitorEvents)
+    public static (ZmqSocket Socket, ZmqMonitor Monitor) ConnectedPuller(string endpoint, int receiveHwm, int receiveTimeoutMs, int monitorEvents,
+        int receiveBufferBytes = 0)
     {
         var s = new ZmqSocket(Zmq.PULL);
         ZmqMonitor? monitor = null;
         try
         {
             s.SetInt(Zmq.RCVHWM, receiveHwm);
+            if (receiveBufferBytes > 0)
+                s.SetInt(Zmq.RCVBUF, receiveBufferBytes);
             s.SetInt(Zmq.RCVTIMEO, receiveTimeoutMs);
             monitor = new ZmqMonitor(s, monitorEvents);
             s.Connect(endpoint);

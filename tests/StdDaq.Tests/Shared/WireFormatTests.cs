@@ -92,9 +92,28 @@ public class WireFormatTests
     [InlineData(nameof(SlotHeader.BitDepth), 58)]
     [InlineData(nameof(SlotHeader.Status), 60)]
     [InlineData(nameof(SlotHeader.NMissingModules), 64)]
+    [InlineData(nameof(SlotHeader.Reserved), 68)]
+    [InlineData(nameof(SlotHeader.Parts), 84)]
+    [InlineData(nameof(SlotHeader.ReservedTail), 124)]
     [InlineData(nameof(SlotHeader.ReceivedBitmap), 128)]
     public void SlotHeader_FieldOffsets(string field, int offset) =>
         Assert.Equal(offset, (int)Marshal.OffsetOf<SlotHeader>(field));
+
+    /// <summary>The parts state's fields in the slot header (@84 + these); the 64-bit ones 8-byte aligned, as Interlocked needs.</summary>
+    [Theory]
+    [InlineData(nameof(SlotPartsState.Lock), 0)]
+    [InlineData(nameof(SlotPartsState.ImageId), 4)]
+    [InlineData(nameof(SlotPartsState.Key), 12)]
+    [InlineData(nameof(SlotPartsState.Done), 20)]
+    [InlineData(nameof(SlotPartsState.Failed), 28)]
+    [InlineData(nameof(SlotPartsState.Phase), 36)]
+    public void SlotPartsState_FieldOffsets(string field, int offset)
+    {
+        Assert.Equal(offset, (int)Marshal.OffsetOf<SlotPartsState>(field));
+        Assert.Equal(40, Unsafe.SizeOf<SlotPartsState>());
+        if (field is not (nameof(SlotPartsState.Lock) or nameof(SlotPartsState.Phase)))
+            Assert.Equal(0, (84 + offset) % 8);
+    }
 
     [Fact]
     public void SlotHeader_ModuleBitmap_CoversEveryModuleAConfigMayHave()
