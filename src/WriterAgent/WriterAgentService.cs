@@ -31,6 +31,8 @@ public sealed record WriterAgentOptions
     /// file). <see cref="ImageShare.All"/>: the whole request here.
     /// </summary>
     public ImageShare Share { get; init; } = ImageShare.All;
+    /// <summary>Scale-out, a share other than the lead: how long it waits for a word from the lead about a request (first image id, still waiting, done) before it gives the request up.</summary>
+    public TimeSpan LeadSilence { get; init; } = TimeSpan.FromSeconds(30);
     /// <summary>Started with the agent's service name once it holds its role (its Redis heartbeat); disposed when it stops.</summary>
     public Func<string, IDisposable?>? Presence { get; init; }
 }

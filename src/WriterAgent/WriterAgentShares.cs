@@ -181,8 +181,8 @@ public sealed partial class WriterAgentService
             // The lead says it is waiting every progress interval; silence means it is gone or
             // ended the request while this agent was down (a request left in this agent's queue).
             var heard = _leadHeard.TryGetValue(d.RequestId, out var at) && at > since ? at : since;
-            if (_options.Time.GetUtcNow() - heard > _options.Timeouts.Close)
-                running.Kill ??= $"the lead share (0/{share.Count}) said nothing of this request for {_options.Timeouts.Close.TotalSeconds:F0} s";
+            if (_options.Time.GetUtcNow() - heard > _options.LeadSilence)
+                running.Kill ??= $"the lead share (0/{share.Count}) said nothing of this request for {_options.LeadSilence.TotalSeconds:F0} s";
             return null;
         });
     }
@@ -199,7 +199,8 @@ public sealed partial class WriterAgentService
             while (true)
             {
                 await Task.Delay(_options.ProgressInterval, _options.Time, ct);
-                if (!_link.IsConnected || _outbox.Pending > 0)
+                // Skipped while the broker is away or statuses pile up, so heartbeats never queue behind them.
+                if (!_link.IsConnected || _outbox.Pending > 16)
                     continue;
                 List<string> waiting;
                 lock (_held)

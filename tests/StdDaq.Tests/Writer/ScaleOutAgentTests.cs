@@ -15,14 +15,16 @@ namespace StdDaq.Tests.Writer;
 [Collection("broker")]
 public sealed class ScaleOutAgentTests(BrokerFixture broker)
 {
-    private static readonly TimeSpan Close = TimeSpan.FromSeconds(2);
+    // Short enough for a test of a missing share, long enough for a loaded machine's writer.
+    private static readonly TimeSpan Close = TimeSpan.FromSeconds(5);
 
-    private Task<WriterPipeline> StartAsync(TestEnv env, int share, string? tag = null) =>
+    private Task<WriterPipeline> StartAsync(TestEnv env, int share, string? tag = null, TimeSpan? leadSilence = null) =>
         WriterPipeline.StartAsync(env, broker.Url, rate: 200, agentOptions: o => o with
         {
             Share = new ImageShare(share, 2),
             Tag = tag ?? o.Tag,
             Timeouts = new WriteRunTimeouts { Close = Close },
+            LeadSilence = leadSilence ?? o.LeadSilence,
         });
 
     [Fact]
@@ -87,7 +89,7 @@ public sealed class ScaleOutAgentTests(BrokerFixture broker)
         string id = await lead.SendAsync(WriterPipeline.Body(master, 10));
         var final = await lead.FinalAsync(id, TimeSpan.FromSeconds(60));
         Assert.Equal(BrokerProtocol.ActionFail, final.Action);
-        Assert.Contains("share 1/2: sent nothing for 2 s (is its WriterAgent running with --images 1/2?)", final.Message);
+        Assert.Contains("share 1/2: sent nothing for 5 s (is its WriterAgent running with --images 1/2?)", final.Message);
         Assert.Contains("\"n_images_written\":5", final.Message);
 
         var ids = ReadIds(env, master, out var status);
@@ -130,7 +132,7 @@ public sealed class ScaleOutAgentTests(BrokerFixture broker)
     public async Task LeadNeverSpeaks_ShareGivesTheRequestUpAndTakesTheNext()
     {
         using var env = new TestEnv();
-        await using var other = await StartAsync(env, 1);
+        await using var other = await StartAsync(env, 1, leadSilence: TimeSpan.FromSeconds(3));
         string id = await other.SendAsync(WriterPipeline.Body(Path.Combine(env.Dir, "orphan.h5"), 10));
         Assert.True(SpinWait.SpinUntil(() => other.Agent.Counters[AgentCounter.RequestsFailed] == 1, TimeSpan.FromSeconds(30)),
             other.Agent.Counters.Read().Format());
