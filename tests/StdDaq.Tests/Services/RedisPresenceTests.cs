@@ -14,6 +14,7 @@ public sealed class RedisPresenceTests
     private static string WriteConfig(TestEnv env, string name = "detector.json", int statsPeriod = 3600)
     {
         string path = Path.Combine(env.Dir, name);
+        env.Ring("0"); // module 0's FrameBuffer, made by the receiver process: removed with the test's environment
         string json = env.ConfigJson("jungfrau-raw", 1, 16, 1024, 512, TestEnv.JungfrauColumn(1), TestEnv.FreeUdpPorts(1), slots: 8);
         File.WriteAllText(path, json.Replace("\"stats_collection_period\":3600", $"\"stats_collection_period\":{statsPeriod}"));
         return path;
