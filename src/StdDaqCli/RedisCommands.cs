@@ -129,7 +129,6 @@ internal static class RedisCommands
         var place = RedisPlace.Parse(redis);
         var options = place.Options("std-daq");
         options.AbortOnConnectFail = true;
-        options.AllowAdmin = true; // KEYS/SCAN for status
         try
         {
             return new Link(place, ConnectionMultiplexer.Connect(options));

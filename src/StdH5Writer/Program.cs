@@ -16,8 +16,9 @@ command.SetBody((a, logger, ct) =>
     var config = ServiceHost.LoadConfig(path, logger);
     Hdf5.Check(Hdf5.H5open(), "H5open"); // libhdf5 missing: one line and exit 1 now, not at the first request
     Liblz4.EnsureAvailable(); // likewise liblz4, which bitshuffle-LZ4 requests need
-    using var writer = new WriterService(config, new WriterOptions { ConfigText = File.ReadAllText(path) }, logger);
-    using var presence = ServicePresence.StartFor("StdH5Writer", $"{config.DetectorName}.writer", path, logger);
+    string text = File.ReadAllText(path);
+    using var writer = new WriterService(config, new WriterOptions { ConfigText = text }, logger);
+    using var presence = ServicePresence.Start("StdH5Writer", $"{config.DetectorName}.writer", text, logger);
     writer.RunAsync(ct).GetAwaiter().GetResult();
     return 0;
 });

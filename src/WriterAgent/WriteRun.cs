@@ -300,7 +300,10 @@ public sealed class WriteRun
         }
     }
 
-    private byte[] Message(long iImage, ulong? imageId, string? interrupted = null) => new StoreStreamMessage
+    private byte[] Message(long iImage, ulong? imageId, string? interrupted = null) => Build(iImage, imageId, interrupted).ToJson();
+
+    /// <summary>The run's StoreStream message for i_image <paramref name="iImage"/> (the request's attributes and NXmx values with i_image 0).</summary>
+    private StoreStreamMessage Build(long iImage, ulong? imageId, string? interrupted) => new()
     {
         OutputFile = _outputFile,
         RunId = _runId,
@@ -314,10 +317,7 @@ public sealed class WriteRun
         Attributes = iImage == 0 ? Attributes() : null,
         Nxmx = iImage == 0 ? _request.Nxmx : null,
         Interrupted = interrupted,
-    }.ToJson();
-
-    /// <summary>The file attributes the run's file gets from the request (detector, run and request ids, user metadata).</summary>
-    public Dictionary<string, string> FileAttributes() => Attributes();
+    };
 
     private Dictionary<string, string> Attributes()
     {
@@ -340,20 +340,15 @@ public sealed class WriteRun
     /// </summary>
     public string? WriteMaster(MasterSpec spec, string? interrupted)
     {
-        Send(new StoreStreamMessage
+        // The first message's fields (attributes, NXmx values), for the whole request's file.
+        Send((Build(0, null, interrupted) with
         {
             OutputFile = _request.OutputFile,
-            RunId = _runId,
             NImages = _request.NImages,
-            UserId = _request.UserId,
             IImage = _request.NImages,
-            RequestId = _requestId,
-            Overwrite = _request.Overwrite,
-            Attributes = Attributes(),
-            Nxmx = _request.Nxmx,
-            Interrupted = interrupted,
+            Compression = null,
             Master = spec,
-        }.ToJson());
+        }).ToJson());
         long since = _time.GetTimestamp();
         while (_time.GetElapsedTime(since) < _timeouts.Close)
         {
