@@ -19,7 +19,7 @@ internal static class RedisCommands
     public static Command Config()
     {
         var file = new Argument<string>("config.json") { Description = "the detector config to store (checked first)" };
-        var service = CliOptions.Text("--service", "NAME", "the service (SERVICE_NAME, facility.beamline.service) whose config it is");
+        var service = CliOptions.Texts("--service", "NAME", "the service (SERVICE_NAME, facility.beamline.service) whose config it is; may be given several times, each service gets the config");
         var redis = Redis();
         var push = new Command("push", "Stores a checked detector config as config.<NAME> in Redis (a service started without config.json reads it there).")
         {
@@ -27,16 +27,21 @@ internal static class RedisCommands
         };
         push.SetBody((a, logger, ct) =>
         {
-            string name = Service(a.GetValue(service));
+            string[] names = a.GetValue(service) is { Length: > 0 } given ? given : [Service(null)];
             string path = a.GetValue(file)!;
             DetectorConfigLoader.Load(path, _ => { });
             string text = File.ReadAllText(path);
-            using var r = Connect(a.GetValue(redis));
-            string key = RedisPlace.ConfigKey(name);
-            string? before = r.Db.StringGet(key) is { IsNull: false } v ? RedisPlace.ConfigHash(v.ToString()) : null;
-            r.Db.StringSet(key, text);
             string hash = RedisPlace.ConfigHash(text);
-            Console.WriteLine(before == null ? $"{key}: set ({hash})" : before == hash ? $"{key}: unchanged ({hash})" : $"{key}: {before} -> {hash}");
+            using var r = Connect(a.GetValue(redis));
+            foreach (string name in names.Distinct(StringComparer.Ordinal))
+            {
+                if (name.Length == 0)
+                    throw new UsageException("--service '' is not a service name");
+                string key = RedisPlace.ConfigKey(name);
+                string? before = r.Db.StringGet(key) is { IsNull: false } v ? RedisPlace.ConfigHash(v.ToString()) : null;
+                r.Db.StringSet(key, text);
+                Console.WriteLine(before == null ? $"{key}: set ({hash})" : before == hash ? $"{key}: unchanged ({hash})" : $"{key}: {before} -> {hash}");
+            }
             return 0;
         });
 

@@ -27,6 +27,10 @@ public static class CliOptions
     public static Option<string?> Text(string name, string helpName, string description) =>
         new(name) { HelpName = helpName, Description = description };
 
+    /// <summary>A string value that may be given several times (<c>--service a --service b</c>); empty when not given.</summary>
+    public static Option<string[]> Texts(string name, string helpName, string description) =>
+        new(name) { HelpName = helpName, Description = description, Arity = ArgumentArity.ZeroOrMore, DefaultValueFactory = _ => [] };
+
     /// <summary>A number (an integer for an integer type) in [min, max], each bound optional.</summary>
     public static Option<T> Number<T>(string name, string helpName, string description, T defaultValue, T? min = null, T? max = null)
         where T : struct, INumber<T> =>

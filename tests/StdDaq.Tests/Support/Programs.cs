@@ -18,9 +18,11 @@ public static class Programs
     /// <paramref name="env"/> adds or replaces environment variables of the child.
     /// </summary>
     public static Result RunProcess(string file, IEnumerable<string> args, TimeSpan? timeout = null,
-        IReadOnlyDictionary<string, string>? env = null)
+        IReadOnlyDictionary<string, string>? env = null, string? workingDirectory = null)
     {
         var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
+        if (workingDirectory != null)
+            psi.WorkingDirectory = workingDirectory;
         foreach (var a in args)
             psi.ArgumentList.Add(a);
         foreach (var (k, v) in env ?? new Dictionary<string, string>())
