@@ -250,7 +250,8 @@ public sealed class ContainerDeployment : IDisposable
         // podman-compose down leaves a container that was restarting at that moment, and its network.
         foreach (var c in Containers())
             Run("podman", ["rm", "-f", "-t", "2", c]);
-        Run("podman", ["volume", "rm", "-f", $"{Project}_endpoints"]);
+        foreach (var v in new[] { "endpoints", "redis-data", "rabbitmq-data" })
+            Run("podman", ["volume", "rm", "-f", $"{Project}_{v}"]);
         Run("podman", ["network", "rm", "-f", $"{Project}_default"]);
         foreach (var d in new[] { Detector, ReplicaDetector })
             Programs.Run("std-daq", ["shm", "rm", "--detector", d, "--force"]);
