@@ -165,4 +165,22 @@ public sealed class RedisPresenceTests
         Assert.Equal(2, noName.ExitCode);
         Assert.Contains("--service NAME is needed", noName.Stderr);
     }
+
+    [Fact]
+    public void ConfigPush_SeveralServices_EachGetsTheConfig()
+    {
+        using var env = new TestEnv();
+        using var redis = new RedisServer();
+        string config = WriteConfig(env, "config.json");
+        string[] names = ["fac.bl.udp-recv-0", "fac.bl.assembler", "fac.bl.writer"];
+        var push = Programs.Run("std-daq", ["config", "push", config, .. names.SelectMany(n => new[] { "--service", n }), "--redis", redis.Address]);
+        Assert.True(push.ExitCode == 0, push.Stderr);
+        Assert.Equal(names.Length, push.Stdout.Trim().Split('\n').Length);
+        foreach (var n in names)
+        {
+            var pull = Programs.Run("std-daq", ["config", "pull", "--service", n, "--redis", redis.Address]);
+            Assert.Equal(File.ReadAllText(config), pull.Stdout);
+        }
+        Assert.Equal(1, Programs.Run("std-daq", ["config", "pull", "--service", "fac.bl.other", "--redis", redis.Address]).ExitCode);
+    }
 }
