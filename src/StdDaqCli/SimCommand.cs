@@ -28,7 +28,7 @@ internal static class SimCommand
         command.Add(replay);
         command.SetBody((a, logger, ct) =>
         {
-            var config = ServiceHost.LoadConfig(a.GetValue(configPath)!, logger);
+            var config = ServiceHost.LoadConfig(a.GetValue(configPath)!, logger, service: false);
             var options = sim.Read(a, config) with { Host = a.GetValue(host)!.ToString(), Replay = a.GetValue(replay) };
             SimReport report;
             if (options.Replay != null)

@@ -53,7 +53,7 @@ internal static class UpCommand
         command.SetBody((a, logger, ct) =>
         {
             string path = a.GetValue(configPath)!;
-            var config = ServiceHost.LoadConfig(path, logger);
+            var config = ServiceHost.LoadConfig(path, logger, service: false);
             var demo = a.GetValue(write) is { } file
                 ? new DemoWrite(Path.GetFullPath(file), a.GetValue(images) ?? 0, a.GetValue(compression) ?? "none",
                     a.GetValue(overwrite), a.GetValue(timeout))

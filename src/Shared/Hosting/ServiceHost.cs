@@ -219,8 +219,12 @@ public static class ServiceHost
     /// Loads the detector config (its warnings go to the log) and applies its log_level to this
     /// program's log from here on: trace, debug, info, warning, error or critical.
     /// </summary>
-    public static DetectorConfig LoadConfig(string path, ILogger logger)
+    public static DetectorConfig LoadConfig(string path, ILogger logger, bool service = true)
     {
+        // A service's Redis environment (REDIS_PORT) is checked with its config, before the service
+        // makes a ring or takes its role: a bad value is a usage error that leaves nothing behind.
+        if (service)
+            _ = RedisPlace.FromEnvironment();
         var config = DetectorConfigLoader.Load(path, w => logger.LogWarning("{Warning}", w));
         s_levelValue = (int)config.LogLevel;
         return config;

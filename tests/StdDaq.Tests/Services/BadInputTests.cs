@@ -234,6 +234,26 @@ public class BadInputTests(BadInputCorpus corpus) : IClassFixture<BadInputCorpus
         Assert.False(File.Exists(ShmRing.PathOf($"{corpus.Name}-0")), "no ring may be left behind");
     }
 
+    [Theory]
+    [InlineData("StdUdpRecv", " 0")]
+    [InlineData("StdAssembler", "")]
+    [InlineData("StdH5Writer", "")]
+    [InlineData("WriterAgent", "")]
+    [InlineData("StdStreamSend", " tcp://127.0.0.1:5700")]
+    [InlineData("StdStreamRecv", " tcp://127.0.0.1:5700")]
+    public void Service_BadRedisPort_ExitsTwoWithOneLineBeforeMakingAnything(string program, string after)
+    {
+        var argv = ($"{Path.Combine(corpus.Dir, "good.json")}{after}").Split(' ');
+        var r = Programs.Run(program, argv, TimeSpan.FromSeconds(30),
+            new Dictionary<string, string> { [ServiceHost.DebugVariable] = "", ["REDIS_PORT"] = "63790x" });
+        string what = $"{program} exited {r.ExitCode}\nstderr:\n{r.Stderr}\nstdout:\n{r.Stdout}";
+        Assert.True(r.ExitCode == 2, what);
+        Assert.StartsWith($"{program}: REDIS_PORT '63790x' is not a port number (1-65535)", r.Stderr);
+        Assert.DoesNotContain("   at ", r.Stderr + r.Stdout);
+        Assert.False(File.Exists(ShmRing.PathOf($"{corpus.Name}-image")), "no ring may be left behind");
+        Assert.False(File.Exists(ShmRing.PathOf($"{corpus.Name}-0")), "no ring may be left behind");
+    }
+
     [Fact]
     public void Program_BadInputWithStdDaqDebug_AlsoPrintsTheStackTrace()
     {
