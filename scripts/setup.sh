@@ -36,6 +36,8 @@ command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 # The deployment tests build the service image and run docker/compose.yaml with podman (runc,
 # podman-compose), on base images made with debootstrap (no registry is needed).
 for tool in podman podman-compose runc debootstrap; do command -v "$tool" >/dev/null 2>&1 || need+=("$tool"); done
+# Prometheus's promtool checks the alert rules and the services' metrics.
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 # systemd-analyze checks the systemd units.
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 # The writer tests and the demo start a private RabbitMQ broker on loopback (no system service).
