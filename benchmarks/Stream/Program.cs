@@ -101,8 +101,9 @@ static Dictionary<string, object> Source(DetectorConfig config, string address, 
     {
         // Sleeps, not Thread.Yield: a yielding loop keeps a core busy with sched_yield, CPU that the
         // sender and the replica, on the same cores, then lack (and that counts as the source's).
+        // 5 ms is a few images at these rates, far less than the half ring ahead.
         while (id - Handled() > ahead)
-            Thread.Sleep(1);
+            Thread.Sleep(5);
         int slot = ring.SlotOf((ulong)id);
         ring.BeginWrite(slot);
         ring.Slot(slot).ImageId = (ulong)id;
@@ -146,8 +147,8 @@ static Dictionary<string, object> Replica(DetectorConfig config, string address,
     var runs = receivers.Select(r => r.RunAsync(stop.Token)).ToArray();
     Console.Error.WriteLine("replica: ready");
     // Timed by the receiver's own count of published images (a subscriber of its metadata could
-    // join after the first ones): from the first to the last, polled every millisecond. (Not
-    // Thread.Sleep of 200 µs: that is Sleep(0), a sched_yield loop that kept a core busy.) The
+    // join after the first ones): from the first to the last, polled every 2 ms (a run takes
+    // seconds). (Not Thread.Sleep of 200 µs: that is Sleep(0), a sched_yield loop that kept a core busy.) The
     // process's CPU time and page faults (a read of /proc/self/stat, several system calls) are
     // sampled with the first images and then at most every 20 ms, and per GB over the images
     // between their own samples.
@@ -162,7 +163,7 @@ static Dictionary<string, object> Replica(DetectorConfig config, string address,
         long now = c[StreamRecvCounter.ImagesPublished];
         if (now == seen)
         {
-            Thread.Sleep(1);
+            Thread.Sleep(2);
             continue;
         }
         idle.Restart();
