@@ -148,10 +148,10 @@ static Dictionary<string, object> Replica(DetectorConfig config, string address,
     Console.Error.WriteLine("replica: ready");
     // Timed by the receiver's own count of published images (a subscriber of its metadata could
     // join after the first ones): from the first to the last, polled every 2 ms (a run takes
-    // seconds). (Not Thread.Sleep of 200 µs: that is Sleep(0), a sched_yield loop that kept a core busy.) The
-    // process's CPU time and page faults (a read of /proc/self/stat, several system calls) are
-    // sampled with the first images and then at most every 20 ms, and per GB over the images
-    // between their own samples.
+    // seconds; not Thread.Sleep of 200 µs, which is Sleep(0), a sched_yield loop that kept a core
+    // busy). The process's CPU time and page faults (a read of /proc/self/stat, several system
+    // calls) are sampled with the first images and then at most every 20 ms, and taken per GB over
+    // the images between their own samples.
     var c = receivers[0].Counters;
     TimeSpan first = default, last = default, cpuFirst = default, cpuLast = default, sampled = default;
     long faultsFirst = 0, faultsLast = 0;
