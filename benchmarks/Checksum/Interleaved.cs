@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.IO.Hashing;
+using StdDaq.Shared.Memory;
 using StdDaq.Shared.Streams;
 
 namespace StdDaq.Benchmarks.Checksum;
@@ -8,7 +9,8 @@ namespace StdDaq.Benchmarks.Checksum;
 /// The replication checksum's cost as the services pay it, measured interleaved so a busy machine
 /// slows every variant alike: per round each variant copies the next 2 MiB image of a 256 MiB
 /// source ring into the next slot of a 256 MiB target ring (both far out of cache, as the sender's
-/// fresh message and the receiver's slot are), with and without xxHash3-64; medians over the rounds.
+/// fresh message and the receiver's slot are), with and without xxHash3-64, and the receiver's copy with
+/// streaming stores; medians over the rounds.
 /// </summary>
 public static class Interleaved
 {
@@ -26,6 +28,8 @@ public static class Interleaved
         {
             ("copy", (s, t) => s.Span.CopyTo(t.Span)),
             ("copy + xxHash3-64 (the services: 64 KiB blocks)", (s, t) => StreamHeader.CopyWithChecksum(s.Span, t.Span, hash)),
+            ("streaming copy (the receiver)", (s, t) => StreamingCopy.Copy(s.Span, t.Span)),
+            ("streaming copy + xxHash3-64 of the source (the receiver)", (s, t) => StreamHeader.CopyStreamingWithChecksum(s.Span, t.Span, hash)),
             ("copy, then xxHash3-64 of the copy", (s, t) =>
             {
                 s.Span.CopyTo(t.Span);

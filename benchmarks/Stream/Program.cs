@@ -99,8 +99,11 @@ static Dictionary<string, object> Source(DetectorConfig config, string address, 
     var meta = new byte[ImageMetadata.Size];
     for (long id = 1; id <= n; id++)
     {
+        // Sleeps, not Thread.Yield: a yielding loop keeps a core busy with sched_yield, CPU that the
+        // sender and the replica, on the same cores, then lack (and that counts as the source's).
+        // 5 ms is a few images at these rates, far less than the half ring ahead.
         while (id - Handled() > ahead)
-            Thread.Yield();
+            Thread.Sleep(5);
         int slot = ring.SlotOf((ulong)id);
         ring.BeginWrite(slot);
         ring.Slot(slot).ImageId = (ulong)id;
@@ -144,11 +147,15 @@ static Dictionary<string, object> Replica(DetectorConfig config, string address,
     var runs = receivers.Select(r => r.RunAsync(stop.Token)).ToArray();
     Console.Error.WriteLine("replica: ready");
     // Timed by the receiver's own count of published images (a subscriber of its metadata could
-    // join after the first ones): from the first to the last, polled every 0.2 ms.
+    // join after the first ones): from the first to the last, polled every 2 ms (a run takes
+    // seconds; not Thread.Sleep of 200 µs, which is Sleep(0), a sched_yield loop that kept a core
+    // busy). The process's CPU time and page faults (a read of /proc/self/stat, several system
+    // calls) are sampled with the first images and then at most every 20 ms, and taken per GB over
+    // the images between their own samples.
     var c = receivers[0].Counters;
-    TimeSpan first = default, last = default, cpuFirst = default, cpuLast = default;
+    TimeSpan first = default, last = default, cpuFirst = default, cpuLast = default, sampled = default;
     long faultsFirst = 0, faultsLast = 0;
-    long count = 0, seen = 0;
+    long count = 0, seen = 0, seenAtSample = 0;
     var clock = Stopwatch.StartNew();
     var idle = Stopwatch.StartNew();
     while (seen < n && idle.Elapsed < TimeSpan.FromSeconds(seen == 0 ? 300 : 30))
@@ -156,15 +163,19 @@ static Dictionary<string, object> Replica(DetectorConfig config, string address,
         long now = c[StreamRecvCounter.ImagesPublished];
         if (now == seen)
         {
-            Thread.Sleep(TimeSpan.FromMicroseconds(200));
+            Thread.Sleep(2);
             continue;
         }
         idle.Restart();
         var t = clock.Elapsed;
-        var cpu = Process.GetCurrentProcess().TotalProcessorTime;
-        if (seen == 0)
-            (first, cpuFirst, count, faultsFirst) = (t, cpu, now, MinorFaults());
-        (last, cpuLast, seen, faultsLast) = (t, cpu, now, MinorFaults());
+        if (seen == 0 || now >= n || t - sampled >= TimeSpan.FromMilliseconds(20))
+        {
+            var cpu = Process.GetCurrentProcess().TotalProcessorTime;
+            if (seen == 0)
+                (first, cpuFirst, count, faultsFirst) = (t, cpu, now, MinorFaults());
+            (sampled, cpuLast, seenAtSample, faultsLast) = (t, cpu, now, MinorFaults());
+        }
+        (last, seen) = (t, now);
     }
     stop.Cancel();
     Task.WaitAll(runs, TimeSpan.FromSeconds(10));
@@ -179,12 +190,13 @@ static Dictionary<string, object> Replica(DetectorConfig config, string address,
     double seconds = (last - first).TotalSeconds;
     double gb = (seen - count) * config.ImageBytes / 1e9; // the images after the first poll that saw any, over the time since
     double cpuSeconds = (cpuLast - cpuFirst).TotalSeconds;
+    double cpuGb = (seenAtSample - count) * config.ImageBytes / 1e9;
     return new()
     {
         ["side"] = "replica", ["images"] = seen, ["lost"] = lost,
         ["incomplete"] = incomplete, ["parts_late"] = late, ["skipped"] = skipped, ["messages_lost"] = messagesLost,
         ["seconds"] = Math.Round(seconds, 3), ["gb_per_s"] = Math.Round(seconds > 0 ? gb / seconds : 0, 3),
-        ["cpu_s"] = Math.Round(cpuSeconds, 3), ["cpu_s_per_gb"] = Math.Round(gb > 0 ? cpuSeconds / gb : 0, 3),
-        ["minor_faults_per_image"] = Math.Round(seen > count ? (double)(faultsLast - faultsFirst) / (seen - count) : 0, 1),
+        ["cpu_s"] = Math.Round(cpuSeconds, 3), ["cpu_s_per_gb"] = Math.Round(cpuGb > 0 ? cpuSeconds / cpuGb : 0, 3),
+        ["minor_faults_per_image"] = Math.Round(seenAtSample > count ? (double)(faultsLast - faultsFirst) / (seenAtSample - count) : 0, 1),
     };
 }

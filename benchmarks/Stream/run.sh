@@ -6,7 +6,9 @@
 # Images: 2-module JUNGFRAU raw, 2 MiB each, noise. Prints each measurement and the medians.
 # Usage: benchmarks/Stream/run.sh   (root; installs iperf3 if missing)
 # Environment: ROUNDS=3, IMAGES=3000, SECONDS_IPERF=5; VARIANT="--queue-mib 16" adds a run with checksums and
-# these options on both sides to every round (to try a change against the runs next to it).
+# these options on both sides to every round (to try a change against the runs next to it);
+# BASELINE=path/to/StdDaq.Benchmarks.Stream.dll (another build's, on a path both namespaces see, e.g.
+# under /var/tmp) adds that build's replication with checksums, one stream and 4 parts, to every round.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 [ "$(id -u)" = 0 ] || { echo "benchmarks/Stream/run.sh: needs root (network and mount namespaces)" >&2; exit 1; }
@@ -55,7 +57,8 @@ iperf() { # $1 = parallel streams
   # GB/s, CPU % of the sender and receiver host, and their CPU seconds per GB.
   python3 -c 'import json,sys; e=json.loads(sys.argv[1])["end"]; g=e["sum_received"]["bits_per_second"]/8e9; c=e["cpu_utilization_percent"]; print(round(g, 3), round(c["host_total"], 1), round(c["remote_total"], 1), round(c["host_total"]/100/g, 3), round(c["remote_total"]/100/g, 3))' "$json"
 }
-replicate() { # $1 = extra source options, $2 = extra options of both sides
+replicate() { # $1 = extra source options, $2 = extra options of both sides, $3 = the benchmark's dll (this build's)
+  local bench=${3:-$bench}
   rm -f "$dir/done"
   on "$B" dotnet "$bench" replica "$dir/detector.json" "tcp://$IPA:5700" --images "$images" ${2:-} >"$dir/replica.json" 2>"$dir/replica.err" &
   local replica=$!
@@ -73,12 +76,18 @@ for ((r = 1; r <= rounds; r++)); do
   if [ -n "${VARIANT:-}" ]; then
     line=$(replicate "" "$VARIANT"); echo "round $r replication, checksums, $VARIANT: $line"; echo "variant $line" >>"$log"
   fi
+  if [ -n "${BASELINE:-}" ]; then
+    line=$(replicate "" "" "$BASELINE"); echo "round $r baseline replication, checksums: $line"; echo "base $line" >>"$log"
+  fi
   read -r gbs hcpu rcpu hs rs <<<"$(iperf 4)"; echo "round $r iperf3 -P 4: $gbs GB/s (CPU sender $hcpu %, receiver $rcpu %; $hs / $rs s/GB)"; echo "iperf4 $gbs $hs $rs" >>"$log"
   line=$(replicate "" "--parts 4"); echo "round $r replication in 4 parts, checksums: $line"; echo "parts4 $line" >>"$log"
+  if [ -n "${BASELINE:-}" ]; then
+    line=$(replicate "" "--parts 4" "$BASELINE"); echo "round $r baseline replication in 4 parts, checksums: $line"; echo "base4 $line" >>"$log"
+  fi
 done
 python3 - "$log" <<'PY'
 import json, re, statistics, sys
-rows = {"iperf1": [], "iperf4": [], "sum": [], "nosum": [], "parts4": [], "variant": []}
+rows = {"iperf1": [], "iperf4": [], "sum": [], "nosum": [], "parts4": [], "variant": [], "base": [], "base4": []}
 for line in open(sys.argv[1]):
     kind, rest = line.split(" ", 1)
     if kind.startswith("iperf"):
@@ -94,7 +103,8 @@ for kind, name in (("iperf1", "one stream"), ("iperf4", "4 streams")):
     print(f"iperf3 {name} {med([x[0] for x in rs]):.2f} GB/s, CPU s/GB sender {med([x[1] for x in rs]):.3f}, receiver {med([x[2] for x in rs]):.3f} "
           f"(medians of {len(rs)}; per round {[x[0] for x in rs]})")
 for kind, name, base, bname in (("sum", "with checksums", i1, "one stream"), ("nosum", "without checksums", i1, "one stream"),
-                                ("parts4", "in 4 parts, with checksums", i4, "-P 4"), ("variant", "with checksums and VARIANT", i1, "one stream")):
+                                ("parts4", "in 4 parts, with checksums", i4, "-P 4"), ("variant", "with checksums and VARIANT", i1, "one stream"),
+                                ("base", "with checksums, BASELINE", i1, "one stream"), ("base4", "in 4 parts, with checksums, BASELINE", i4, "-P 4")):
     rs = rows[kind]
     if not rs:
         continue

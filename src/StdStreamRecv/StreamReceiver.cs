@@ -229,7 +229,8 @@ public sealed partial class StreamReceiver : IDisposable
             target = _ring.SlotSpan(slot);
         }
         // Frame 2 stays in libzmq's buffer until the header (frame 3) says how to check it; then it
-        // is copied into the slot and hashed in the same pass.
+        // is copied into the slot and hashed in the same pass, with streaming stores: the slot is
+        // read when a consumer gets to it, long after this copy, so caching it only evicts.
         int payload = _frame.TryReceive(_pull.Handle);
         int headerBytes = payload >= 0 && _pull.HasMore ? _pull.TryReceive(_headerBuffer) : -1;
         bool extra = headerBytes >= 0 && _pull.HasMore;
@@ -250,8 +251,8 @@ public sealed partial class StreamReceiver : IDisposable
             else if (_part is { } p && ClaimPart(p, meta.Id, (int)partStart, out slot, out target) is var claim and not Problem.None)
                 problem = claim;
             else if (!header.HasChecksum)
-                _frame.Data.CopyTo(target);
-            else if (StreamHeader.CopyWithChecksum(_frame.Data, target[..payload], _hash) != header.Checksum)
+                StreamingCopy.Copy(_frame.Data, target);
+            else if (StreamHeader.CopyStreamingWithChecksum(_frame.Data, target[..payload], _hash) != header.Checksum)
                 problem = Problem.Corrupt;
         }
         _frame.Close();

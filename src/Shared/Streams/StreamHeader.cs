@@ -121,4 +121,23 @@ public readonly struct StreamHeader
         }
         return hash.GetCurrentHashAsUInt64();
     }
+
+    /// <summary>
+    /// <see cref="CopyWithChecksum"/> into memory that nothing reads soon (the receiver's slot):
+    /// each block is copied with streaming stores (<see cref="StreamingCopy"/>), which leave the
+    /// target out of cache, and hashed from the source, which its copy has just brought into cache.
+    /// The same bytes, so the same checksum.
+    /// </summary>
+    public static ulong CopyStreamingWithChecksum(ReadOnlySpan<byte> source, Span<byte> target, XxHash3 hash)
+    {
+        hash.Reset();
+        for (int at = 0; at < source.Length; at += HashBlock)
+        {
+            int n = Math.Min(HashBlock, source.Length - at);
+            var block = source.Slice(at, n);
+            StreamingCopy.Copy(block, target.Slice(at, n));
+            hash.Append(block);
+        }
+        return hash.GetCurrentHashAsUInt64();
+    }
 }
