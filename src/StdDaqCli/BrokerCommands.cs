@@ -125,9 +125,9 @@ internal static class BrokerCommands
     {
         var brokerUrl = BrokerUrl();
         var seconds = CliOptions.Number("--seconds", "S", "stop after S seconds; 0 = until Ctrl-C", 0.0, 0);
-        var command = new Command("monitor", "Prints every status message: time, request id, service, action, message.")
+        var command = new Command("monitor", "Prints every status message: time, request id, service, action, message; `monitor poll` polls services' /stats.")
         {
-            brokerUrl, seconds,
+            brokerUrl, seconds, MonitorPoll.Create(),
         };
         command.SetBody((a, logger, ct) => Run(async () =>
         {

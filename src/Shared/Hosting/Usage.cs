@@ -27,7 +27,8 @@ public static class Usage
         var parts = Path(command).Select(p => p.Name).ToList();
         var subcommands = c.Subcommands.Where(s => !s.Hidden).Select(s => s.Name).ToList();
         if (subcommands.Count > 0)
-            parts.Add(string.Join('|', subcommands) + " ...");
+            // A command that also runs on its own (std-daq monitor) takes its sub-commands optionally.
+            parts.Add(c.Action == null ? string.Join('|', subcommands) + " ..." : $"[{string.Join('|', subcommands)} ...]");
         parts.AddRange(c.Arguments.Where(a => !a.Hidden).Select(Placeholder));
         foreach (var o in c.Options.Where(o => !o.Hidden && o is not (HelpOption or VersionOption)))
         {
