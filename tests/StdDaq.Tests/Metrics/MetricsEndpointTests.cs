@@ -29,7 +29,10 @@ public partial class MetricsEndpointTests
     private static readonly HttpClient Http = new() { Timeout = TimeSpan.FromSeconds(10) };
 
     /// <summary>A service under test: its process, its metrics port, the names it must export and its labels.</summary>
-    private sealed record Service(ServiceProcess Process, int Port, string Prefix, string[] Keys, Dictionary<string, string> Labels);
+    private sealed record Service(ServiceProcess Process, int Port, string Prefix, string[] Keys, Dictionary<string, string> Labels)
+    {
+        public string[] Gauges { get; init; } = [];
+    }
 
     private static string[] KeysOf<TName>() where TName : struct, Enum =>
         Enum.GetValues<TName>().Select(CounterSet<TName>.Key).ToArray();
@@ -66,33 +69,31 @@ public partial class MetricsEndpointTests
 
         var services = new List<Service>();
         ServiceProcess Start(string program, params string[] args) => ServiceProcess.WithEnvironment(program, NoRedis, args);
-        Service Add(ServiceProcess p, int port, string prefix, string[] keys, params (string, string)[] labels)
+        Service Add(ServiceProcess p, int port, string prefix, string[] keys, string[] gauges, params (string, string)[] labels)
         {
-            var s = new Service(p, port, prefix, keys, labels.ToDictionary(l => l.Item1, l => l.Item2));
+            var s = new Service(p, port, prefix, keys, labels.ToDictionary(l => l.Item1, l => l.Item2)) { Gauges = gauges };
             services.Add(s);
             return s;
         }
         try
         {
-            var receiver = Add(Start("StdUdpRecv", path, "0", "--bind", "127.0.0.1"), receiverPort, "receiver", KeysOf<ReceiverCounter>(),
-                ("detector", d), ("module", "0"), ("service", $"{d}.udp_recv_0"));
             int p;
+            var receiver = Add(Start("StdUdpRecv", path, "0", "--bind", "127.0.0.1"), receiverPort, "receiver", KeysOf<ReceiverCounter>(),
+                ["last_frame_id"], ("detector", d), ("module", "0"), ("service", $"{d}.udp_recv_0"));
             var assembler = Add(Start("StdAssembler", path, "--metrics-port", (p = FreeTcpPort()).ToString()), p, "assembler", KeysOf<AssemblerCounter>(),
-                ("detector", d), ("service", $"{d}.assembler"));
+                ["images_pending", "last_image_id"], ("detector", d), ("service", $"{d}.assembler"));
             Add(Start("StdH5Writer", path, "--metrics-port", (p = FreeTcpPort()).ToString()), p, "writer", KeysOf<WriterCounter>(),
-                ("detector", d), ("service", $"{d}.writer"));
+                ["run_open"], ("detector", d), ("service", $"{d}.writer"));
             // No broker: the agent comes up all the same and keeps trying to connect.
             Add(Start("WriterAgent", path, "--broker-url", $"127.0.0.1:{FreeTcpPort()}", "--metrics-port", (p = FreeTcpPort()).ToString()), p,
-                "writer_agent", KeysOf<AgentCounter>(), ("service", $"{d}.writer_agent"));
-            var sender = Add(Start("StdStreamSend", path, stream, "--metrics-port", (p = FreeTcpPort()).ToString()), p, "stream_send",
-                KeysOf<StreamSendCounter>(), ("detector", d), ("share", "0/1"), ("service", $"{d}.stream_send_0of1"));
+                "writer_agent", KeysOf<AgentCounter>(), ["running", "statuses_pending", "broker_connected"], ("service", $"{d}.writer_agent"));
+            Add(Start("StdStreamSend", path, stream, "--metrics-port", (p = FreeTcpPort()).ToString()), p, "stream_send",
+                KeysOf<StreamSendCounter>(), [], ("detector", d), ("share", "0/1"), ("service", $"{d}.stream_send_0of1"));
             Add(Start("StdStreamRecv", path, stream, "--detector-name", replica, "--metrics-port", (p = FreeTcpPort()).ToString()), p, "stream_recv",
-                KeysOf<StreamRecvCounter>(), ("detector", replica), ("share", "0/1"), ("service", $"{replica}.stream_recv_0of1"));
-
+                KeysOf<StreamRecvCounter>(), [], ("detector", replica), ("share", "0/1"), ("service", $"{replica}.stream_recv_0of1"));
             foreach (var s in services)
                 Assert.True(s.Process.WaitForLine($"metrics on http://0.0.0.0:{s.Port}/metrics", TimeSpan.FromSeconds(90)),
                     $"{s.Process.Program} did not say where its metrics are:\n{s.Process.Output}");
-            Assert.True(sender.Process.WaitForLine("StdStreamSend", TimeSpan.FromSeconds(60)), sender.Process.Output);
 
             // Before any traffic: every counter is there, 0, with its labels; promtool is content.
             foreach (var s in services)
@@ -107,6 +108,8 @@ public partial class MetricsEndpointTests
             Assert.True(await Until(async () => Value(await Get(assembler.Port, "/metrics"), "std_daq_assembler_images_good_total") >= 40),
                 "the assembler's images_good did not move:\n" + await Get(assembler.Port, "/metrics"));
             Assert.True(Value(await Get(receiver.Port, "/metrics"), "std_daq_receiver_packets_total") >= 49 * 128);
+            Assert.True(Value(await Get(receiver.Port, "/metrics"), "std_daq_receiver_last_frame_id") >= 49);
+            Assert.True(Value(await Get(assembler.Port, "/metrics"), "std_daq_assembler_last_image_id") >= 40);
 
             // After it: the same checks, and /stats holds the values /metrics shows.
             foreach (var s in services)
@@ -192,6 +195,14 @@ public partial class MetricsEndpointTests
             foreach (var (label, value) in s.Labels)
                 Assert.Contains($"{label}=\"{value}\"", sample.Groups[1].Value);
         }
+        foreach (var gauge in s.Gauges)
+        {
+            string name = $"std_daq_{s.Prefix}_{gauge}";
+            Assert.Contains($"# TYPE {name} gauge\n", text);
+            var sample = Regex.Match(text, $@"^{name}\{{([^}}]*)\}} \d+$", RegexOptions.Multiline);
+            Assert.True(sample.Success, $"{s.Process.Program}: no sample of {name}:\n{text}");
+            Assert.Contains($"service=\"{s.Labels["service"]}\"", sample.Groups[1].Value);
+        }
     }
 
     /// <summary>/stats is JSON whose counters are those /metrics shows (read while they stand still).</summary>
@@ -208,7 +219,7 @@ public partial class MetricsEndpointTests
             Assert.Equal(s.Process.Program, root.GetProperty("program").GetString());
             var counters = root.GetProperty("counters");
             Assert.Equal(s.Keys, counters.EnumerateObject().Select(c => c.Name).ToArray());
-            Assert.Equal(JsonValueKind.Object, root.GetProperty("gauges").ValueKind);
+            Assert.Equal(s.Gauges, root.GetProperty("gauges").EnumerateObject().Select(g => g.Name).ToArray());
             if (before != after && attempt < 20)
                 continue; // a counter moved between the reads
             foreach (var key in s.Keys)
