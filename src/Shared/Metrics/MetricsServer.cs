@@ -1,6 +1,7 @@
 using System.Diagnostics.Metrics;
 using System.Net;
 using System.Net.Sockets;
+using System.Runtime.CompilerServices;
 using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -30,13 +31,16 @@ namespace StdDaq.Shared.Metrics;
 /// </remarks>
 public sealed partial class MetricsServer : IDisposable
 {
-    private readonly WebApplication _app;
+    // Not a WebApplication field: loading this type must not load ASP.NET Core (see Serve).
+    private readonly Func<CancellationToken, Task> _stop;
+    private readonly IDisposable _app;
 
     /// <summary>Where it serves, e.g. <c>http://0.0.0.0:9100/metrics</c>.</summary>
     public string Url { get; }
 
-    private MetricsServer(WebApplication app, string url)
+    private MetricsServer(Func<CancellationToken, Task> stop, IDisposable app, string url)
     {
+        _stop = stop;
         _app = app;
         Url = url;
     }
@@ -55,6 +59,15 @@ public sealed partial class MetricsServer : IDisposable
             LogOff(logger, program, service);
             return null;
         }
+        return Serve(port, program, service, counters, logger);
+    }
+
+    // Not inlined into Start: a service whose metrics are off never loads ASP.NET Core's assemblies
+    // (the JIT loads what a method refers to when it compiles it).
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static MetricsServer Serve<TName>(int port, string program, string service, CounterSet<TName> counters, ILogger logger)
+        where TName : struct, Enum
+    {
         counters.SetTag("service", service);
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
         {
@@ -89,7 +102,7 @@ public sealed partial class MetricsServer : IDisposable
             }
             throw;
         }
-        var server = new MetricsServer(app, $"http://0.0.0.0:{port}/metrics");
+        var server = new MetricsServer(app.StopAsync, app, $"http://0.0.0.0:{port}/metrics");
         LogServing(logger, program, service, server.Url, port);
         return server;
     }
@@ -120,12 +133,12 @@ public sealed partial class MetricsServer : IDisposable
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2));
         try
         {
-            _app.StopAsync(timeout.Token).GetAwaiter().GetResult();
+            _stop(timeout.Token).GetAwaiter().GetResult();
         }
         catch (OperationCanceledException)
         {
         }
-        ((IDisposable)_app).Dispose();
+        _app.Dispose();
     }
 
     /// <summary>The host's lifetime without the console's signal handlers: the program's own handle SIGINT/SIGTERM.</summary>
