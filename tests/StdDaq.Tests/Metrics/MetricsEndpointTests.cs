@@ -20,8 +20,8 @@ namespace StdDaq.Tests.Metrics;
 /// Every service's <c>/metrics</c> and <c>/stats</c> over HTTP, the services run as processes: the
 /// exposition passes <c>promtool check metrics</c> (Prometheus' own lint), every stats-line counter is
 /// there as <c>std_daq_&lt;prefix&gt;_&lt;key&gt;_total</c> with its labels, counters move with the
-/// traffic the test sends, <c>/stats</c> is JSON with the same values; a port in use stops a service
-/// with one line.
+/// traffic the test sends, <c>/stats</c> is JSON with the same values, a real Prometheus stores what it
+/// scrapes; a port in use stops a service with one line.
 /// </summary>
 [Collection("serial")]
 public partial class MetricsEndpointTests
@@ -179,6 +179,59 @@ public partial class MetricsEndpointTests
         finally
         {
             Assert.True(p.Terminate(TimeSpan.FromSeconds(20)));
+        }
+    }
+
+    [Fact]
+    public async Task Prometheus_ScrapingAService_StoresItsCountersWithTheirLabels()
+    {
+        using var env = new TestEnv();
+        env.Ring("0");
+        string path = Path.Combine(env.Dir, "det.json");
+        File.WriteAllText(path, env.ConfigJson("jungfrau-raw", 1, 16, 1024, 512, TestEnv.JungfrauColumn(1), TestEnv.FreeUdpPorts(1), slots: 8));
+        int port = FreeTcpPort(), prometheusPort = FreeTcpPort();
+        string yml = Path.Combine(env.Dir, "prometheus.yml");
+        File.WriteAllText(yml, $$"""
+            global: {scrape_interval: 1s, evaluation_interval: 1s}
+            scrape_configs:
+              - job_name: std_daq
+                static_configs: [{targets: ['127.0.0.1:{{port}}']}]
+            """);
+        using var service = ServiceProcess.WithEnvironment("StdUdpRecv", NoRedis, path, "0", "--bind", "127.0.0.1", "--metrics-port", port.ToString());
+        // Prometheus as Debian ships it (the launcher execs: its pid is the server's), its data in the test's folder.
+        IReadOnlyList<string> commandLine =
+            ["prometheus", $"--config.file={yml}", $"--storage.tsdb.path={Path.Combine(env.Dir, "data")}", $"--web.listen-address=127.0.0.1:{prometheusPort}"];
+        using var prometheus = new ServiceProcess("prometheus", commandLine);
+        try
+        {
+            Assert.True(service.WaitForLine("metrics on", TimeSpan.FromSeconds(60)), service.Output);
+            string query = $"http://127.0.0.1:{prometheusPort}/api/v1/query?query=std_daq_receiver_packets_total";
+            JsonElement result = default;
+            // The first scrape comes ~6 s after the start (Prometheus batches target updates every 5 s).
+            bool stored = await Until(async () =>
+            {
+                try
+                {
+                    using var doc = JsonDocument.Parse(await Http.GetStringAsync(query));
+                    result = doc.RootElement.GetProperty("data").GetProperty("result").Clone();
+                    return result.GetArrayLength() == 1;
+                }
+                catch (HttpRequestException)
+                {
+                    return false; // not listening yet
+                }
+            });
+            Assert.True(stored, $"Prometheus stored no std_daq_receiver_packets_total:\n{prometheus.Output}");
+            var metric = result[0].GetProperty("metric");
+            Assert.Equal(env.Name, metric.GetProperty("detector").GetString());
+            Assert.Equal("0", metric.GetProperty("module").GetString());
+            Assert.Equal($"{env.Name}.udp_recv_0", metric.GetProperty("service").GetString());
+            Assert.Equal("0", result[0].GetProperty("value")[1].GetString());
+        }
+        finally
+        {
+            Assert.True(prometheus.Terminate(TimeSpan.FromSeconds(20)), "prometheus did not stop on SIGTERM");
+            Assert.True(service.Terminate(TimeSpan.FromSeconds(20)), "the receiver did not stop on SIGTERM");
         }
     }
 
