@@ -40,6 +40,8 @@ for tool in podman podman-compose runc debootstrap; do command -v "$tool" >/dev/
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 # systemd-analyze checks the systemd units.
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
+# The metrics tests lint every service's /metrics with promtool (Prometheus' own checker).
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 # The writer tests and the demo start a private RabbitMQ broker on loopback (no system service).
 command -v rabbitmq-server >/dev/null 2>&1 || [ -x /usr/sbin/rabbitmq-server ] || need+=(rabbitmq-server)
 if [ "${#need[@]}" -gt 0 ]; then

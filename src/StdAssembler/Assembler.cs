@@ -114,6 +114,9 @@ public sealed partial class Assembler : IDisposable
         // One assembler per detector: a second one would take over the metadata endpoint.
         _role = ServiceRoles.Assembler(config);
         Counters = AssemblerStats.Create(config.DetectorName);
+        // Read on a scrape, from another thread: a little stale, never torn (an int and a 64-bit field).
+        Counters.AddGauge("images_pending", () => _pending.Count, "assembler: images waiting for modules (synchronization queue)");
+        Counters.AddGauge("last_image_id", () => (long)_lastPublished, "assembler: id of the last image published");
         try
         {
             var peers = new PeerWait(config.WaitForPeers, LogWaiting, startup, _time);

@@ -60,6 +60,7 @@ public sealed partial class WriterService : IDisposable
         // One writer per detector: two would both write every requested file.
         _role = ServiceRoles.Writer(config);
         Counters = WriterStats.Create(config.DetectorName);
+        Counters.AddGauge("run_open", () => _run != null ? 1 : 0, "writer: 1 while a run's file is open");
         _images = new ImageBufferAttachment(config, m => LogWaiting(_logger, m), e => LogNoRing(_logger, e));
         RecoverLeftOpen();
     }

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using StdDaq.Shared.Config;
 using StdDaq.Shared.Hosting;
+using StdDaq.Shared.Metrics;
 using StdDaq.StreamRecv;
 
 var configPath = CliOptions.ConfigArgument();
@@ -14,11 +15,12 @@ var partTimeout = CliOptions.Number("--part-timeout-ms", "MS",
 var detectorName = CliOptions.Text("--detector-name", "name",
     "the detector_name to use instead of the config's, which names the ImageBuffer, the metadata endpoint and the role lock; "
     + "for a replica on the same host as its source");
+var metricsPort = CliOptions.MetricsPort();
 var command = new RootCommand(
     "Receives the images a StdStreamSend sends into this server's ImageBuffer and publishes their ImageMetadata in the " +
     "assembler's place, so the writer and every other consumer run here as on the source server.")
 {
-    configPath, address, images, part, partTimeout, detectorName,
+    configPath, address, images, part, partTimeout, detectorName, metricsPort,
 };
 command.SetBody((a, logger, ct) =>
 {
@@ -28,11 +30,13 @@ command.SetBody((a, logger, ct) =>
     var config = ServiceHost.LoadConfig(a.GetValue(configPath)!, logger);
     if (a.GetValue(detectorName) is { } replica)
         config = config with { DetectorName = replica };
+    int port = MetricsConfig.Port(a.GetValue(metricsPort), config.Metrics.StreamRecvPort, range?.Index ?? share.Index, "stream_recv_port");
     StreamReceiver.KeepReceiveBuffers();
     var options = new StreamRecvOptions { Images = share, Part = range, PartTimeoutMs = a.GetValue(partTimeout) };
     using var receiver = new StreamReceiver(config, a.GetValue(address)!, options, logger);
     using var presence = ServicePresence.StartFor("StdStreamRecv",
         $"{config.DetectorName}.stream_recv_{options.Images.Index}of{options.Images.Count}", a.GetValue(configPath)!, logger);
+    using var metrics = MetricsServer.Start(port, "StdStreamRecv", presence.ServiceName, receiver.Counters, logger);
     receiver.Run(ct);
     return 0;
 });

@@ -1,5 +1,7 @@
 using System.CommandLine;
+using StdDaq.Shared.Config;
 using StdDaq.Shared.Hosting;
+using StdDaq.Shared.Metrics;
 using StdDaq.StreamSend;
 
 var configPath = CliOptions.ConfigArgument();
@@ -11,16 +13,18 @@ var part = CliOptions.Part("--part",
 var noChecksum = CliOptions.Flag("--no-checksum", "send no xxHash3-64 of the image bytes (the header carries 0 and receivers check nothing)");
 var timeout = CliOptions.Number("--send-timeout-ms", "MS",
     "how long an image may wait for room at the high-water mark before it is dropped (images_dropped_hwm)", 200, 1, 60_000);
+var metricsPort = CliOptions.MetricsPort();
 var command = new RootCommand(
     "Sends every image of the detector's ImageBuffer (or every N-th, --images i/N) over TCP to StdStreamRecv on another " +
     "server: its ImageMetadata, its bytes read under the slot's sequence lock, and a header with a sequence number and a checksum.")
 {
-    configPath, address, images, part, noChecksum, timeout,
+    configPath, address, images, part, noChecksum, timeout, metricsPort,
 };
 command.SetBody((a, logger, ct) =>
 {
     var (share, range) = a.ImagesOrPart(images, part);
     var config = ServiceHost.LoadConfig(a.GetValue(configPath)!, logger);
+    int port = MetricsConfig.Port(a.GetValue(metricsPort), config.Metrics.StreamSendPort, range?.Index ?? share.Index, "stream_send_port");
     var options = new StreamSendOptions
     {
         Images = share,
@@ -31,6 +35,7 @@ command.SetBody((a, logger, ct) =>
     using var sender = new StreamSender(config, a.GetValue(address)!, options, logger);
     using var presence = ServicePresence.StartFor("StdStreamSend",
         $"{config.DetectorName}.stream_send_{options.Images.Index}of{options.Images.Count}", a.GetValue(configPath)!, logger);
+    using var metrics = MetricsServer.Start(port, "StdStreamSend", presence.ServiceName, sender.Counters, logger);
     sender.Run(ct);
     sender.DisposeFlushing(StreamSender.StopLingerMs);
     return 0;

@@ -121,6 +121,8 @@ public sealed partial class FrameTracker
     }
 
     public bool HasOpenFrame => _open;
+    /// <summary>The image id of the last frame closed (0 before the first); read by the metrics from another thread, a little stale.</summary>
+    public ulong LastClosedId => _lastClosedId;
     public ulong OpenImageId => _id;
 
     /// <summary>After a receive of <paramref name="count"/> datagrams, before they are processed.</summary>

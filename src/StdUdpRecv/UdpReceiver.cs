@@ -86,6 +86,7 @@ public sealed partial class UdpReceiver : IDisposable
         }
         _batch = new RecvBatch(config.UdpBatchSize, _geometry.HeaderBytes, _geometry.PayloadBytes + Slack);
         _tracker = new FrameTracker(_ring, _geometry, moduleId, Counters, Publish, _batch, config.UdpReceiveInPlace);
+        Counters.AddGauge("last_frame_id", () => (long)_tracker.LastClosedId, "receiver: image id of the last frame closed");
         _timeoutTicks = (long)(config.UdpFrameTimeoutMs * _time.TimestampFrequency / 1000);
     }
 

@@ -35,6 +35,9 @@ public sealed record WriterAgentOptions
     public TimeSpan LeadSilence { get; init; } = TimeSpan.FromSeconds(30);
     /// <summary>Started with the agent's service name once it holds its role (its Redis heartbeat); disposed when it stops.</summary>
     public Func<string, IDisposable?>? Presence { get; init; }
+
+    /// <summary>Starts the agent's metrics endpoint once it holds its role, given its service name and counters (null: none).</summary>
+    public Func<string, CounterSet<AgentCounter>, IDisposable?>? Metrics { get; init; }
 }
 
 /// <summary>
@@ -109,12 +112,12 @@ public sealed partial class WriterAgentService
         _link = new BrokerLink(BrokerProtocol.Factory(options.BrokerUrl, _serviceName), logger, SetUpAsync);
         _outbox = new StatusOutbox(_link, _serviceName, logger) { ReconnectGrace = options.ReconnectGrace };
         Counters = AgentStats.Create(_serviceName);
-        // The stats line's gauges, as instruments of the same meter.
-        var service = new KeyValuePair<string, object?>("service", _serviceName);
-        Counters.Meter.CreateObservableGauge("std_daq.writer_agent.running", () => new Measurement<int>(_running != null ? 1 : 0, service));
-        Counters.Meter.CreateObservableGauge("std_daq.writer_agent.statuses_pending", () => new Measurement<int>(_outbox.Pending, service));
-        Counters.Meter.CreateObservableGauge("std_daq.writer_agent.broker_connected", () => new Measurement<int>(_link.IsConnected ? 1 : 0, service));
-        Counters.Meter.CreateObservableCounter("std_daq.writer_agent.broker_connections", () => new Measurement<long>(_link.Generation, service));
+        // The stats line's gauges, as instruments of the same meter (also in /stats).
+        Counters.AddGauge("running", () => _running != null ? 1 : 0, "writer_agent: 1 while a request is running");
+        Counters.AddGauge("statuses_pending", () => _outbox.Pending, "writer_agent: status messages not yet confirmed by the broker");
+        Counters.AddGauge("broker_connected", () => _link.IsConnected ? 1 : 0, "writer_agent: 1 while connected to the broker");
+        Counters.Meter.CreateObservableCounter("std_daq.writer_agent.broker_connections", () => new Measurement<long>(_link.Generation, Counters.Tags.ToArray()),
+            description: "writer_agent: connections made to the broker");
     }
 
     /// <summary>Completes once the agent is connected to the broker with its queues bound (again after a reconnect).</summary>
@@ -128,6 +131,7 @@ public sealed partial class WriterAgentService
         // One agent per detector: a second one would take over the StoreStream endpoint.
         using var role = ServiceRoles.WriterAgent(_config);
         using var presence = _options.Presence?.Invoke(_serviceName);
+        using var metrics = _options.Metrics?.Invoke(_serviceName, Counters);
         using var store = new StorePublisher(_config.WriterAgentEndpoint, _options.Time);
         // Non-blocking: the run checks for acknowledgements between images without waiting.
         using var acks = ZmqSocket.Puller(_config.WriterStatusEndpoint, receiveTimeoutMs: 0);

@@ -104,6 +104,9 @@ public sealed record DetectorConfig
     /// <summary>What every file's NeXus NXmx description says about the detector and beamline (nexus; defaults per detector type).</summary>
     public NexusConfig Nexus { get; init; } = new();
 
+    /// <summary>The HTTP ports of each role's /metrics and /stats (metrics; every one off unless named).</summary>
+    public MetricsConfig Metrics { get; init; } = new();
+
     /// <summary><see cref="DetectorType"/> parsed; throws <see cref="ArgumentException"/> for a type the loader would have refused.</summary>
     public DetectorKind Kind => ModuleGeometry.ParseKind(DetectorType);
 

@@ -18,7 +18,7 @@ public static partial class DetectorConfigLoader
         "frame_buffer_slots", "udp_receive_buffer_bytes", "udp_frame_timeout_ms", "udp_batch_size",
         "jungfrau_image_id", "udp_receive_in_place", "image_buffer_slots", "assembler_timeout_ms",
         "assembler_workers", "writer_output_roots", "writer_flush_interval_s", "writer_compression",
-        "writer_busy_policy", "wait_for_peers_s", "writer_incomplete_policy", "nexus",
+        "writer_busy_policy", "wait_for_peers_s", "writer_incomplete_policy", "nexus", "metrics",
     ];
 
     private static readonly string[] NexusKeys =
@@ -86,6 +86,10 @@ public static partial class DetectorConfigLoader
                 foreach (var p in nexus.EnumerateObject())
                     if (Array.IndexOf(NexusKeys, p.Name) < 0)
                         warn?.Invoke($"config: unknown key 'nexus.{p.Name}' ignored");
+            if (root.TryGetProperty("metrics", out var metrics) && metrics.ValueKind == JsonValueKind.Object)
+                foreach (var p in metrics.EnumerateObject())
+                    if (Array.IndexOf(MetricsConfig.Keys, p.Name) < 0)
+                        warn?.Invoke($"config: unknown key 'metrics.{p.Name}' ignored");
             var cfg = Build(root);
             Warn(cfg, warn);
             return cfg;
@@ -223,7 +227,37 @@ public static partial class DetectorConfigLoader
             cfg = cfg with { WriterIncompletePolicy = incomplete };
         if (root.TryGetProperty("nexus", out var nexus))
             cfg = cfg with { Nexus = Nexus(nexus) };
+        if (root.TryGetProperty("metrics", out var metrics))
+            cfg = cfg with { Metrics = Metrics(metrics, cfg.NModules) };
         return cfg;
+    }
+
+    /// <summary>The optional <c>metrics</c> object (<see cref="MetricsConfig"/>): ports 0..65535, 0 = off.</summary>
+    private static MetricsConfig Metrics(JsonElement metrics, int nModules)
+    {
+        const string section = "metrics";
+        if (metrics.ValueKind != JsonValueKind.Object)
+            throw Bad(section, $"must be an object of ports, got {Kind(metrics)}");
+        int Port(string key, int count)
+        {
+            if (!metrics.TryGetProperty(key, out var v))
+                return 0;
+            if (v.ValueKind != JsonValueKind.Number || !v.TryGetInt32(out int port))
+                throw Bad($"{section}.{key}", $"must be an integer, got {Kind(v)}");
+            // A role of several processes per host takes count ports from its own.
+            if (port < 0 || port > 65536 - count)
+                throw Bad($"{section}.{key}", count == 1 ? $"{port} is out of range 0..65535" : $"{port} is out of range 0..{65536 - count} ({count} ports from it)");
+            return port;
+        }
+        return new MetricsConfig
+        {
+            UdpRecvPort = Port("udp_recv_port", nModules),
+            AssemblerPort = Port("assembler_port", 1),
+            WriterPort = Port("writer_port", 1),
+            WriterAgentPort = Port("writer_agent_port", 1),
+            StreamSendPort = Port("stream_send_port", 1),
+            StreamRecvPort = Port("stream_recv_port", 1),
+        };
     }
 
     /// <summary>The optional <c>nexus</c> section (<see cref="NexusConfig"/>); its keys are named nexus.&lt;key&gt; in errors.</summary>

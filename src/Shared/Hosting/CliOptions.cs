@@ -41,6 +41,15 @@ public static class CliOptions
         where T : struct, INumber<T> =>
         Checked(new Option<T?>(name), helpName, description, min, max, v => v, null);
 
+    /// <summary>
+    /// Every service's <c>--metrics-port</c>: where it serves /metrics and /stats over HTTP, 0 = off;
+    /// null when not given (the config's <c>metrics</c> port of its role then, else off).
+    /// </summary>
+    public static Option<int?> MetricsPort() =>
+        OptionalNumber<int>("--metrics-port", "N",
+            "serve Prometheus /metrics and JSON /stats over HTTP on this port, 0 = off (default: the config's metrics port of this role, else off)",
+            0, 65535);
+
     /// <summary>A dotted IPv4 address (no host names: nothing is resolved).</summary>
     public static Option<IPAddress> Ipv4(string name, string description, IPAddress defaultValue) =>
         new(name)

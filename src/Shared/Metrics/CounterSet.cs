@@ -1,6 +1,7 @@
 using System.Diagnostics.Metrics;
 using System.Runtime.CompilerServices;
 using System.Text;
+using System.Text.Json;
 
 namespace StdDaq.Shared.Metrics;
 
@@ -20,22 +21,69 @@ public sealed class CounterSet<TName> : IDisposable where TName : struct, Enum
     private static readonly TName[] s_members = Members();
     private static readonly string[] s_keys = s_members.Select(m => SnakeCase(m.ToString())).ToArray();
     private readonly long[] _cells = new long[s_members.Length];
+    private readonly string _prefix;
+    // Replaced whole (never changed in place) by SetTag, read by every observation.
+    private KeyValuePair<string, object?>[] _tags;
+    private readonly List<(string Key, Func<long> Read)> _gauges = [];
 
-    /// <summary>The meter whose observable counters read these cells (one per member).</summary>
+    /// <summary>The meter whose observable counters read these cells (one per member), and the gauges.</summary>
     public Meter Meter { get; }
+
+    /// <summary>The tags of every measurement now (detector, module, service, ...).</summary>
+    public IReadOnlyList<KeyValuePair<string, object?>> Tags => Volatile.Read(ref _tags);
 
     /// <param name="meterName">e.g. <c>StdDaq.Receiver</c>; instruments are <c>std_daq.&lt;prefix&gt;.&lt;key&gt;</c>.</param>
     /// <param name="prefix">The instruments' middle part, e.g. <c>receiver</c>.</param>
     /// <param name="tags">Tags of every measurement (detector, module).</param>
     public CounterSet(string meterName, string prefix, IEnumerable<KeyValuePair<string, object?>>? tags = null)
     {
-        var tagArray = (tags ?? []).ToArray();
+        _tags = (tags ?? []).ToArray();
+        _prefix = prefix;
         Meter = new Meter(meterName);
         for (int i = 0; i < s_members.Length; i++)
         {
             int cell = i;
-            Meter.CreateObservableCounter($"std_daq.{prefix}.{s_keys[i]}", () => new Measurement<long>(Volatile.Read(ref _cells[cell]), tagArray));
+            // A description is the exposition's HELP text, which Prometheus' lint requires.
+            Meter.CreateObservableCounter($"std_daq.{prefix}.{s_keys[i]}", () => new Measurement<long>(Volatile.Read(ref _cells[cell]), Volatile.Read(ref _tags)),
+                description: $"{prefix}: {s_keys[i].Replace('_', ' ')} (stats line key {s_keys[i]})");
         }
+    }
+
+    /// <summary>
+    /// Sets tag <paramref name="key"/> of every measurement from now on (replacing one of that key),
+    /// e.g. the service name once the program knows it.
+    /// </summary>
+    public void SetTag(string key, object? value) =>
+        Volatile.Write(ref _tags, [.. _tags.Where(t => t.Key != key), new(key, value)]);
+
+    /// <summary>
+    /// A gauge <c>std_daq.&lt;prefix&gt;.&lt;key&gt;</c> with this set's tags, whose value
+    /// <paramref name="read"/> gives when a listener or exporter observes it (never on the hot path),
+    /// also in <see cref="WriteStats"/>. <paramref name="read"/> must be safe to call from any thread.
+    /// </summary>
+    public void AddGauge(string key, Func<long> read, string description)
+    {
+        lock (_gauges)
+            _gauges.Add((key, read));
+        Meter.CreateObservableGauge($"std_daq.{_prefix}.{key}", () => new Measurement<long>(read(), Volatile.Read(ref _tags)), description: description);
+    }
+
+    /// <summary>
+    /// Writes <c>"counters": {key: value, ...}, "gauges": {key: value, ...}</c> (properties of the
+    /// object <paramref name="writer"/> is in): every counter now and every gauge read now.
+    /// </summary>
+    public void WriteStats(Utf8JsonWriter writer)
+    {
+        var now = Read();
+        writer.WriteStartObject("counters");
+        foreach (var name in s_members)
+            writer.WriteNumber(Key(name), now[name]);
+        writer.WriteEndObject();
+        writer.WriteStartObject("gauges");
+        lock (_gauges)
+            foreach (var (key, read) in _gauges)
+                writer.WriteNumber(key, read());
+        writer.WriteEndObject();
     }
 
     /// <summary>The cell of <paramref name="name"/>, to add to (from the one thread that writes it).</summary>

@@ -30,6 +30,9 @@ public sealed class BadInputCorpus : IDisposable
         Write("wrong-type.json", good.Replace("\"n_modules\":1", "\"n_modules\":\"one\""));
         Write("malformed.json", good[..(good.Length / 2)]);
         Write("empty.json", "");
+        Write("metrics-port-text.json", good[..^1] + ",\"metrics\":{\"assembler_port\":\"9100\"}}");
+        Write("metrics-port-range.json", good[..^1] + ",\"metrics\":{\"udp_recv_port\":65536}}");
+        Write("metrics-not-object.json", good[..^1] + ",\"metrics\":9100}");
         Directory.CreateDirectory(Path.Combine(Dir, "directory.json"));
         Write("gains-key-wrong-type.json", converted[..^1] + ",\"gains_and_pedestals\":7}");
         Write("gains-key-bad-file.json", converted[..^1] + $",\"gains_and_pedestals\":\"{Path.Combine(Dir, "gains-shape.h5")}\"}}");
@@ -206,6 +209,23 @@ public class BadInputTests(BadInputCorpus corpus) : IClassFixture<BadInputCorpus
         ];
         foreach (var (program, args, problem) in usage)
             data.Add(program, args, 2, problem);
+
+        // Every service's --metrics-port (0..65535) and the config's metrics ports.
+        (string Program, string After)[] services =
+        [
+            ("StdUdpRecv", " 0"), ("StdAssembler", ""), ("StdH5Writer", ""), ("WriterAgent", ""),
+            ("StdStreamSend", " tcp://127.0.0.1:5700"), ("StdStreamRecv", " tcp://127.0.0.1:5700"),
+        ];
+        foreach (var (program, after) in services)
+        {
+            data.Add(program, $"{{dir}}/good.json{after} --metrics-port x", 2, "--metrics-port 'x' is not an integer in 0..65535");
+            data.Add(program, $"{{dir}}/good.json{after} --metrics-port -1", 2, "--metrics-port '-1' is not an integer in 0..65535");
+            data.Add(program, $"{{dir}}/good.json{after} --metrics-port 65536", 2, "--metrics-port '65536' is not an integer in 0..65535");
+            data.Add(program, $"{{dir}}/good.json{after} --metrics-port", 2, "--metrics-port needs a value");
+            data.Add(program, $"{{dir}}/metrics-port-text.json{after}", 2, "metrics.assembler_port");
+            data.Add(program, $"{{dir}}/metrics-port-range.json{after}", 2, "metrics.udp_recv_port");
+            data.Add(program, $"{{dir}}/metrics-not-object.json{after}", 2, "key 'metrics'");
+        }
 
         // Failures of an input that is not a config or a command line: exit 1.
         data.Add("std-daq", "sim {dir}/good.json --replay {dir}/no-such-capture", 1, "no-such-capture' does not exist");
