@@ -36,11 +36,10 @@ command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 # The deployment tests build the service image and run docker/compose.yaml with podman (runc,
 # podman-compose), on base images made with debootstrap (no registry is needed).
 for tool in podman podman-compose runc debootstrap; do command -v "$tool" >/dev/null 2>&1 || need+=("$tool"); done
-# Prometheus's promtool checks the alert rules and the services' metrics.
-command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 # systemd-analyze checks the systemd units.
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
-# The metrics tests lint every service's /metrics with promtool (Prometheus' own checker).
+# The metrics tests lint every service's /metrics with promtool (Prometheus' own checker), test the
+# alert rules with it, and run a Prometheus server against a live pipeline.
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 # The writer tests and the demo start a private RabbitMQ broker on loopback (no system service).
 command -v rabbitmq-server >/dev/null 2>&1 || [ -x /usr/sbin/rabbitmq-server ] || need+=(rabbitmq-server)
