@@ -16,35 +16,6 @@ namespace StdDaq.Tests.Metrics;
 [Collection("broker")]
 public sealed class DashboardTests(BrokerFixture broker)
 {
-    /// <summary>A first port of <paramref name="count"/> consecutive free TCP ports on 127.0.0.1.</summary>
-    private static int FreeTcpPorts(int count)
-    {
-        for (int attempt = 0; attempt < 200; attempt++)
-        {
-            int start = Random.Shared.Next(20000, 60000 - count);
-            var sockets = new List<Socket>();
-            try
-            {
-                for (int i = 0; i < count; i++)
-                {
-                    var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-                    sockets.Add(s);
-                    s.Bind(new IPEndPoint(IPAddress.Any, start + i));
-                }
-                return start;
-            }
-            catch (SocketException)
-            {
-            }
-            finally
-            {
-                foreach (var s in sockets)
-                    s.Dispose();
-            }
-        }
-        throw new InvalidOperationException("no free TCP port range");
-    }
-
     public static IEnumerable<(string Title, string Expr)> Queries()
     {
         var dashboard = JsonNode.Parse(File.ReadAllText(Path.Combine(TestEnv.RepoRoot, "monitoring", "grafana", "dashboards", "std-daq.json")))!;
@@ -58,7 +29,7 @@ public sealed class DashboardTests(BrokerFixture broker)
     {
         using var env = new TestEnv();
         // Ports: receivers 0 and 1, assembler, writer, agent, stream sender, stream receiver.
-        int p = FreeTcpPorts(7);
+        int p = TestEnv.FreeTcpPorts(7);
         int streamPort = StdDaq.Tests.Stream.StreamSource.FreeTcpPort();
         var json = JsonNode.Parse(env.ConfigJson("jungfrau-raw", 2, 16, 1024, 1024, TestEnv.JungfrauColumn(2), TestEnv.FreeUdpPorts(2)))!.AsObject();
         json["image_buffer_slots"] = 32;

@@ -109,7 +109,7 @@ public sealed class ContainerDeploymentTests(ContainerDeployment deployment) : I
     }
 
     [Fact]
-    public void HeartbeatsLiveWhileTheServicesBeatExpireWhenOneStopsBeatingAndGoAtACleanStop()
+    public async Task HeartbeatsLiveWhileTheServicesBeatExpireWhenOneStopsBeatingAndGoAtACleanStop()
     {
         var beats = deployment.WaitForHeartbeats(ContainerDeployment.Services, TimeSpan.FromSeconds(60));
         foreach (var (service, h) in beats)
@@ -119,6 +119,14 @@ public sealed class ContainerDeploymentTests(ContainerDeployment deployment) : I
             Assert.True(ttl is > 0 and <= 15, $"{service}: ttl {ttl}");
         }
         Assert.Equal("StdH5Writer", beats["replica-writer"]["program"]);
+        // Every service serves its metrics on its config's port, with its SERVICE_NAME.
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+        foreach (var (service, port) in deployment.MetricsPorts)
+        {
+            string metrics = await http.GetStringAsync($"http://127.0.0.1:{port}/metrics");
+            Assert.Contains($"service=\"{deployment.ServiceName(service)}\"", metrics);
+            Assert.Contains("_total{", metrics);
+        }
         var status = Programs.Run("std-daq", ["status", "--redis", deployment.Redis]);
         Assert.Contains($"{ContainerDeployment.Services.Length} service(s) alive", status.Stdout);
 

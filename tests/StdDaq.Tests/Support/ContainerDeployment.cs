@@ -40,6 +40,8 @@ public sealed class ContainerDeployment : IDisposable
     public string ConfigJson { get; }
     public string ReplicaConfigPath { get; }
     public int AmqpPort { get; }
+    /// <summary>Each compose service's metrics port (its config's <c>metrics</c> object).</summary>
+    public IReadOnlyDictionary<string, int> MetricsPorts { get; }
     public int RedisPort { get; }
     public string BrokerUrl => $"127.0.0.1:{AmqpPort}";
     public string Redis => $"127.0.0.1:{RedisPort}";
@@ -83,10 +85,30 @@ public sealed class ContainerDeployment : IDisposable
         json["stats_collection_period"] = 5;
         json["image_buffer_slots"] = 64;
         json["frame_buffer_slots"] = 128;
+        // The compose configs' metrics ports, this run's own (a replica on the same host has others).
+        int receivers = TestEnv.FreeTcpPorts(4);
+        MetricsPorts = new Dictionary<string, int>
+        {
+            ["udp-recv-0"] = receivers, ["udp-recv-1"] = receivers + 1, ["udp-recv-2"] = receivers + 2, ["udp-recv-3"] = receivers + 3,
+            ["assembler"] = StreamSource.FreeTcpPort(), ["writer"] = StreamSource.FreeTcpPort(), ["writer-agent"] = StreamSource.FreeTcpPort(),
+            ["stream-send"] = StreamSource.FreeTcpPort() + 1, // share 1 of 2: the configured port + 1
+            ["replica-stream-recv"] = StreamSource.FreeTcpPort() + 1, ["replica-writer"] = StreamSource.FreeTcpPort(),
+            ["replica-writer-agent"] = StreamSource.FreeTcpPort(),
+        };
+        json["metrics"] = new JsonObject
+        {
+            ["udp_recv_port"] = receivers, ["assembler_port"] = MetricsPorts["assembler"], ["writer_port"] = MetricsPorts["writer"],
+            ["writer_agent_port"] = MetricsPorts["writer-agent"], ["stream_send_port"] = MetricsPorts["stream-send"] - 1,
+        };
         ConfigJson = json.ToJsonString();
         ConfigPath = Path.Combine(Dir, "config.json");
         File.WriteAllText(ConfigPath, ConfigJson);
         json["detector_name"] = ReplicaDetector;
+        json["metrics"] = new JsonObject
+        {
+            ["stream_recv_port"] = MetricsPorts["replica-stream-recv"] - 1, ["writer_port"] = MetricsPorts["replica-writer"],
+            ["writer_agent_port"] = MetricsPorts["replica-writer-agent"],
+        };
         ReplicaConfigPath = Path.Combine(Dir, "replica.json");
         File.WriteAllText(ReplicaConfigPath, json.ToJsonString());
 

@@ -74,6 +74,35 @@ public sealed class TestEnv : IDisposable
         throw new InvalidOperationException("no free UDP port range");
     }
 
+    /// <summary>A first port of <paramref name="count"/> consecutive free TCP ports on 127.0.0.1.</summary>
+    public static int FreeTcpPorts(int count)
+    {
+        for (int attempt = 0; attempt < 200; attempt++)
+        {
+            int start = Random.Shared.Next(20000, 60000 - count);
+            var sockets = new List<Socket>();
+            try
+            {
+                for (int i = 0; i < count; i++)
+                {
+                    var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+                    sockets.Add(s);
+                    s.Bind(new IPEndPoint(IPAddress.Any, start + i));
+                }
+                return start;
+            }
+            catch (SocketException)
+            {
+            }
+            finally
+            {
+                foreach (var s in sockets)
+                    s.Dispose();
+            }
+        }
+        throw new InvalidOperationException("no free TCP port range");
+    }
+
     /// <summary>A config for this test's detector, with its rings registered for cleanup.</summary>
     public DetectorConfig Config(string type, int nModules, int bitDepth, int width, int height,
         Dictionary<int, int[]>? positions, int slots = 32, double timeoutMs = 50)
