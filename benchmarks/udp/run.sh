@@ -22,7 +22,8 @@
 #                            place) and ourscopy (StdUdpRecv with udp_receive_in_place=false: one payload
 #                            copy per packet instead of receiving into the slot), and ref (another
 #                            build of StdUdpRecv, REF_DLL, e.g. the previous commit's, to compare
-#                            two versions in the same run)
+#                            two versions in the same run), and oursmetrics (StdUdpRecv serving
+#                            /metrics, scraped every second during the run: the metrics' cost)
 #   REF_DLL=                 StdUdpRecv.dll of the ref receiver
 #   SWEEP=1                  0: skip the zero-loss sweeps (CPU measurement only)
 #   RCVBUF=268435456         socket receive buffer both receivers ask for; also the sysctl value
@@ -173,20 +174,22 @@ run_trial() {
     port=$PORT
     name="bench-udp-$$-$RUN_INDEX"
     cfg=$WORK/$name.json rlog=$WORK/$name.$kind.log slog=$WORK/$name.sim.log rep=$WORK/$name.sim.json
-    local in_place=true
+    local in_place=true metrics=""
     [[ $kind == ourscopy ]] && in_place=false
+    # The metrics port: the UDP port's number in TCP (nothing else here listens on TCP there).
+    [[ $kind == oursmetrics ]] && metrics=",\"metrics\":{\"udp_recv_port\":$port}"
     cat >"$cfg" <<EOF
-{"detector_name":"$name","detector_type":"jungfrau-raw","n_modules":1,"bit_depth":16,"image_pixel_height":512,"image_pixel_width":1024,"start_udp_port":$port,"module_positions":{"0":[0,0,1023,511]},"frame_buffer_slots":256,"stats_collection_period":1,"udp_receive_buffer_bytes":$RCVBUF,"udp_frame_timeout_ms":$FRAME_TIMEOUT_MS,"udp_receive_in_place":$in_place}
+{"detector_name":"$name","detector_type":"jungfrau-raw","n_modules":1,"bit_depth":16,"image_pixel_height":512,"image_pixel_width":1024,"start_udp_port":$port,"module_positions":{"0":[0,0,1023,511]},"frame_buffer_slots":256,"stats_collection_period":1,"udp_receive_buffer_bytes":$RCVBUF,"udp_frame_timeout_ms":$FRAME_TIMEOUT_MS,"udp_receive_in_place":$in_place$metrics}
 EOF
     T_OK=0 T_NOTE="" T_TX_FRAMES=0 T_TX_PACKETS=0 T_ACHIEVED=0 T_RX_PACKETS="" T_RX_FRAMES="" T_DROPS="" T_TICKS=0 T_UTICKS=0 T_STICKS=0 T_BUF="" T_COPIED="" T_WAKEUPS=0
     SHM_NAMES+=("$name")
     case $kind in
-        ours | ourscopy) dotnet "$RECV_DLL" "$cfg" 0 >"$rlog" 2>&1 & ;;
+        ours | ourscopy | oursmetrics) dotnet "$RECV_DLL" "$cfg" 0 >"$rlog" 2>&1 & ;;
         ref) dotnet "$REF_DLL" "$cfg" 0 >"$rlog" 2>&1 & ;;
         c) "$CBIN" "$port" "$RCVBUF" >"$rlog" 2>&1 & ;;
         ccopy) "$CBIN" "$port" "$RCVBUF" --copy >"$rlog" 2>&1 & ;;
         cring) "$CBIN" "$port" "$RCVBUF" --ring >"$rlog" 2>&1 & ;;
-        *) echo "unknown receiver '$kind' (ours, ourscopy, ref, c, ccopy, cring)" >&2; exit 2 ;;
+        *) echo "unknown receiver '$kind' (ours, ourscopy, oursmetrics, ref, c, ccopy, cring)" >&2; exit 2 ;;
     esac
     pid=$!
     LIVE_PIDS+=("$pid")
@@ -220,9 +223,20 @@ EOF
         dotnet "$SIM_DLL" sim "$cfg" --rate "$rate" --seconds "$DURATION" --modules 0 --report "$rep" >"$slog" 2>&1 &
     spid=$!
     LIVE_PIDS+=("$spid")
+    # oursmetrics: a scraper reads /metrics every second while the sender runs (its CPU is
+    # curl's; the exporter's work is in the receiver's process and counted).
+    local scraper=""
+    if [[ $kind == oursmetrics ]]; then
+        (while kill -0 "$spid" 2>/dev/null; do
+            curl -sf "http://127.0.0.1:$port/metrics" >/dev/null || echo "scrape failed" >>"$rlog"
+            sleep 1
+        done) &
+        scraper=$!
+    fi
     local src=0
     wait "$spid" || src=$?
     forget_pid "$spid"
+    [[ -z $scraper ]] || wait "$scraper" 2>/dev/null || true
     sleep "$DRAIN_SECONDS"
     cpu1=$(cpu_ticks "$pid" 2>/dev/null || echo "$cpu0")
     vcs1=$(vol_switches "$pid" 2>/dev/null || echo "$vcs0")
@@ -319,6 +333,7 @@ label() {
     case $1 in
         ours) echo "StdUdpRecv (ours)" ;;
         ourscopy) echo "StdUdpRecv, copy mode" ;;
+        oursmetrics) echo "StdUdpRecv, /metrics scraped every second" ;;
         ref) echo "StdUdpRecv, reference build" ;;
         cring) echo "C counter receiving into a ring" ;;
         c) echo "C recvmmsg counter" ;;
@@ -476,6 +491,9 @@ if [[ " $RECEIVERS " == *" ours "* && " $RECEIVERS " == *" ref "* ]]; then
 fi
 if [[ " $RECEIVERS " == *" ref "* && " $RECEIVERS " == *" cring "* ]]; then
     log "- CPU per frame (reference build)/(C counter receiving into a ring): $(ratio "$(us_per_frame ref)" "$(us_per_frame cring)") ($(us_per_frame ref) / $(us_per_frame cring) us/frame)"
+fi
+if [[ " $RECEIVERS " == *" ours "* && " $RECEIVERS " == *" oursmetrics "* ]]; then
+    log "- CPU per frame (ours with /metrics scraped every second)/ours: $(ratio "$(us_per_frame oursmetrics)" "$(us_per_frame ours)") ($(us_per_frame oursmetrics) / $(us_per_frame ours) us/frame; target < 1.02)"
 fi
 if [[ " $RECEIVERS " == *" ours "* && " $RECEIVERS " == *" ourscopy "* ]]; then
     log "- CPU per frame ours/(ours in copy mode): $(ratio "$(us_per_frame ours)" "$(us_per_frame ourscopy)") ($(us_per_frame ours) / $(us_per_frame ourscopy) us/frame; receiving in place against one copy per packet)"

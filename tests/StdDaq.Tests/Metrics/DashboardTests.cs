@@ -72,7 +72,8 @@ public sealed class DashboardTests(BrokerFixture broker)
                 Assert.True(result.Count > 0, $"panel '{title}': no data for {expr}");
             }
             // The data is what happened: 20 images written, both modules' packets counted.
-            Assert.Equal(20, double.Parse(prometheus.Query($"sum(std_daq_writer_images_written_total{{detector=\"{env.Name}\"}})")[0]!["value"]![1]!.GetValue<string>()));
+            // (a scrape after the request's end: the last one may have been taken during the run)
+            prometheus.WaitFor($"sum(std_daq_writer_images_written_total{{detector=\"{env.Name}\"}}) == 20", TimeSpan.FromSeconds(30));
             Assert.Equal(2, prometheus.Query($"std_daq_receiver_packets_total{{detector=\"{env.Name}\"}} > 0").Count);
         }
         finally
