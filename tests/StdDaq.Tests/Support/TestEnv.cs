@@ -45,37 +45,12 @@ public sealed class TestEnv : IDisposable
     }
 
     /// <summary>The first of <paramref name="count"/> consecutive free UDP ports on 127.0.0.1.</summary>
-    public static int FreeUdpPorts(int count)
-    {
-        var rnd = new Random();
-        for (int attempt = 0; attempt < 200; attempt++)
-        {
-            int start = rnd.Next(20000, 60000 - count);
-            var sockets = new List<Socket>();
-            try
-            {
-                for (int i = 0; i < count; i++)
-                {
-                    var s = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
-                    sockets.Add(s);
-                    s.Bind(new IPEndPoint(IPAddress.Any, start + i));
-                }
-                return start;
-            }
-            catch (SocketException)
-            {
-            }
-            finally
-            {
-                foreach (var s in sockets)
-                    s.Dispose();
-            }
-        }
-        throw new InvalidOperationException("no free UDP port range");
-    }
+    public static int FreeUdpPorts(int count) => FreePorts(count, SocketType.Dgram, ProtocolType.Udp);
 
-    /// <summary>A first port of <paramref name="count"/> consecutive free TCP ports on 127.0.0.1.</summary>
-    public static int FreeTcpPorts(int count)
+    /// <summary>The first of <paramref name="count"/> consecutive free TCP ports on 127.0.0.1.</summary>
+    public static int FreeTcpPorts(int count) => FreePorts(count, SocketType.Stream, ProtocolType.Tcp);
+
+    private static int FreePorts(int count, SocketType type, ProtocolType protocol)
     {
         for (int attempt = 0; attempt < 200; attempt++)
         {
@@ -85,7 +60,7 @@ public sealed class TestEnv : IDisposable
             {
                 for (int i = 0; i < count; i++)
                 {
-                    var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+                    var s = new Socket(AddressFamily.InterNetwork, type, protocol);
                     sockets.Add(s);
                     s.Bind(new IPEndPoint(IPAddress.Any, start + i));
                 }
@@ -100,7 +75,7 @@ public sealed class TestEnv : IDisposable
                     s.Dispose();
             }
         }
-        throw new InvalidOperationException("no free TCP port range");
+        throw new InvalidOperationException($"no free {protocol} port range");
     }
 
     /// <summary>A config for this test's detector, with its rings registered for cleanup.</summary>
