@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.Json.Nodes;
 using StdDaq.Tests.Stream;
 
@@ -28,8 +27,6 @@ public sealed class ContainerDeployment : IDisposable
         "replica-stream-recv", "replica-writer-agent", "replica-writer",
     ];
 
-    private readonly Stopwatch _since = Stopwatch.StartNew();
-
     public string Dir { get; }
     public string Project { get; }
     public string Prefix { get; }
@@ -47,8 +44,6 @@ public sealed class ContainerDeployment : IDisposable
     public string Redis => $"127.0.0.1:{RedisPort}";
     /// <summary>CONTAINERS_CONF and the compose file's variables, for every podman command.</summary>
     public IReadOnlyDictionary<string, string> Environment { get; }
-    /// <summary>What the set-up took: base images, the image build, the start until every heartbeat.</summary>
-    public string Timings { get; private set; } = "";
 
     public ContainerDeployment()
     {
@@ -133,20 +128,14 @@ public sealed class ContainerDeployment : IDisposable
         };
         try
         {
-            var t = Stopwatch.StartNew();
             Must(Run(Path.Combine(TestEnv.RepoRoot, "docker", "local-base-images"), [], TimeSpan.FromMinutes(10)), "docker/local-base-images");
-            var baseImages = t.Elapsed;
-            t.Restart();
             Must(Run("podman", ["build", "--format", "docker", "-f", "docker/Dockerfile",
                 "--build-arg", "SDK_IMAGE=localhost/std-daq-dotnet-sdk:10.0", "--build-arg", "RUNTIME_IMAGE=localhost/debian-base:bookworm",
                 "-t", Image, "."], TimeSpan.FromMinutes(15)), "podman build");
-            var build = t.Elapsed;
-            t.Restart();
             // Everything at once, before any config exists: the services wait (restarting) for it.
             Compose(["up", "-d"], TimeSpan.FromMinutes(5));
             PushConfigs();
             WaitForHeartbeats(Services, TimeSpan.FromMinutes(3));
-            Timings = $"base images {baseImages.TotalSeconds:F0} s, image build {build.TotalSeconds:F0} s, start {t.Elapsed.TotalSeconds:F0} s";
         }
         catch
         {
@@ -220,8 +209,11 @@ public sealed class ContainerDeployment : IDisposable
     public Programs.Result Podman(IEnumerable<string> args, TimeSpan? timeout = null) => Run("podman", args, timeout);
 
     public void Compose(IEnumerable<string> args, TimeSpan timeout) =>
-        Must(Run("podman-compose", ["--podman-path", Path.Combine(TestEnv.RepoRoot, "docker", "podman-hostnet"), "-p", Project,
-            "-f", Path.Combine(TestEnv.RepoRoot, "docker", "compose.yaml"), .. args], timeout), "podman-compose " + string.Join(' ', args));
+        Must(RunCompose(args, timeout), "podman-compose " + string.Join(' ', args));
+
+    private Programs.Result RunCompose(IEnumerable<string> args, TimeSpan timeout) =>
+        Run("podman-compose", ["--podman-path", Path.Combine(TestEnv.RepoRoot, "docker", "podman-hostnet"), "-p", Project,
+            "-f", Path.Combine(TestEnv.RepoRoot, "docker", "compose.yaml"), .. args], timeout);
 
     /// <summary>This project's containers (every state).</summary>
     public string[] Containers() =>
@@ -263,8 +255,7 @@ public sealed class ContainerDeployment : IDisposable
     {
         try
         {
-            Run("podman-compose", ["--podman-path", Path.Combine(TestEnv.RepoRoot, "docker", "podman-hostnet"), "-p", Project,
-                "-f", Path.Combine(TestEnv.RepoRoot, "docker", "compose.yaml"), "down", "-t", "10"], TimeSpan.FromMinutes(3));
+            RunCompose(["down", "-t", "10"], TimeSpan.FromMinutes(3));
         }
         catch (TimeoutException)
         {
